@@ -1,0 +1,41 @@
+//go:build deps
+
+// Package deps pins imports that are about to be used, so go mod tidy keeps them.
+package deps
+
+import (
+	_ "github.com/cenkalti/backoff/v4"
+	_ "github.com/getsops/sops/v3"
+	_ "github.com/getsops/sops/v3/aes"
+	_ "github.com/getsops/sops/v3/age"
+	_ "github.com/getsops/sops/v3/cmd/sops/common"
+	_ "github.com/getsops/sops/v3/config"
+	_ "github.com/getsops/sops/v3/decrypt"
+	_ "github.com/getsops/sops/v3/hcvault"
+	_ "github.com/getsops/sops/v3/keyservice"
+	_ "github.com/getsops/sops/v3/pgp"
+	_ "github.com/getsops/sops/v3/stores/yaml"
+	_ "github.com/getsops/sops/v3/version"
+	_ "github.com/gofrs/flock"
+	_ "github.com/hashicorp/go-hclog"
+	_ "github.com/hashicorp/go-retryablehttp"
+	_ "github.com/hashicorp/vault-plugin-secrets-kv"
+	_ "github.com/hashicorp/vault/api"
+	_ "github.com/hashicorp/vault/api/auth/approle"
+	_ "github.com/hashicorp/vault/api/auth/kubernetes"
+	_ "github.com/hashicorp/vault/sdk/logical"
+	_ "github.com/schollz/progressbar/v3"
+	_ "github.com/spf13/cobra"
+	_ "github.com/spf13/pflag"
+	_ "golang.org/x/sync/errgroup"
+	_ "golang.org/x/term"
+	_ "golang.org/x/time/rate"
+	_ "k8s.io/api/core/v1"
+	_ "k8s.io/apimachinery/pkg/apis/meta/v1"
+	_ "k8s.io/client-go/kubernetes"
+	_ "k8s.io/client-go/kubernetes/fake"
+	_ "k8s.io/client-go/dynamic"
+	_ "k8s.io/client-go/tools/clientcmd"
+	_ "sigs.k8s.io/yaml"
+	_ "filippo.io/age"
+)

@@ -1,0 +1,28 @@
+package providers
+
+import (
+	"context"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is one adapter's settings, bound to command-line flags (and, where the store's own
+// tools define them, environment variables such as VAULT_ADDR).
+type Config interface {
+	// Flags registers the adapter's flags on fs. Flag names carry the adapter's prefix
+	// (--vault-mount, --sops-out, ...), so every adapter's flags can live on one command.
+	Flags(fs *pflag.FlagSet)
+	// Open validates the settings and returns a ready provider. It may contact the store
+	// (to authenticate, or to detect a KV version) but writes nothing.
+	Open(ctx context.Context) (Provider, error)
+}
+
+// Entry is one row of the provider registry table.
+type Entry struct {
+	// Name is what users pass to --to.
+	Name string
+	// Summary is a one-line description for help output.
+	Summary string
+	// NewConfig returns the adapter's settings with defaults applied.
+	NewConfig func() Config
+}

@@ -1,0 +1,150 @@
+// Package providers defines the contract between the migration engine and the stores Secrets
+// move into (Vault, Azure Key Vault, SOPS files, Sealed Secrets). Each store is an adapter in
+// its own folder; optional abilities are small extra interfaces checked with type assertions.
+package providers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/secretshift/secretshift/kube"
+)
+
+// Sentinel errors. Adapters wrap them with %w so callers can test with errors.Is.
+var (
+	// ErrNotFound: nothing is stored at the target.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the target changed since it was read (check-and-set failed), or holds
+	// content secretshift did not write.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalidName: the Secret's name or a key cannot be expressed at the target.
+	ErrInvalidName = errors.New("invalid name")
+	// ErrTooLarge: a value or the whole Secret exceeds the target's limits.
+	ErrTooLarge = errors.New("too large")
+	// ErrUnsupported: the target cannot hold this kind of Secret or is configured in a way
+	// secretshift does not support (for example a KV v1 mount where versions are required).
+	ErrUnsupported = errors.New("unsupported")
+	// ErrPermission: the credentials are not allowed to perform the operation.
+	ErrPermission = errors.New("permission denied")
+)
+
+// Target is where one Secret is stored in a provider. It holds no values and is safe to print,
+// save in plans and journals, and record in the audit log.
+type Target struct {
+	// Provider is the registry name of the adapter, e.g. "vault".
+	Provider string `json:"provider"`
+	// Address is the adapter-specific location: a KV path, a file path, a Key Vault name.
+	Address string `json:"address"`
+}
+
+func (t Target) String() string { return t.Provider + ":" + t.Address }
+
+// Payload is what the engine asks a provider to store for one Secret.
+type Payload struct {
+	// Secret carries identity, type, labels, annotations and the values to store.
+	Secret *kube.Secret
+	// Fingerprint is the keyed fingerprint of the Secret's type and data (audit.Fingerprinter.Set).
+	// Adapters may store it as metadata; it reveals nothing without the key.
+	Fingerprint string
+	// Cluster names the source cluster (kubeconfig server) or "" for manifest input.
+	Cluster string
+	// RunID identifies the secretshift run that writes, for provenance metadata.
+	RunID string
+}
+
+// Stored is what a provider holds at a target.
+type Stored struct {
+	// Data is the stored values decoded back to the original bytes. It is nil when the adapter
+	// can see that something is stored but cannot read the values (e.g. no decryption key);
+	// Fingerprint then carries the keyed fingerprint recorded at write time.
+	Data kube.Data
+	// Type is the Kubernetes Secret type recorded with the values ("" if unknown).
+	Type string
+	// Fingerprint is the keyed fingerprint recorded as metadata at write time, if any.
+	Fingerprint string
+	// Version is the adapter's version of the stored object for check-and-set ("" if the
+	// store is not versioned).
+	Version string
+	// Managed is true when secretshift wrote the current content.
+	Managed bool
+	// SourceUID is the source Secret's UID recorded at write time, if any.
+	SourceUID string
+}
+
+// Provider is one store Secrets can move into.
+type Provider interface {
+	// Name returns the registry name of the adapter.
+	Name() string
+	// Target computes where s is stored. It does no I/O. It returns an error wrapping
+	// ErrInvalidName when s cannot be addressed in this store.
+	Target(s *kube.Secret) (Target, error)
+	// Check validates, without I/O, that s fits the store at t: key names, value sizes and
+	// counts. Problems are returned together (errors.Join), each wrapping ErrInvalidName or
+	// ErrTooLarge.
+	Check(t Target, s *kube.Secret) error
+	// Read returns what is stored at t, or an error wrapping ErrNotFound.
+	Read(ctx context.Context, t Target) (*Stored, error)
+	// Write stores p at t. expect is the Stored.Version this write replaces; "" means t must
+	// not exist yet. When the stored version differs, Write returns an error wrapping
+	// ErrConflict and changes nothing. It returns the new version ("" if unversioned).
+	Write(ctx context.Context, t Target, p Payload, expect string) (version string, err error)
+}
+
+// AddressFolder is implemented by providers whose addresses compare case-insensitively or
+// otherwise need normalising before two targets can be checked for a collision.
+type AddressFolder interface {
+	// FoldAddress returns the canonical form of an address.
+	FoldAddress(address string) string
+}
+
+// Versioned is implemented by providers that keep earlier versions of a target.
+type Versioned interface {
+	// Versions lists the stored versions of t, oldest first.
+	Versions(ctx context.Context, t Target) ([]string, error)
+	// Rollback makes version the current content of t by writing it as a new version.
+	Rollback(ctx context.Context, t Target, version string) (newVersion string, err error)
+}
+
+// ExternalReader is implemented by providers that External Secrets Operator can read, so that
+// an ExternalSecret can recreate a migrated Secret.
+type ExternalReader interface {
+	// ExternalStore describes the ESO store (SecretStore/ClusterSecretStore provider block).
+	ExternalStore() ExternalStore
+	// ExternalRefs tells, for each key of s stored at t, how ESO fetches it back.
+	ExternalRefs(t Target, s *kube.Secret) []ExternalRef
+}
+
+// ExternalStore is the provider-specific part of an ESO SecretStore, kept free of ESO types.
+type ExternalStore struct {
+	// Kind is the ESO provider block name, e.g. "vault" or "azurekv".
+	Kind string
+	// Server is the store's address (Vault address, Key Vault URL).
+	Server string
+	// Path is the Vault mount ("" for other stores).
+	Path string
+	// Version is the Vault KV version ("v2").
+	Version string
+	// Namespace is the Vault Enterprise / OpenBao namespace, if any.
+	Namespace string
+}
+
+// ExternalRef is how ESO fetches one Secret key back.
+type ExternalRef struct {
+	// SecretKey is the key in the recreated Kubernetes Secret.
+	SecretKey string
+	// Key is the remote key (Vault path below the mount, Key Vault secret name).
+	Key string
+	// Property selects one field of the remote value ("" for the whole value).
+	Property string
+	// Decoding is ESO's decodingStrategy for the value: "" (None) or "Base64".
+	Decoding string
+	// Paths are the store paths a read policy must allow for this key, e.g. "secret/data/ns/a".
+	Paths []string
+}
+
+// CertificateUser is implemented by providers that encrypt to a public certificate fetched from
+// the cluster or a file (Sealed Secrets).
+type CertificateUser interface {
+	// NeedsCertificate reports whether a certificate must be supplied before Write.
+	NeedsCertificate() bool
+}
