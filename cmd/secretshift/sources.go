@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/migrate"
+)
+
+// sourceOptions are the flags that choose which Secrets a command reads: the same for
+// discover, plan, migrate and verify, so an inventory and a migration always agree.
+type sourceOptions struct {
+	Files             []string
+	Types             []string
+	ExcludeNamespaces []string
+	Include           []string
+	QPS               float32
+	Burst             int
+	PageSize          int64
+}
+
+func (o *sourceOptions) bind(fl *pflag.FlagSet) {
+	fl.StringSliceVarP(&o.Files, "filename", "f", nil, "read manifests from a file, a directory (recursive) or - for stdin, instead of the cluster (repeatable)")
+	fl.StringSliceVar(&o.Types, "type", nil, "only Secrets of this type, e.g. Opaque or kubernetes.io/tls (repeatable)")
+	fl.StringSliceVar(&o.ExcludeNamespaces, "exclude-namespace", nil, "leave this namespace out entirely (repeatable)")
+	fl.StringSliceVar(&o.Include, "include", nil, "migrate Secrets skipped for these reasons, e.g. empty,system-namespace (repeatable)")
+	fl.Float32Var(&o.QPS, "qps", kube.DefaultQPS, "maximum requests per second to the API server")
+	fl.IntVar(&o.Burst, "burst", kube.DefaultBurst, "maximum burst of requests to the API server")
+	fl.Int64Var(&o.PageSize, "page-size", kube.DefaultPageSize, "objects per list request")
+}
+
+// discoverOptions turns the flags into kube.Options, connecting to the cluster unless files
+// were given.
+func (f *factory) discoverOptions(o *sourceOptions) (kube.Options, error) {
+	opts := kube.Options{
+		Filter:   kube.Filter{Selector: f.Selector, Types: o.Types, ExcludeNamespaces: o.ExcludeNamespaces},
+		PageSize: o.PageSize,
+	}
+	for _, name := range o.Include {
+		r, err := kube.ParseReason(name)
+		if err != nil {
+			return opts, usageError("--include: %v", err)
+		}
+		opts.Classify.Include = append(opts.Classify.Include, r)
+	}
+	if o.PageSize <= 0 {
+		return opts, usageError("--page-size must be positive")
+	}
+	if o.QPS <= 0 || o.Burst <= 0 {
+		return opts, usageError("--qps and --burst must be positive")
+	}
+	if len(o.Files) > 0 {
+		opts.Files, opts.Stdin, opts.Namespace = o.Files, f.In, f.Namespace
+		return opts, nil
+	}
+	cfg, err := f.restConfig()
+	if err != nil {
+		return opts, err
+	}
+	if opts.Namespace, err = f.namespace(); err != nil {
+		return opts, err
+	}
+	if opts.Client, err = kube.NewClient(cfg, kube.ClientOptions{QPS: o.QPS, Burst: o.Burst}); err != nil {
+		return opts, err
+	}
+	opts.Cluster = cfg.Host
+	f.logger().Info("reading cluster", "server", cfg.Host, "namespace", opts.Namespace, "pageSize", o.PageSize)
+	return opts, nil
+}
+
+// sourceSpec records the source flags in a plan.
+func (f *factory) sourceSpec(o *sourceOptions, opts kube.Options) migrate.SourceSpec {
+	return migrate.SourceSpec{
+		Files: o.Files, Cluster: opts.Cluster, Context: f.Context, Namespace: opts.Namespace,
+		AllNamespaces: len(o.Files) == 0 && opts.Namespace == "", Selector: f.Selector,
+	}
+}
+
+// candidates reads the sources with values kept, prints per-object errors to stderr, and
+// returns the Secrets with discover's decisions. badInput reports whether any object could
+// not be read.
+func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fingerprinter) (cands []migrate.Candidate, spec migrate.SourceSpec, report *kube.Report, err error) {
+	opts, err := f.discoverOptions(o)
+	if err != nil {
+		return nil, spec, nil, err
+	}
+	opts.KeepValues = true
+	opts.Fingerprinter = fp
+	report, err = kube.Discover(ctx, opts)
+	if err != nil {
+		return nil, spec, nil, err
+	}
+	for _, p := range report.Errors {
+		fmt.Fprintf(f.ErrOut, "secretshift: %s\n", p.Error())
+	}
+	for i := range report.Items {
+		it := &report.Items[i]
+		cands = append(cands, migrate.Candidate{
+			Secret: it.Secret, Skip: it.Action == kube.ActionSkip, Reason: string(it.Reason), Message: it.Message,
+		})
+	}
+	return cands, f.sourceSpec(o, opts), report, nil
+}

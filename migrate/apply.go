@@ -1,0 +1,320 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+// Recorder is the audit log as the engine sees it. Record must return only after the event is
+// durable; an error stops the run before any further write (fail-closed).
+type Recorder interface {
+	Record(ctx context.Context, e audit.Event) error
+}
+
+// ErrAudit marks a failure to write the audit log. The run stopped; no write went unrecorded.
+var ErrAudit = errors.New("audit log unavailable")
+
+// ErrSourceChanged: the Secret differs from what the plan was made from.
+var ErrSourceChanged = errors.New("source changed since the plan was made")
+
+// ErrVerify: a written entry read back differently.
+var ErrVerify = errors.New("verification failed")
+
+// Result is what happened to one item.
+type Result string
+
+const (
+	ResultCreated   Result = "created"
+	ResultUpdated   Result = "updated"
+	ResultUnchanged Result = "unchanged"
+	ResultSkipped   Result = "skipped"
+	ResultConflict  Result = "conflict"
+	ResultFailed    Result = "failed"
+	// ResultDone: an earlier run of the same job already wrote and verified the item.
+	ResultDone Result = "done-earlier"
+	// ResultWouldCreate and ResultWouldUpdate are dry-run results.
+	ResultWouldCreate Result = "would-create"
+	ResultWouldUpdate Result = "would-update"
+	// ResultVerified and ResultMismatch and ResultMissing are results of Verify.
+	ResultVerified Result = "verified"
+	ResultMismatch Result = "mismatch"
+	ResultMissing  Result = "missing"
+)
+
+// ItemReport is the outcome for one Secret. It holds no values.
+type ItemReport struct {
+	Namespace   string            `json:"namespace"`
+	Name        string            `json:"name"`
+	Target      *providers.Target `json:"target,omitempty"`
+	Planned     Action            `json:"planned"`
+	Result      Result            `json:"result"`
+	Version     string            `json:"version,omitempty"`
+	Verified    bool              `json:"verified"`
+	Fingerprint string            `json:"fingerprint"`
+	Reason      string            `json:"reason,omitempty"`
+	Error       string            `json:"error,omitempty"`
+}
+
+// Report is the outcome of Apply or Verify.
+type Report struct {
+	APIVersion string        `json:"apiVersion"`
+	Kind       string        `json:"kind"`
+	Job        string        `json:"job"`
+	RunID      string        `json:"runID,omitempty"`
+	Provider   string        `json:"provider"`
+	DryRun     bool          `json:"dryRun,omitempty"`
+	Started    time.Time     `json:"started"`
+	Duration   string        `json:"duration"`
+	Items      []*ItemReport `json:"items"`
+	Counts     map[Result]int `json:"counts"`
+	// Resumed counts items an earlier run of the same job had finished.
+	Resumed int `json:"resumed,omitempty"`
+}
+
+// Failed reports whether any item failed, conflicted or did not verify.
+func (r *Report) Failed() bool {
+	return r.Counts[ResultFailed]+r.Counts[ResultConflict]+r.Counts[ResultMismatch]+r.Counts[ResultMissing] > 0
+}
+
+// Apply executes plan. sources must hold the current Secrets by namespace/name; each one's
+// fingerprint must still match the plan. Every write is read back and compared before the item
+// counts as done; the journal and the audit log record each step.
+func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opts Options) (*Report, error) {
+	opts.defaults()
+	if plan.KeyID != opts.Fingerprinter.Value(nil) {
+		return nil, errors.New("the plan was made under another fingerprint key\nuse the same --fingerprint-key, or make a new plan")
+	}
+	if plan.Provider != opts.Provider.Name() {
+		return nil, fmt.Errorf("the plan is for provider %q, not %q", plan.Provider, opts.Provider.Name())
+	}
+	rep := &Report{APIVersion: PlanAPIVersion, Kind: "Report", Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, DryRun: opts.DryRun, Started: opts.Now().UTC(), Counts: map[Result]int{}}
+
+	var j *Journal
+	if !opts.DryRun {
+		var err error
+		if j, err = OpenJournal(opts.JournalDir, plan.ID); err != nil {
+			return nil, err
+		}
+		defer j.Close()
+	}
+	if opts.Progress != nil {
+		opts.Progress.Start(len(plan.Items))
+	}
+
+	var mu sync.Mutex
+	add := func(r *ItemReport) {
+		mu.Lock()
+		rep.Items = append(rep.Items, r)
+		rep.Counts[r.Result]++
+		if r.Result == ResultDone {
+			rep.Resumed++
+		}
+		mu.Unlock()
+		if opts.Progress != nil {
+			opts.Progress.Done()
+		}
+	}
+	a := &applier{opts: opts, journal: j}
+	err := forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
+		r, err := a.apply(ctx, it, sources[it.Ref()])
+		if r != nil {
+			add(r)
+		}
+		return err
+	})
+	sort.Slice(rep.Items, func(i, k int) bool {
+		return rep.Items[i].Namespace+"/"+rep.Items[i].Name < rep.Items[k].Namespace+"/"+rep.Items[k].Name
+	})
+	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
+	if j != nil {
+		if cerr := j.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return rep, err
+}
+
+type applier struct {
+	opts    Options
+	journal *Journal
+}
+
+// apply handles one item. A returned error stops the whole run (audit failure, cancellation);
+// an item's own failure is reported in the ItemReport.
+func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemReport, error) {
+	r := &ItemReport{Namespace: it.Namespace, Name: it.Name, Target: it.Target, Planned: it.Action, Fingerprint: it.Fingerprint, Reason: it.Reason}
+	p := a.opts.Provider
+
+	if it.Action == ActionSkip {
+		r.Result = ResultSkipped
+		return r, a.record(ctx, "migrate.skip", audit.OutcomeSkipped, it, s, "", nil)
+	}
+	if s == nil {
+		return a.fail(ctx, r, it, s, fmt.Errorf("%s: %w: the Secret no longer exists in the source", it.Ref(), ErrSourceChanged))
+	}
+	if fp := a.opts.Fingerprinter.Set(s.EffectiveType(), s.Data); fp != it.Fingerprint {
+		return a.fail(ctx, r, it, s, fmt.Errorf("%s: %w\nmake a new plan", it.Ref(), ErrSourceChanged))
+	}
+	if e, ok := a.journal.Done(it); ok {
+		r.Result, r.Version, r.Verified = ResultDone, e.Version, true
+		return r, nil
+	}
+
+	st, err := it.stored, error(nil)
+	if !it.read {
+		st, err = p.Read(ctx, *it.Target)
+		if errors.Is(err, providers.ErrNotFound) {
+			st, err = nil, nil
+		}
+		if err != nil {
+			return a.fail(ctx, r, it, s, err)
+		}
+	}
+	action := ActionCreate
+	expect := ""
+	if st != nil {
+		var reason, msg string
+		action, reason, msg = decide(s, it, st, a.opts)
+		expect = st.Version
+		if action == ActionConflict {
+			r.Result, r.Reason, r.Error = ResultConflict, reason, msg
+			return r, a.record(ctx, "migrate.conflict", audit.OutcomeFailure, it, s, st.Version, errors.New(msg))
+		}
+	}
+	if action == ActionUnchanged {
+		r.Result, r.Version, r.Verified = ResultUnchanged, st.Version, true
+		a.journal.Mark(it, "verified", st.Version)
+		return r, nil
+	}
+	if a.opts.DryRun {
+		r.Result = ResultWouldCreate
+		if action == ActionUpdate {
+			r.Result = ResultWouldUpdate
+		}
+		return r, nil
+	}
+
+	// Fail-closed: the intent is durable in the audit log before the store is touched.
+	if err := a.record(ctx, "migrate.write", audit.OutcomeAttempt, it, s, expect, nil); err != nil {
+		return nil, err
+	}
+	version, err := p.Write(ctx, *it.Target, providers.Payload{Secret: s, Fingerprint: it.Fingerprint, Cluster: s.Origin.Cluster, RunID: a.opts.RunID}, expect)
+	if err != nil {
+		if errors.Is(err, providers.ErrConflict) {
+			r.Result, r.Error = ResultConflict, err.Error()
+			return r, a.record(ctx, "migrate.write", audit.OutcomeFailure, it, s, expect, err)
+		}
+		return a.fail(ctx, r, it, s, err)
+	}
+	a.journal.Mark(it, "written", version)
+	r.Version = version
+	r.Result = ResultCreated
+	if action == ActionUpdate {
+		r.Result = ResultUpdated
+	}
+	if err := a.record(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil); err != nil {
+		return nil, err
+	}
+
+	if err := a.verify(ctx, it, s); err != nil {
+		r.Result, r.Error = ResultFailed, err.Error()
+		return r, a.record(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err)
+	}
+	r.Verified = true
+	a.journal.Mark(it, "verified", version)
+	return r, a.record(ctx, "migrate.verify", audit.OutcomeSuccess, it, s, version, nil)
+}
+
+// verify reads the target back and compares it with the source by keyed fingerprint.
+func (a *applier) verify(ctx context.Context, it *Item, s *kube.Secret) error {
+	st, err := a.opts.Provider.Read(ctx, *it.Target)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", it.Target, err)
+	}
+	if !sameContent(it.Fingerprint, s, st, a.opts.Fingerprinter) {
+		return fmt.Errorf("read back %s: %w: stored content differs from the source (%s)", it.Target, ErrVerify, diffKeys(s.Data, st.Data, a.opts.Fingerprinter))
+	}
+	return nil
+}
+
+// diffKeys names the keys that differ, never their values.
+func diffKeys(want, got kube.Data, f *audit.Fingerprinter) string {
+	if got == nil {
+		return "recorded fingerprint differs"
+	}
+	var out []string
+	for _, k := range want.Keys() {
+		v, ok := got[k]
+		switch {
+		case !ok:
+			out = append(out, "missing key "+k)
+		case f.Value(v) != f.Value(want[k]):
+			out = append(out, "different value for key "+k)
+		}
+	}
+	for _, k := range got.Keys() {
+		if _, ok := want[k]; !ok {
+			out = append(out, "extra key "+k)
+		}
+	}
+	if len(out) == 0 {
+		return "type differs"
+	}
+	return fmt.Sprint(out)
+}
+
+func (a *applier) fail(ctx context.Context, r *ItemReport, it *Item, s *kube.Secret, err error) (*ItemReport, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	r.Result, r.Error = ResultFailed, err.Error()
+	a.journal.Mark(it, "failed", "")
+	return r, a.record(ctx, "migrate.write", audit.OutcomeFailure, it, s, "", err)
+}
+
+// record writes one audit event; a failure becomes ErrAudit and stops the run.
+func (a *applier) record(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) error {
+	if a.opts.Recorder == nil || a.opts.DryRun {
+		return nil
+	}
+	e := audit.Event{Action: action, Outcome: outcome, Keys: it.Keys, Fingerprints: it.KeyFingerprints}
+	e.Source = &audit.Source{Namespace: it.Namespace, Name: it.Name, UID: it.UID, Origin: it.Origin.String()}
+	if s != nil {
+		e.Source.Cluster = s.Origin.Cluster
+	}
+	if it.Target != nil {
+		e.Target = &audit.Target{Provider: it.Target.Provider, Address: it.Target.Address, Version: version}
+	}
+	if cause != nil {
+		e.ErrorClass, e.Error = errorClass(cause), cause.Error()
+	}
+	if err := a.opts.Recorder.Record(ctx, e); err != nil {
+		return fmt.Errorf("%w: %w", ErrAudit, err)
+	}
+	return nil
+}
+
+// errorClass names the sentinel behind err, for the audit log and reports.
+func errorClass(err error) string {
+	for _, c := range []struct {
+		err  error
+		name string
+	}{
+		{providers.ErrConflict, "conflict"}, {providers.ErrNotFound, "not-found"}, {providers.ErrInvalidName, "invalid-name"},
+		{providers.ErrTooLarge, "too-large"}, {providers.ErrPermission, "permission"}, {providers.ErrUnsupported, "unsupported"},
+		{ErrSourceChanged, "source-changed"}, {ErrVerify, "verify"}, {context.Canceled, "cancelled"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.name
+		}
+	}
+	return "error"
+}

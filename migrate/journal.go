@@ -1,0 +1,191 @@
+package migrate
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// Journal records, per job, which items were written and verified. It holds no values: refs,
+// targets, versions and keyed fingerprints. It speeds up and explains a resumed run; the truth
+// is still the target, which is read and compared before every write, so a journal lost in a
+// crash (its last entries are flushed in groups) costs a re-check, never a duplicate write.
+type Journal struct {
+	path string
+	lock *flock.Flock
+
+	mu      sync.Mutex
+	f       *os.File
+	w       *bufio.Writer
+	entries map[string]JournalEntry
+	dirty   bool
+	stop    chan struct{}
+	stopped chan struct{}
+	closed  bool
+	err     error
+}
+
+// JournalEntry is one line of a journal.
+type JournalEntry struct {
+	Time        time.Time `json:"time"`
+	Ref         string    `json:"ref"`
+	Target      string    `json:"target"`
+	State       string    `json:"state"` // written, verified, failed
+	Version     string    `json:"version,omitempty"`
+	Fingerprint string    `json:"fingerprint"`
+}
+
+// journalFlushEvery bounds how long a finished item may sit in the buffer before an fsync.
+const journalFlushEvery = 200 * time.Millisecond
+
+// OpenJournal opens (or creates) the journal of job id in dir and loads what earlier runs
+// recorded. It takes an exclusive lock, so two runs of the same job cannot interleave.
+func OpenJournal(dir, id string) (*Journal, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create journal folder %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, id+".jsonl")
+	lock := flock.New(path + ".lock")
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock journal %s: %w", path, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("journal %s is locked: another secretshift run is working on the same job", path)
+	}
+	j := &Journal{path: path, lock: lock, entries: map[string]JournalEntry{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+	if err := j.load(); err != nil {
+		_ = lock.Unlock()
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		_ = lock.Unlock()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	j.f, j.w = f, bufio.NewWriter(f)
+	go j.flusher()
+	return j, nil
+}
+
+// Path is the journal file.
+func (j *Journal) Path() string { return j.path }
+
+func (j *Journal) load() error {
+	f, err := os.Open(j.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read journal %s: %w", j.path, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		var e JournalEntry
+		// A torn last line from a crash is expected; skip what does not parse.
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Ref != "" {
+			j.entries[e.Ref] = e
+		}
+	}
+	return sc.Err()
+}
+
+// Done reports whether an earlier run wrote and verified it with the same content and target.
+func (j *Journal) Done(it *Item) (JournalEntry, bool) {
+	if j == nil || it.Target == nil {
+		return JournalEntry{}, false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	e, ok := j.entries[it.Ref()]
+	return e, ok && e.State == "verified" && e.Fingerprint == it.Fingerprint && e.Target == it.Target.String()
+}
+
+// Mark records a state for it. Entries reach the disk within journalFlushEvery.
+func (j *Journal) Mark(it *Item, state, version string) {
+	if j == nil {
+		return
+	}
+	e := JournalEntry{Time: time.Now().UTC(), Ref: it.Ref(), State: state, Version: version, Fingerprint: it.Fingerprint}
+	if it.Target != nil {
+		e.Target = it.Target.String()
+	}
+	b, _ := json.Marshal(e)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return
+	}
+	j.entries[e.Ref] = e
+	j.w.Write(b)
+	j.w.WriteByte('\n')
+	j.dirty = true
+}
+
+func (j *Journal) flusher() {
+	defer close(j.stopped)
+	t := time.NewTicker(journalFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.stop:
+			return
+		case <-t.C:
+			j.mu.Lock()
+			j.flushLocked()
+			j.mu.Unlock()
+		}
+	}
+}
+
+func (j *Journal) flushLocked() {
+	if !j.dirty || j.err != nil {
+		return
+	}
+	if err := j.w.Flush(); err != nil {
+		j.err = err
+		return
+	}
+	if err := j.f.Sync(); err != nil {
+		j.err = err
+	}
+	j.dirty = false
+}
+
+// Close flushes, syncs and unlocks. It is safe to call more than once.
+func (j *Journal) Close() error {
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	j.closed = true
+	j.mu.Unlock()
+	close(j.stop)
+	<-j.stopped
+	j.mu.Lock()
+	j.flushLocked()
+	err := j.err
+	j.mu.Unlock()
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	_ = j.lock.Unlock()
+	if err != nil {
+		return fmt.Errorf("write journal %s: %w", j.path, err)
+	}
+	return nil
+}

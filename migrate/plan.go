@@ -1,0 +1,414 @@
+// Package migrate plans and applies the move of Kubernetes Secrets into a provider: it computes
+// and validates every target before the first write, writes with bounded concurrency and a
+// client-side rate limit, reads every write back before counting it done, keeps a journal so
+// an interrupted run can be repeated, and records each step in the audit log.
+//
+// Nothing here holds or prints a secret value except on its way to the provider: plans,
+// journals and reports carry key names, sizes and keyed fingerprints.
+package migrate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+// PlanAPIVersion and PlanKind identify a saved plan file.
+const (
+	PlanAPIVersion = "secretshift.io/v1alpha1"
+	PlanKind       = "Plan"
+)
+
+// Action is what the plan will do with one Secret.
+type Action string
+
+const (
+	// ActionCreate: nothing is stored at the target yet.
+	ActionCreate Action = "create"
+	// ActionUpdate: the target holds an older copy secretshift wrote (or --overwrite).
+	ActionUpdate Action = "update"
+	// ActionUnchanged: the target already holds exactly these values.
+	ActionUnchanged Action = "unchanged"
+	// ActionSkip: discover decided the Secret must not move.
+	ActionSkip Action = "skip"
+	// ActionConflict: the target holds different content secretshift did not write.
+	ActionConflict Action = "conflict"
+)
+
+// Candidate is a discovered Secret with discover's decision.
+type Candidate struct {
+	Secret *kube.Secret
+	// Skip is true when discover decided the Secret must not move; Reason is the
+	// machine-readable reason and Message the human sentence.
+	Skip    bool
+	Reason  string
+	Message string
+}
+
+// SourceSpec records how the plan's Secrets were read, so `apply` can read them again.
+type SourceSpec struct {
+	Files         []string `json:"files,omitempty"`
+	Cluster       string   `json:"cluster,omitempty"`
+	Context       string   `json:"context,omitempty"`
+	Namespace     string   `json:"namespace,omitempty"`
+	AllNamespaces bool     `json:"allNamespaces,omitempty"`
+	Selector      string   `json:"selector,omitempty"`
+}
+
+// Plan is the reviewed list of what a migration will do. It is saved as JSON and holds no values.
+type Plan struct {
+	APIVersion string    `json:"apiVersion"`
+	Kind       string    `json:"kind"`
+	ID         string    `json:"id"`
+	Created    time.Time `json:"created"`
+	Provider   string    `json:"provider"`
+	// Store describes the target store (address, mount, folder), for review.
+	Store  string     `json:"store,omitempty"`
+	Source SourceSpec `json:"source"`
+	// KeyID is the fingerprint of the empty string under the fingerprint key: it identifies the
+	// key (so apply can refuse a plan made under another key) without revealing it.
+	KeyID   string  `json:"keyID"`
+	Items   []*Item `json:"items"`
+	Summary Summary `json:"summary"`
+}
+
+// Item is one Secret in a plan.
+type Item struct {
+	Namespace string      `json:"namespace"`
+	Name      string      `json:"name"`
+	UID       string      `json:"uid,omitempty"`
+	Type      string      `json:"type"`
+	Origin    kube.Origin `json:"origin"`
+	Keys      []string    `json:"keys"`
+	Size      int         `json:"size"`
+	// Fingerprint is the keyed fingerprint of the whole Secret (type, keys, values).
+	Fingerprint string `json:"fingerprint"`
+	// KeyFingerprints are keyed fingerprints per key.
+	KeyFingerprints map[string]string `json:"keyFingerprints,omitempty"`
+	Target          *providers.Target `json:"target,omitempty"`
+	Action          Action            `json:"action"`
+	Reason          string            `json:"reason,omitempty"`
+	Message         string            `json:"message,omitempty"`
+	// Version is the target's version when the plan was made ("" when absent).
+	Version string `json:"version,omitempty"`
+
+	// stored is what Read returned at plan time, reused by Apply in the same process.
+	stored *providers.Stored
+	read   bool
+}
+
+// Ref is namespace/name.
+func (it *Item) Ref() string { return it.Namespace + "/" + it.Name }
+
+// Summary counts items by action.
+type Summary struct {
+	Total     int `json:"total"`
+	Create    int `json:"create"`
+	Update    int `json:"update"`
+	Unchanged int `json:"unchanged"`
+	Skip      int `json:"skip"`
+	Conflict  int `json:"conflict"`
+}
+
+// Changes is the number of items that would write.
+func (s Summary) Changes() int { return s.Create + s.Update }
+
+func summarize(items []*Item) Summary {
+	s := Summary{Total: len(items)}
+	for _, it := range items {
+		switch it.Action {
+		case ActionCreate:
+			s.Create++
+		case ActionUpdate:
+			s.Update++
+		case ActionUnchanged:
+			s.Unchanged++
+		case ActionSkip:
+			s.Skip++
+		case ActionConflict:
+			s.Conflict++
+		}
+	}
+	return s
+}
+
+// Problem is one reason a plan is invalid.
+type Problem struct {
+	Ref    string `json:"ref"`
+	Origin string `json:"origin,omitempty"`
+	Error  string `json:"error"`
+	err    error
+}
+
+// ValidationError lists every problem found while validating a plan. Nothing was written.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan rejected: %d problem(s), nothing was written", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n")
+		b.WriteString(p.Ref)
+		if p.Origin != "" {
+			b.WriteString(" (" + p.Origin + ")")
+		}
+		b.WriteString(": " + p.Error)
+	}
+	return b.String()
+}
+
+// Unwrap exposes the problems' sentinel errors (providers.ErrInvalidName, ...) to errors.Is.
+func (e *ValidationError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Problems))
+	for _, p := range e.Problems {
+		if p.err != nil {
+			errs = append(errs, p.err)
+		}
+	}
+	return errs
+}
+
+// Options configure planning and applying.
+type Options struct {
+	Provider      providers.Provider
+	Fingerprinter *audit.Fingerprinter
+	// Recorder receives audit events; nil disables auditing (tests, dry runs).
+	Recorder Recorder
+	// Concurrency bounds parallel provider calls (default 16).
+	Concurrency int
+	// Rate limits provider calls per second (0: unlimited).
+	Rate float64
+	// Overwrite allows replacing target content secretshift did not write.
+	Overwrite bool
+	// DryRun plans and reports without writing.
+	DryRun bool
+	// JournalDir holds job journals (default .secretshift/journal).
+	JournalDir string
+	// Progress is told about finished items; nil for none.
+	Progress Progress
+	// RunID identifies this run in provider metadata and the audit log.
+	RunID string
+	// Now is time.Now, replaceable in tests.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.JournalDir == "" {
+		o.JournalDir = ".secretshift/journal"
+	}
+}
+
+// Progress is told how many items are to be done and when each finishes.
+type Progress interface {
+	Start(total int)
+	Done()
+}
+
+// BuildPlan validates every candidate against the provider, then reads each target to decide
+// create, update, unchanged or conflict. It returns a *ValidationError listing every problem
+// when any target is invalid or two Secrets map to one target; nothing is read or written then.
+func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Options) (*Plan, error) {
+	opts.defaults()
+	p := opts.Provider
+	plan := &Plan{
+		APIVersion: PlanAPIVersion, Kind: PlanKind, Created: opts.Now().UTC(), Provider: p.Name(),
+		Source: src, KeyID: opts.Fingerprinter.Value(nil),
+	}
+	if d, ok := p.(interface{ Describe() string }); ok {
+		plan.Store = d.Describe()
+	}
+
+	var problems []Problem
+	addProblem := func(s *kube.Secret, err error) {
+		for _, e := range flatten(err) {
+			problems = append(problems, Problem{Ref: s.Ref(), Origin: s.Origin.String(), Error: e.Error(), err: e})
+		}
+	}
+	seen := map[string]*kube.Secret{}
+	seenSource := map[string]*kube.Secret{}
+	fold := func(a string) string { return a }
+	if f, ok := p.(providers.AddressFolder); ok {
+		fold = f.FoldAddress
+	}
+	for _, c := range cands {
+		s := c.Secret
+		it := newItem(s, opts.Fingerprinter)
+		plan.Items = append(plan.Items, it)
+		if prev, dup := seenSource[s.Ref()]; dup {
+			addProblem(s, fmt.Errorf("the same Secret is given twice (also at %s)", prev.Origin))
+			continue
+		}
+		seenSource[s.Ref()] = s
+		if c.Skip {
+			it.Action, it.Reason, it.Message = ActionSkip, c.Reason, c.Message
+			continue
+		}
+		t, err := p.Target(s)
+		if err != nil {
+			addProblem(s, err)
+			continue
+		}
+		it.Target = &t
+		if err := p.Check(t, s); err != nil {
+			addProblem(s, err)
+		}
+		key := fold(t.Address)
+		if other, dup := seen[key]; dup {
+			addProblem(s, fmt.Errorf("%w: target %s is also the target of %s", providers.ErrInvalidName, t, other.Ref()))
+			continue
+		}
+		seen[key] = s
+	}
+	sort.Slice(plan.Items, func(i, j int) bool { return plan.Items[i].Ref() < plan.Items[j].Ref() })
+	plan.ID = jobID(plan)
+	if len(problems) > 0 {
+		return plan, &ValidationError{Problems: problems}
+	}
+
+	byRef := make(map[string]*kube.Secret, len(cands))
+	for _, c := range cands {
+		byRef[c.Secret.Ref()] = c.Secret
+	}
+	err := forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
+		if it.Action == ActionSkip {
+			return nil
+		}
+		st, err := p.Read(ctx, *it.Target)
+		switch {
+		case errors.Is(err, providers.ErrNotFound):
+			it.Action, it.read = ActionCreate, true
+			return nil
+		case errors.Is(err, providers.ErrConflict):
+			// The adapter can see the target is unusable (e.g. a file edited by hand).
+			it.Action, it.Reason, it.Message = ActionConflict, "unreadable-target", err.Error()
+			return nil
+		case err != nil:
+			return fmt.Errorf("read target of %s: %w", it.Ref(), err)
+		}
+		it.stored, it.read = st, true
+		it.Version = st.Version
+		it.Action, it.Reason, it.Message = decide(byRef[it.Ref()], it, st, opts)
+		return nil
+	})
+	plan.Summary = summarize(plan.Items)
+	return plan, err
+}
+
+// decide compares a source with what is stored.
+func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Action, string, string) {
+	if sameContent(it.Fingerprint, s, st, opts.Fingerprinter) {
+		return ActionUnchanged, "", ""
+	}
+	if st.Managed && (st.SourceUID == "" || s.UID == "" || st.SourceUID == s.UID) {
+		return ActionUpdate, "", ""
+	}
+	if opts.Overwrite {
+		return ActionUpdate, "overwrite", "target content was not written by secretshift; --overwrite replaces it"
+	}
+	if st.Managed {
+		return ActionConflict, "other-source", fmt.Sprintf("target was written by secretshift for another Secret (uid %s); --overwrite replaces it", st.SourceUID)
+	}
+	return ActionConflict, "foreign-content", "target holds different content that secretshift did not write; --overwrite replaces it"
+}
+
+// sameContent reports whether st holds exactly s's type, keys and values. When the adapter
+// cannot read values it falls back to the keyed fingerprint recorded at write time.
+func sameContent(fp string, s *kube.Secret, st *providers.Stored, f *audit.Fingerprinter) bool {
+	if st.Data == nil {
+		return st.Fingerprint != "" && st.Fingerprint == fp
+	}
+	typ := st.Type
+	if typ == "" {
+		typ = s.EffectiveType()
+	}
+	return f.Set(typ, st.Data) == fp
+}
+
+func newItem(s *kube.Secret, f *audit.Fingerprinter) *Item {
+	it := &Item{
+		Namespace: s.Namespace, Name: s.Name, UID: s.UID, Type: s.EffectiveType(), Origin: s.Origin,
+		Keys: s.Data.Keys(), Size: s.Data.Size(), Fingerprint: f.Set(s.EffectiveType(), s.Data),
+		KeyFingerprints: make(map[string]string, len(s.Data)),
+	}
+	for k, v := range s.Data {
+		it.KeyFingerprints[k] = f.Value(v)
+	}
+	return it
+}
+
+// jobID identifies the job a plan describes: the same Secrets going to the same targets give
+// the same ID, so a repeated command finds its journal.
+func jobID(p *Plan) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", p.Provider, p.Store)
+	for _, it := range p.Items {
+		t := ""
+		if it.Target != nil {
+			t = it.Target.String()
+		}
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", it.Ref(), t, it.Fingerprint)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// flatten splits an errors.Join result into its parts.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// forEach runs fn over items with bounded concurrency and the rate limit. It stops at the
+// first error fn returns.
+func forEach(parent context.Context, items []*Item, opts Options, fn func(context.Context, *Item) error) error {
+	g, ctx := errgroup.WithContext(parent)
+	g.SetLimit(opts.Concurrency)
+	lim := newLimiter(opts.Rate)
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := lim.Wait(ctx); err != nil {
+				return err
+			}
+			return fn(ctx, it)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return parent.Err()
+}
+
+func newLimiter(perSecond float64) *rate.Limiter {
+	if perSecond <= 0 {
+		return rate.NewLimiter(rate.Inf, 0)
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond/10)))
+}

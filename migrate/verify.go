@@ -1,0 +1,68 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+// Verify re-checks a finished migration on its own: every planned target is read and compared
+// with its source by keyed fingerprint. It writes nothing but the audit record of the check.
+func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opts Options) (*Report, error) {
+	opts.defaults()
+	rep := &Report{APIVersion: PlanAPIVersion, Kind: "VerifyReport", Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, Started: opts.Now().UTC(), Counts: map[Result]int{}}
+	if opts.Progress != nil {
+		opts.Progress.Start(len(plan.Items))
+	}
+	a := &applier{opts: opts}
+	var mu sync.Mutex
+	err := forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
+		r := &ItemReport{Namespace: it.Namespace, Name: it.Name, Target: it.Target, Planned: it.Action, Fingerprint: it.Fingerprint}
+		s := sources[it.Ref()]
+		var recErr error
+		switch {
+		case it.Action == ActionSkip:
+			r.Result = ResultSkipped
+		case s == nil:
+			r.Result, r.Error = ResultFailed, "the source Secret no longer exists"
+		default:
+			st, err := opts.Provider.Read(ctx, *it.Target)
+			switch {
+			case errors.Is(err, providers.ErrNotFound):
+				r.Result, r.Error = ResultMissing, "nothing stored at the target"
+			case err != nil:
+				r.Result, r.Error = ResultFailed, err.Error()
+			case sameContent(opts.Fingerprinter.Set(s.EffectiveType(), s.Data), s, st, opts.Fingerprinter):
+				r.Result, r.Verified, r.Version = ResultVerified, true, st.Version
+			default:
+				r.Result, r.Version = ResultMismatch, st.Version
+				r.Error = "stored content differs from the source (" + diffKeys(s.Data, st.Data, opts.Fingerprinter) + ")"
+			}
+			outcome := audit.OutcomeSuccess
+			var cause error
+			if !r.Verified {
+				outcome, cause = audit.OutcomeFailure, errors.New(r.Error)
+			}
+			recErr = a.record(ctx, "verify.check", outcome, it, s, r.Version, cause)
+		}
+		mu.Lock()
+		rep.Items = append(rep.Items, r)
+		rep.Counts[r.Result]++
+		mu.Unlock()
+		if opts.Progress != nil {
+			opts.Progress.Done()
+		}
+		return recErr
+	})
+	sort.Slice(rep.Items, func(i, k int) bool {
+		return rep.Items[i].Namespace+"/"+rep.Items[i].Name < rep.Items[k].Namespace+"/"+rep.Items[k].Name
+	})
+	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
+	return rep, err
+}

@@ -1,0 +1,180 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/template"
+
+	"github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/api/auth/approle"
+	k8sauth "github.com/hashicorp/vault/api/auth/kubernetes"
+	"github.com/spf13/pflag"
+
+	"github.com/secretshift/secretshift/providers"
+)
+
+// Auth methods accepted by --vault-auth.
+const (
+	AuthToken      = "token"
+	AuthAppRole    = "approle"
+	AuthKubernetes = "kubernetes"
+)
+
+// DefaultPathTemplate is where a Secret lands below the mount unless --vault-path says otherwise.
+const DefaultPathTemplate = "{{.Namespace}}/{{.Name}}"
+
+// Config holds the Vault adapter's settings. Connection settings come from the same
+// environment variables the vault CLI reads (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE,
+// VAULT_CACERT, VAULT_SKIP_VERIFY, ...); flags override them.
+type Config struct {
+	Address      string
+	Namespace    string
+	Mount        string
+	PathTemplate string
+
+	Auth          string
+	AuthMount     string
+	Role          string
+	RoleID        string
+	SecretIDEnv   string
+	SecretIDFile  string
+	K8sTokenFile  string
+	RateLimit     float64
+	MaxRetries    int
+	ESOServer     string
+	Getenv        func(string) string
+	clientFactory func(*api.Config) (*api.Client, error)
+}
+
+// NewConfig returns the default settings.
+func NewConfig() providers.Config {
+	return &Config{Mount: "secret", PathTemplate: DefaultPathTemplate, Auth: AuthToken, MaxRetries: 4, Getenv: os.Getenv}
+}
+
+// Flags implements providers.Config.
+func (c *Config) Flags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Address, "vault-addr", "", "Vault address (default: $VAULT_ADDR)")
+	fs.StringVar(&c.Namespace, "vault-namespace", "", "Vault Enterprise / OpenBao namespace (default: $VAULT_NAMESPACE)")
+	fs.StringVar(&c.Mount, "vault-mount", c.Mount, "KV v2 mount path")
+	fs.StringVar(&c.PathTemplate, "vault-path", c.PathTemplate, "path below the mount for each Secret (Go template over .Namespace and .Name)")
+	fs.StringVar(&c.Auth, "vault-auth", c.Auth, "auth method: token ($VAULT_TOKEN), approle or kubernetes")
+	fs.StringVar(&c.AuthMount, "vault-auth-mount", "", "mount path of the auth method (default: approle or kubernetes)")
+	fs.StringVar(&c.Role, "vault-role", "", "role for kubernetes auth")
+	fs.StringVar(&c.RoleID, "vault-role-id", "", "role ID for approle auth")
+	fs.StringVar(&c.SecretIDEnv, "vault-secret-id-env", "VAULT_SECRET_ID", "environment variable holding the approle secret ID")
+	fs.StringVar(&c.SecretIDFile, "vault-secret-id-file", "", "file holding the approle secret ID (instead of the environment)")
+	fs.StringVar(&c.K8sTokenFile, "vault-k8s-token-file", "", "service account token file for kubernetes auth (default: the in-cluster token)")
+	fs.Float64Var(&c.RateLimit, "vault-rate", 0, "client-side limit on Vault requests per second (0: none; $VAULT_RATE_LIMIT also works)")
+	fs.IntVar(&c.MaxRetries, "vault-max-retries", c.MaxRetries, "retries for throttled (429) or failed (5xx) requests; Retry-After is honoured")
+	fs.StringVar(&c.ESOServer, "vault-eso-server", "", "Vault address as External Secrets Operator reaches it, if different from --vault-addr")
+}
+
+// Open implements providers.Config: it builds a client, authenticates and checks that the
+// mount is KV version 2. It writes nothing.
+func (c *Config) Open(ctx context.Context) (providers.Provider, error) {
+	return c.open(ctx)
+}
+
+func (c *Config) open(ctx context.Context) (*Provider, error) {
+	tmpl, err := template.New("vault-path").Option("missingkey=error").Parse(c.PathTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("parse --vault-path %q: %w", c.PathTemplate, err)
+	}
+	mount := strings.Trim(c.Mount, "/")
+	if mount == "" {
+		return nil, errors.New("--vault-mount must not be empty")
+	}
+
+	cfg := api.DefaultConfig()
+	if cfg.Error != nil {
+		return nil, fmt.Errorf("read vault environment: %w", cfg.Error)
+	}
+	if c.Address != "" {
+		cfg.Address = c.Address
+	}
+	cfg.MaxRetries = c.MaxRetries
+	newClient := c.clientFactory
+	if newClient == nil {
+		newClient = api.NewClient
+	}
+	client, err := newClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create vault client for %s: %w", cfg.Address, err)
+	}
+	if c.Namespace != "" {
+		client.SetNamespace(c.Namespace)
+	}
+	if c.RateLimit > 0 {
+		client.SetLimiter(c.RateLimit, max(1, int(c.RateLimit)))
+	}
+	if err := c.login(ctx, client); err != nil {
+		return nil, err
+	}
+	p := &Provider{client: client, mount: mount, path: tmpl, addr: cfg.Address, namespace: client.Namespace(), esoServer: c.ESOServer}
+	if err := p.checkMount(ctx); err != nil {
+		return nil, err
+	}
+	if id, err := client.Auth().Token().LookupSelfWithContext(ctx); err == nil && id != nil {
+		p.identity.DisplayName, _ = id.Data["display_name"].(string)
+		p.identity.Accessor, _ = id.Data["accessor"].(string)
+	}
+	return p, nil
+}
+
+func (c *Config) login(ctx context.Context, client *api.Client) error {
+	switch c.Auth {
+	case AuthToken, "":
+		if client.Token() == "" {
+			return errors.New("no vault token: set VAULT_TOKEN, or use --vault-auth approle or kubernetes")
+		}
+		return nil
+	case AuthAppRole:
+		if c.RoleID == "" {
+			return errors.New("--vault-auth approle needs --vault-role-id")
+		}
+		sid := &approle.SecretID{FromEnv: c.SecretIDEnv}
+		if c.SecretIDFile != "" {
+			sid = &approle.SecretID{FromFile: c.SecretIDFile}
+		}
+		var opts []approle.LoginOption
+		if c.AuthMount != "" {
+			opts = append(opts, approle.WithMountPath(c.AuthMount))
+		}
+		m, err := approle.NewAppRoleAuth(c.RoleID, sid, opts...)
+		if err != nil {
+			return fmt.Errorf("vault approle auth: %w", err)
+		}
+		return loginWith(ctx, client, m, "approle")
+	case AuthKubernetes:
+		if c.Role == "" {
+			return errors.New("--vault-auth kubernetes needs --vault-role")
+		}
+		var opts []k8sauth.LoginOption
+		if c.AuthMount != "" {
+			opts = append(opts, k8sauth.WithMountPath(c.AuthMount))
+		}
+		if c.K8sTokenFile != "" {
+			opts = append(opts, k8sauth.WithServiceAccountTokenPath(c.K8sTokenFile))
+		}
+		m, err := k8sauth.NewKubernetesAuth(c.Role, opts...)
+		if err != nil {
+			return fmt.Errorf("vault kubernetes auth: %w", err)
+		}
+		return loginWith(ctx, client, m, "kubernetes")
+	}
+	return fmt.Errorf("unknown --vault-auth %q: use token, approle or kubernetes", c.Auth)
+}
+
+func loginWith(ctx context.Context, client *api.Client, m api.AuthMethod, name string) error {
+	s, err := client.Auth().Login(ctx, m)
+	if err != nil {
+		return fmt.Errorf("vault %s login: %w", name, err)
+	}
+	if s == nil || s.Auth == nil {
+		return fmt.Errorf("vault %s login returned no token", name)
+	}
+	return nil
+}

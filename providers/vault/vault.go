@@ -1,0 +1,326 @@
+// Package vault stores Secrets in HashiCorp Vault's KV version 2 engine (OpenBao too: it speaks
+// the same API). Each Kubernetes Secret becomes one KV entry holding all of its keys; values
+// that are not valid UTF-8 are stored base64-encoded and listed in custom metadata, together
+// with the source's identity and keyed fingerprint, so the entry explains itself and
+// secretshift can tell its own writes from anybody else's.
+//
+// Writes use check-and-set: a create sends cas=0 and an update the version that was read, so
+// a concurrent writer is never silently overwritten and a re-run never adds a duplicate version.
+package vault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+// Name is the registry name of this adapter.
+const Name = "vault"
+
+// MaxEntryBytes bounds the JSON size of one KV entry. Vault's integrated storage refuses
+// entries over 1 MiB by default (max_entry_size), and a KV v2 version is one entry.
+const MaxEntryBytes = 1 << 20
+
+// Custom metadata keys written on every entry secretshift manages.
+const (
+	metaManagedBy   = "managed-by"
+	metaManagedByV  = "secretshift"
+	metaFingerprint = "secretshift-fingerprint"
+	metaEncoding    = "secretshift-base64-keys"
+	metaCluster     = "source-cluster"
+	metaNamespace   = "source-namespace"
+	metaName        = "source-name"
+	metaUID         = "source-uid"
+	metaType        = "source-type"
+	metaRun         = "secretshift-run"
+	// encodingAll marks that every key is base64, used when the list of binary keys would not
+	// fit Vault's 512-byte limit for a metadata value.
+	encodingAll = "*"
+)
+
+// maxMetaValue is Vault's limit for one custom_metadata value.
+const maxMetaValue = 512
+
+// Provider is the Vault KV v2 adapter.
+type Provider struct {
+	client    *api.Client
+	mount     string
+	path      *template.Template
+	addr      string
+	namespace string
+	esoServer string
+	identity  Identity
+}
+
+// Identity is who the adapter is authenticated as: never the token itself.
+type Identity struct {
+	DisplayName string
+	Accessor    string
+}
+
+var (
+	_ providers.Provider       = (*Provider)(nil)
+	_ providers.Versioned      = (*Provider)(nil)
+	_ providers.ExternalReader = (*Provider)(nil)
+)
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return Name }
+
+// Identity returns the token's display name and accessor, for the audit log.
+func (p *Provider) Identity() Identity { return p.identity }
+
+// Describe says which store the adapter writes to, for plans and reports.
+func (p *Provider) Describe() string {
+	s := fmt.Sprintf("vault %s mount %s/ (kv v2)", p.addr, p.mount)
+	if p.namespace != "" {
+		s += " namespace " + p.namespace
+	}
+	return s
+}
+
+// checkMount detects the KV version the way the vault CLI does, through
+// sys/internal/ui/mounts, which needs no sys policy.
+func (p *Provider) checkMount(ctx context.Context) error {
+	s, err := p.client.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+p.mount)
+	if err != nil {
+		var re *api.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+			return fmt.Errorf("vault mount %s/: %w: the token cannot read it\ncheck the token's policy grants access below %s/", p.mount, providers.ErrPermission, p.mount)
+		}
+		return fmt.Errorf("detect kv version of vault mount %s/: %w", p.mount, err)
+	}
+	if s == nil || s.Data == nil {
+		return fmt.Errorf("vault mount %s/ not found: %w\nenable it with: vault secrets enable -path=%s kv-v2", p.mount, providers.ErrNotFound, p.mount)
+	}
+	typ, _ := s.Data["type"].(string)
+	version := "1"
+	if opts, ok := s.Data["options"].(map[string]any); ok {
+		if v, ok := opts["version"].(string); ok && v != "" {
+			version = v
+		}
+	}
+	if mp, _ := s.Data["path"].(string); mp != "" && strings.Trim(mp, "/") != p.mount {
+		return fmt.Errorf("vault path %s/ is inside mount %s: %w\nset --vault-mount %s and put the rest in --vault-path", p.mount, mp, providers.ErrUnsupported, strings.Trim(mp, "/"))
+	}
+	if typ != "kv" && typ != "generic" {
+		return fmt.Errorf("vault mount %s/ is a %q engine, not kv: %w", p.mount, typ, providers.ErrUnsupported)
+	}
+	if version != "2" {
+		return fmt.Errorf("vault mount %s/ is kv version %s: %w: secretshift needs kv v2 for versions, check-and-set and metadata\nupgrade it with: vault kv enable-versioning %s/", p.mount, version, providers.ErrUnsupported, p.mount)
+	}
+	return nil
+}
+
+// Target implements providers.Provider: it renders the path template for s.
+func (p *Provider) Target(s *kube.Secret) (providers.Target, error) {
+	var b bytes.Buffer
+	if err := p.path.Execute(&b, struct{ Namespace, Name string }{s.Namespace, s.Name}); err != nil {
+		return providers.Target{}, fmt.Errorf("render vault path for %s: %w: %v", s.Ref(), providers.ErrInvalidName, err)
+	}
+	path := b.String()
+	if err := validPath(path, p.mount); err != nil {
+		return providers.Target{}, fmt.Errorf("vault path %q for %s: %w", path, s.Ref(), err)
+	}
+	return providers.Target{Provider: Name, Address: p.mount + "/" + path}, nil
+}
+
+// validPath rejects paths Vault, its clients or ESO would mangle.
+func validPath(path, mount string) error {
+	switch {
+	case path == "":
+		return fmt.Errorf("%w: empty path", providers.ErrInvalidName)
+	case strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/"):
+		return fmt.Errorf("%w: leading or trailing slash", providers.ErrInvalidName)
+	case strings.Contains(path, "//"):
+		return fmt.Errorf("%w: empty path segment", providers.ErrInvalidName)
+	case strings.HasPrefix(path, mount+"/"):
+		// ESO strips a leading "<mount>/" from remote keys, so such a path could not be read back.
+		return fmt.Errorf("%w: starts with the mount name %q, which External Secrets Operator strips", providers.ErrInvalidName, mount)
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("%w: %q segment", providers.ErrInvalidName, seg)
+		}
+	}
+	for _, r := range path {
+		if r < 0x21 || r == 0x7f || strings.ContainsRune(`%?#*+\"'<>`, r) {
+			return fmt.Errorf("%w: character %q is not allowed", providers.ErrInvalidName, r)
+		}
+	}
+	return nil
+}
+
+// relPath is the path of t below the mount.
+func (p *Provider) relPath(t providers.Target) string {
+	return strings.TrimPrefix(t.Address, p.mount+"/")
+}
+
+// Check implements providers.Provider.
+func (p *Provider) Check(t providers.Target, s *kube.Secret) error {
+	var errs []error
+	data, _ := encode(s.Data)
+	if n := entrySize(data); n > MaxEntryBytes {
+		errs = append(errs, fmt.Errorf("%s: %w: encoded entry is %d bytes, vault's storage limit is %d", s.Ref(), providers.ErrTooLarge, n, MaxEntryBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Read implements providers.Provider.
+func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Stored, error) {
+	sec, err := p.client.KVv2(p.mount).Get(ctx, p.relPath(t))
+	if err != nil {
+		if errors.Is(err, api.ErrSecretNotFound) {
+			return nil, fmt.Errorf("read vault %s: %w", t.Address, providers.ErrNotFound)
+		}
+		return nil, fmt.Errorf("read vault %s: %w", t.Address, classify(err))
+	}
+	st := &providers.Stored{}
+	if sec.VersionMetadata != nil {
+		st.Version = strconv.Itoa(sec.VersionMetadata.Version)
+	}
+	meta := stringMap(sec.CustomMetadata)
+	st.Managed = meta[metaManagedBy] == metaManagedByV
+	st.Fingerprint = meta[metaFingerprint]
+	st.SourceUID = meta[metaUID]
+	st.Type = meta[metaType]
+	if sec.Data == nil {
+		// The latest version is soft-deleted: something is there (cas=0 would fail), with no values.
+		st.Data = kube.Data{}
+		return st, nil
+	}
+	st.Data = decode(sec.Data, meta[metaEncoding])
+	return st, nil
+}
+
+// Write implements providers.Provider. Custom metadata is written before the data so that a
+// crash between the two leaves metadata naming secretshift as the writer: the re-run then sees
+// its own entry with stale content and updates it, instead of refusing a conflict.
+func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.Payload, expect string) (string, error) {
+	cas := 0
+	if expect != "" {
+		v, err := strconv.Atoi(expect)
+		if err != nil {
+			return "", fmt.Errorf("write vault %s: bad expected version %q", t.Address, expect)
+		}
+		cas = v
+	}
+	data, marker := encode(pl.Secret.Data)
+	kv := p.client.KVv2(p.mount)
+	path := p.relPath(t)
+	if err := kv.PatchMetadata(ctx, path, api.KVMetadataPatchInput{CustomMetadata: p.metadata(pl, marker)}); err != nil {
+		if !isNotFound(err) {
+			return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
+		}
+		// PATCH needs an existing entry; a new one takes its metadata through POST.
+		if err := kv.PutMetadata(ctx, path, api.KVMetadataPutInput{CustomMetadata: p.metadata(pl, marker)}); err != nil {
+			return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
+		}
+	}
+	sec, err := kv.Put(ctx, path, data, api.WithCheckAndSet(cas))
+	if err != nil {
+		return "", fmt.Errorf("write vault %s (check-and-set %d): %w", t.Address, cas, classify(err))
+	}
+	if sec == nil || sec.VersionMetadata == nil {
+		return "", fmt.Errorf("write vault %s: no version in response", t.Address)
+	}
+	return strconv.Itoa(sec.VersionMetadata.Version), nil
+}
+
+// metadata builds the custom_metadata patch. Keys with a nil value are deleted, so a stale
+// encoding marker from an earlier write does not survive.
+func (p *Provider) metadata(pl providers.Payload, marker string) map[string]any {
+	s := pl.Secret
+	m := map[string]any{
+		metaManagedBy:   metaManagedByV,
+		metaFingerprint: pl.Fingerprint,
+		metaNamespace:   s.Namespace,
+		metaName:        s.Name,
+		metaType:        s.EffectiveType(),
+		metaEncoding:    nil,
+		metaUID:         nil,
+		metaCluster:     nil,
+		metaRun:         nil,
+	}
+	set := func(k, v string) {
+		if v != "" {
+			m[k] = truncate(v)
+		}
+	}
+	set(metaUID, s.UID)
+	set(metaCluster, pl.Cluster)
+	set(metaRun, pl.RunID)
+	set(metaEncoding, marker)
+	return m
+}
+
+func truncate(v string) string {
+	if len(v) > maxMetaValue {
+		return v[:maxMetaValue]
+	}
+	return v
+}
+
+// Versions implements providers.Versioned.
+func (p *Provider) Versions(ctx context.Context, t providers.Target) ([]string, error) {
+	vs, err := p.client.KVv2(p.mount).GetVersionsAsList(ctx, p.relPath(t))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("list versions of vault %s: %w", t.Address, providers.ErrNotFound)
+		}
+		return nil, fmt.Errorf("list versions of vault %s: %w", t.Address, classify(err))
+	}
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, strconv.Itoa(v.Version))
+	}
+	return out, nil
+}
+
+// Rollback implements providers.Versioned: KV v2 writes the old version as a new one.
+func (p *Provider) Rollback(ctx context.Context, t providers.Target, version string) (string, error) {
+	v, err := strconv.Atoi(version)
+	if err != nil {
+		return "", fmt.Errorf("rollback vault %s: bad version %q", t.Address, version)
+	}
+	sec, err := p.client.KVv2(p.mount).Rollback(ctx, p.relPath(t), v)
+	if err != nil {
+		return "", fmt.Errorf("rollback vault %s to version %d: %w", t.Address, v, classify(err))
+	}
+	return strconv.Itoa(sec.VersionMetadata.Version), nil
+}
+
+func isNotFound(err error) bool {
+	if errors.Is(err, api.ErrSecretNotFound) {
+		return true
+	}
+	var re *api.ResponseError
+	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
+}
+
+// classify wraps a Vault error with the matching sentinel, keeping Vault's own message
+// (which never contains the values sent).
+func classify(err error) error {
+	var re *api.ResponseError
+	if errors.As(err, &re) {
+		switch {
+		case re.StatusCode == http.StatusForbidden:
+			return fmt.Errorf("%w: %w", providers.ErrPermission, err)
+		case re.StatusCode == http.StatusNotFound:
+			return fmt.Errorf("%w: %w", providers.ErrNotFound, err)
+		case re.StatusCode == http.StatusBadRequest && strings.Contains(err.Error(), "check-and-set"):
+			return fmt.Errorf("%w: %w", providers.ErrConflict, err)
+		}
+	}
+	return err
+}
