@@ -65,15 +65,15 @@ type ItemReport struct {
 
 // Report is the outcome of Apply or Verify.
 type Report struct {
-	APIVersion string        `json:"apiVersion"`
-	Kind       string        `json:"kind"`
-	Job        string        `json:"job"`
-	RunID      string        `json:"runID,omitempty"`
-	Provider   string        `json:"provider"`
-	DryRun     bool          `json:"dryRun,omitempty"`
-	Started    time.Time     `json:"started"`
-	Duration   string        `json:"duration"`
-	Items      []*ItemReport `json:"items"`
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Job        string         `json:"job"`
+	RunID      string         `json:"runID,omitempty"`
+	Provider   string         `json:"provider"`
+	DryRun     bool           `json:"dryRun,omitempty"`
+	Started    time.Time      `json:"started"`
+	Duration   string         `json:"duration"`
+	Items      []*ItemReport  `json:"items"`
 	Counts     map[Result]int `json:"counts"`
 	// Resumed counts items an earlier run of the same job had finished.
 	Resumed int `json:"resumed,omitempty"`
