@@ -611,7 +611,14 @@ func reportSummary(r *migrate.Report) string {
 	if len(parts) == 0 {
 		parts = []string{"nothing to do"}
 	}
-	return fmt.Sprintf("%s %s in %s: %s", r.Provider, strings.ToLower(r.Kind), r.Duration, strings.Join(parts, ", "))
+	verb := "migrate to"
+	if r.Kind == "VerifyReport" {
+		verb = "verify against"
+	}
+	if r.DryRun {
+		verb = "dry run of migrate to"
+	}
+	return fmt.Sprintf("%s %s in %s: %s", verb, r.Provider, r.Duration, strings.Join(parts, ", "))
 }
 
 // progressBar adapts a terminal progress bar to migrate.Progress.

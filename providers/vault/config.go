@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"text/template"
@@ -96,6 +97,11 @@ func (c *Config) open(ctx context.Context) (*Provider, error) {
 		cfg.Address = c.Address
 	}
 	cfg.MaxRetries = c.MaxRetries
+	if tr, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
+		// The pooled default keeps GOMAXPROCS+1 idle connections per host; the engine runs up
+		// to --concurrency requests at once, and each extra one would open a new connection.
+		tr.MaxIdleConnsPerHost = 256
+	}
 	newClient := c.clientFactory
 	if newClient == nil {
 		newClient = api.NewClient

@@ -96,7 +96,8 @@ func (p *Provider) checkMount(ctx context.Context) error {
 	if err != nil {
 		var re *api.ResponseError
 		if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
-			return fmt.Errorf("vault mount %s/: %w: the token cannot read it\ncheck the token's policy grants access below %s/", p.mount, providers.ErrPermission, p.mount)
+			// Vault answers 403 for a mount that does not exist too, so mounts cannot be probed.
+			return fmt.Errorf("vault mount %s/: %w: it does not exist, or the token may not use it\ncheck --vault-mount and that the token's policy grants access below %s/", p.mount, providers.ErrPermission, p.mount)
 		}
 		return fmt.Errorf("detect kv version of vault mount %s/: %w", p.mount, err)
 	}
@@ -223,7 +224,7 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 			return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
 		}
 		// PATCH needs an existing entry; a new one takes its metadata through POST.
-		if err := kv.PutMetadata(ctx, path, api.KVMetadataPutInput{CustomMetadata: p.metadata(pl, marker)}); err != nil {
+		if err := kv.PutMetadata(ctx, path, api.KVMetadataPutInput{CustomMetadata: withoutNil(p.metadata(pl, marker))}); err != nil {
 			return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
 		}
 	}
@@ -241,26 +242,31 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 // encoding marker from an earlier write does not survive.
 func (p *Provider) metadata(pl providers.Payload, marker string) map[string]any {
 	s := pl.Secret
-	m := map[string]any{
-		metaManagedBy:   metaManagedByV,
-		metaFingerprint: pl.Fingerprint,
-		metaNamespace:   s.Namespace,
-		metaName:        s.Name,
-		metaType:        s.EffectiveType(),
-		metaEncoding:    nil,
-		metaUID:         nil,
-		metaCluster:     nil,
-		metaRun:         nil,
-	}
+	// Vault refuses empty metadata values, so absent fields are deleted (nil) instead.
+	m := map[string]any{metaManagedBy: metaManagedByV, metaType: s.EffectiveType()}
 	set := func(k, v string) {
+		m[k] = nil
 		if v != "" {
 			m[k] = truncate(v)
 		}
 	}
+	set(metaFingerprint, pl.Fingerprint)
+	set(metaNamespace, s.Namespace)
+	set(metaName, s.Name)
 	set(metaUID, s.UID)
 	set(metaCluster, pl.Cluster)
 	set(metaRun, pl.RunID)
 	set(metaEncoding, marker)
+	return m
+}
+
+// withoutNil drops the deletions of a metadata patch, for a full metadata write.
+func withoutNil(m map[string]any) map[string]any {
+	for k, v := range m {
+		if v == nil {
+			delete(m, k)
+		}
+	}
 	return m
 }
 

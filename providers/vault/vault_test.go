@@ -1,0 +1,289 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secretshift/secretshift/internal/testenv/vaultapi"
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+// startVault runs the Vault API test server (Vault's own KV engine behind a thin HTTP layer)
+// with KV v2 at secret/ and KV v1 at kv/.
+func startVault(t *testing.T) (*vaultapi.Server, string) {
+	t.Helper()
+	srv, err := vaultapi.New(vaultapi.Options{RootToken: "root-token", KVv2Mounts: []string{"secret"}, KVv1Mounts: []string{"kv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv("VAULT_TOKEN", "root-token")
+	t.Setenv("VAULT_NAMESPACE", "")
+	return srv, addr
+}
+
+func openProvider(t *testing.T, addr string, mutate ...func(*Config)) (*Provider, error) {
+	t.Helper()
+	c := NewConfig().(*Config)
+	c.Address = addr
+	for _, m := range mutate {
+		m(c)
+	}
+	return c.open(context.Background())
+}
+
+func mustOpen(t *testing.T, addr string, mutate ...func(*Config)) *Provider {
+	t.Helper()
+	p, err := openProvider(t, addr, mutate...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func testSecret() *kube.Secret {
+	return &kube.Secret{
+		Namespace: "shop", Name: "db", UID: "uid-1", Type: "kubernetes.io/basic-auth",
+		Data: kube.Data{
+			"username":     []byte("admin"),
+			"password":     []byte("p@ss\n"),
+			"tls.crt":      []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
+			".dotfile":     []byte("x"),
+			"empty":        {},
+			"binary":       {0xff, 0x00, 0xfe, 0x80, 0x01},
+			"utf8-unicode": []byte("grüße ✓"),
+		},
+	}
+}
+
+func TestOpenDetectsMounts(t *testing.T) {
+	_, addr := startVault(t)
+	tests := []struct {
+		name  string
+		mount string
+		want  error
+	}{
+		{"kv v2", "secret", nil},
+		{"kv v1 is refused", "kv", providers.ErrUnsupported},
+		// Vault answers 403 for unknown mounts so that they cannot be probed.
+		{"missing mount", "nope", providers.ErrPermission},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := openProvider(t, addr, func(c *Config) { c.Mount = tc.mount })
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("open mount %s: got %v, want %v", tc.mount, err, tc.want)
+			}
+		})
+	}
+	t.Run("bad token", func(t *testing.T) {
+		t.Setenv("VAULT_TOKEN", "wrong")
+		if _, err := openProvider(t, addr); !errors.Is(err, providers.ErrPermission) {
+			t.Fatalf("want ErrPermission, got %v", err)
+		}
+	})
+}
+
+func TestTargets(t *testing.T) {
+	_, addr := startVault(t)
+	tests := []struct {
+		name, tmpl, want string
+		err              error
+	}{
+		{"default", DefaultPathTemplate, "secret/shop/db", nil},
+		{"prefix", "k8s/prod/{{.Namespace}}/{{.Name}}", "secret/k8s/prod/shop/db", nil},
+		{"starts with mount name", "secret/{{.Name}}", "", providers.ErrInvalidName},
+		{"empty segment", "{{.Namespace}}//{{.Name}}", "", providers.ErrInvalidName},
+		{"unknown field", "{{.Cluster}}/{{.Name}}", "", providers.ErrInvalidName},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustOpen(t, addr, func(c *Config) { c.PathTemplate = tc.tmpl })
+			got, err := p.Target(testSecret())
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("want %v, got %v (%v)", tc.err, err, got)
+				}
+				return
+			}
+			if err != nil || got.Address != tc.want {
+				t.Fatalf("got %v, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestWriteReadRoundTripIsByteExact(t *testing.T) {
+	_, addr := startVault(t)
+	p := mustOpen(t, addr)
+	ctx := context.Background()
+	s := testSecret()
+	tgt, err := p.Target(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Read(ctx, tgt); !errors.Is(err, providers.ErrNotFound) {
+		t.Fatalf("read before write: want ErrNotFound, got %v", err)
+	}
+	v, err := p.Write(ctx, tgt, providers.Payload{Secret: s, Fingerprint: "hmac-sha256:abc", Cluster: "https://k8s.example:6443", RunID: "run-1"}, "")
+	if err != nil || v != "1" {
+		t.Fatalf("write: %v, version %q", err, v)
+	}
+	st, err := p.Read(ctx, tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Managed || st.Fingerprint != "hmac-sha256:abc" || st.SourceUID != "uid-1" || st.Type != "kubernetes.io/basic-auth" || st.Version != "1" {
+		t.Errorf("metadata: %+v", st)
+	}
+	for k, want := range s.Data {
+		if got, ok := st.Data[k]; !ok || !bytes.Equal(got, want) {
+			t.Errorf("key %s: round trip changed %d bytes into %d bytes", k, len(want), len(got))
+		}
+	}
+	if len(st.Data) != len(s.Data) {
+		t.Errorf("key count %d, want %d", len(st.Data), len(s.Data))
+	}
+
+	// What other Vault clients see: text as text, the binary key base64 and marked.
+	raw, err := p.client.KVv2("secret").Get(ctx, "shop/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Data["username"] != "admin" || raw.Data["binary"] != "/wD+gAE=" {
+		t.Errorf("stored form: username %v, binary %v", raw.Data["username"], raw.Data["binary"])
+	}
+	if raw.CustomMetadata[metaEncoding] != "binary" || raw.CustomMetadata[metaCluster] != "https://k8s.example:6443" {
+		t.Errorf("custom metadata: %v", raw.CustomMetadata)
+	}
+
+	// Check-and-set: a create over an existing entry and an update from a stale version fail.
+	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); !errors.Is(err, providers.ErrConflict) {
+		t.Errorf("second create: want ErrConflict, got %v", err)
+	}
+	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, "7"); !errors.Is(err, providers.ErrConflict) {
+		t.Errorf("stale update: want ErrConflict, got %v", err)
+	}
+	if v, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, "1"); err != nil || v != "2" {
+		t.Errorf("update from version 1: %v, %q", err, v)
+	}
+	vs, err := p.Versions(ctx, tgt)
+	if err != nil || strings.Join(vs, ",") != "1,2" {
+		t.Errorf("versions %v, %v", vs, err)
+	}
+}
+
+func TestMarkerClearedWhenNoLongerBinary(t *testing.T) {
+	_, addr := startVault(t)
+	p := mustOpen(t, addr)
+	ctx := context.Background()
+	s := &kube.Secret{Namespace: "a", Name: "b", Data: kube.Data{"k": {0xff}}}
+	tgt, _ := p.Target(s)
+	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The value becomes text that happens to be valid base64: it must not be decoded.
+	s.Data["k"] = []byte("AAAA")
+	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, "1"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Read(ctx, tgt)
+	if err != nil || string(st.Data["k"]) != "AAAA" {
+		t.Fatalf("read %v, %q", err, st.Data["k"])
+	}
+}
+
+func TestManyBinaryKeysEncodeEverything(t *testing.T) {
+	_, addr := startVault(t)
+	p := mustOpen(t, addr)
+	ctx := context.Background()
+	s := &kube.Secret{Namespace: "a", Name: "many", Data: kube.Data{"text": []byte("QUJD")}}
+	for i := range 60 {
+		s.Data[strings.Repeat("k", 10)+string(rune('A'+i%26))+strings.Repeat("x", i)] = []byte{0xff, byte(i)}
+	}
+	tgt, _ := p.Target(s)
+	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Read(ctx, tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range s.Data {
+		if !bytes.Equal(st.Data[k], want) {
+			t.Errorf("key %s changed", k)
+		}
+	}
+	for _, r := range p.ExternalRefs(tgt, s) {
+		if r.Decoding != "Base64" {
+			t.Errorf("key %s: ESO must decode every key when all are stored base64", r.SecretKey)
+		}
+	}
+}
+
+func TestCheckRejectsOversizedEntry(t *testing.T) {
+	_, addr := startVault(t)
+	p := mustOpen(t, addr)
+	s := &kube.Secret{Namespace: "a", Name: "big", Data: kube.Data{"blob": bytes.Repeat([]byte{0xff}, 900<<10)}}
+	tgt, _ := p.Target(s)
+	if err := p.Check(tgt, s); !errors.Is(err, providers.ErrTooLarge) {
+		t.Fatalf("900 KiB of binary is 1.2 MiB base64: want ErrTooLarge, got %v", err)
+	}
+	s.Data["blob"] = bytes.Repeat([]byte("a"), 900<<10)
+	if err := p.Check(tgt, s); err != nil {
+		t.Fatalf("900 KiB of text fits: %v", err)
+	}
+}
+
+func TestRetriesHonourRetryAfter(t *testing.T) {
+	srv, addr := startVault(t)
+	p := mustOpen(t, addr)
+	var throttled atomic.Int32
+	srv.SetFaults(func(r *http.Request) *vaultapi.Fault {
+		if (r.Method == http.MethodPut || r.Method == http.MethodPost) && strings.Contains(r.URL.Path, "/data/") && throttled.Add(1) <= 2 {
+			return &vaultapi.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"}
+		}
+		return nil
+	})
+	s := testSecret()
+	tgt, _ := p.Target(s)
+	if _, err := p.Write(context.Background(), tgt, providers.Payload{Secret: s}, ""); err != nil {
+		t.Fatalf("write through two 429s: %v", err)
+	}
+	if throttled.Load() != 3 {
+		t.Errorf("want 2 throttled attempts and 1 success, saw %d", throttled.Load())
+	}
+}
+
+func TestRollback(t *testing.T) {
+	_, addr := startVault(t)
+	p := mustOpen(t, addr)
+	ctx := context.Background()
+	s := &kube.Secret{Namespace: "a", Name: "r", Data: kube.Data{"k": []byte("one")}}
+	tgt, _ := p.Target(s)
+	p.Write(ctx, tgt, providers.Payload{Secret: s}, "")
+	s.Data["k"] = []byte("two")
+	p.Write(ctx, tgt, providers.Payload{Secret: s}, "1")
+	v, err := p.Rollback(ctx, tgt, "1")
+	if err != nil || v != "3" {
+		t.Fatalf("rollback: %v, %q", err, v)
+	}
+	st, _ := p.Read(ctx, tgt)
+	if string(st.Data["k"]) != "one" {
+		t.Errorf("after rollback the current value is not version 1's")
+	}
+}
+
+var _ = api.ErrSecretNotFound
