@@ -60,3 +60,11 @@ func (f *Fingerprinter) Set(typ string, data map[string][]byte) string {
 	}
 	return FingerprintPrefix + hex.EncodeToString(m.Sum(nil))
 }
+
+// KeyID names the key without revealing it: "hmac-sha256:" + the first 16 hex digits of the HMAC
+// of a fixed label. Checkpoints carry it so a reader knows which key fingerprints were made under.
+func (f *Fingerprinter) KeyID() string {
+	m := hmac.New(sha256.New, f.key)
+	m.Write([]byte("secretshift/key-id/v1"))
+	return FingerprintPrefix + hex.EncodeToString(m.Sum(nil))[:16]
+}

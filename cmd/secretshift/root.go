@@ -144,6 +144,12 @@ Secret values are never printed: output shows key names, sizes and keyed fingerp
 
 // subcommands lists the command constructors in help order.
 var subcommands = []func(*factory) *cobra.Command{
+	newDiscoverCmd,
+	newPlanCmd,
+	newMigrateCmd,
+	newApplyCmd,
+	newVerifyCmd,
+	newAuditCmd,
 	newVersionCmd,
 }
 

@@ -1,0 +1,347 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Default locations, relative to the working directory. Every command takes flags to override them.
+const (
+	DefaultDir     = ".secretshift/audit"
+	DefaultLogPath = DefaultDir + "/audit.jsonl"
+	DefaultKeyDir  = ".secretshift/keys"
+)
+
+// Environment variables holding key file *contents* (not paths), for CI systems that inject
+// secrets as variables.
+const (
+	EnvHMACKey    = "SECRETSHIFT_AUDIT_HMAC_KEY"
+	EnvSigningKey = "SECRETSHIFT_AUDIT_SIGNING_KEY"
+	EnvPublicKey  = "SECRETSHIFT_AUDIT_PUBLIC_KEY"
+)
+
+// Key file names inside a key directory.
+const (
+	HMACKeyFile    = "hmac.key"
+	SigningKeyFile = "audit-signing.key"
+	PublicKeyFile  = "audit-signing.pub"
+)
+
+// ErrNoKey means no key was given by flag, environment variable or default file.
+var ErrNoKey = errors.New("no audit key found")
+
+// KeyFiles are the paths of the three audit key files.
+type KeyFiles struct {
+	// HMACKey is the fingerprint key: 32 random bytes as 64 hex digits. Secret.
+	HMACKey string `json:"hmacKey"`
+	// SigningKey is the Ed25519 private key (PEM, PKCS #8). Secret.
+	SigningKey string `json:"signingKey"`
+	// PublicKey is the Ed25519 public key (PEM, PKIX). Shareable; verifiers need only this.
+	PublicKey string `json:"publicKey"`
+}
+
+// DefaultKeyFiles returns the key file paths inside dir (DefaultKeyDir when dir is empty).
+func DefaultKeyFiles(dir string) KeyFiles {
+	if dir == "" {
+		dir = DefaultKeyDir
+	}
+	return KeyFiles{
+		HMACKey:    filepath.Join(dir, HMACKeyFile),
+		SigningKey: filepath.Join(dir, SigningKeyFile),
+		PublicKey:  filepath.Join(dir, PublicKeyFile),
+	}
+}
+
+// Keygen creates the audit keys in dir (DefaultKeyDir when empty): an HMAC key and an Ed25519 key
+// pair. The directory is created 0700, secret files 0600 and the public key 0644. Existing keys
+// are kept, never replaced: a lost key makes old fingerprints unmatchable and old logs
+// unverifiable. An HMAC key made earlier (plan creates one on first use) is kept and the signing
+// pair added; a missing public key is derived from an existing signing key. It returns the paths
+// and the files it created, and an error wrapping fs.ErrExist when all keys already existed.
+func Keygen(dir string) (files KeyFiles, created []string, err error) {
+	files = DefaultKeyFiles(dir)
+	if dir == "" {
+		dir = DefaultKeyDir
+	}
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	if exists(files.PublicKey) && !exists(files.SigningKey) {
+		return files, created, fmt.Errorf("public key %s exists without its signing key %s; move it aside to create a new pair", files.PublicKey, files.SigningKey)
+	}
+	if exists(files.HMACKey) && exists(files.SigningKey) && exists(files.PublicKey) {
+		return files, created, fmt.Errorf("audit keys already exist in %s; move them aside to create new ones: %w", dir, fs.ErrExist)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return files, created, fmt.Errorf("create key directory %s: %w", dir, err)
+	}
+
+	if !exists(files.HMACKey) {
+		hmacKey := make([]byte, 32)
+		if _, err := rand.Read(hmacKey); err != nil {
+			return files, created, fmt.Errorf("generate hmac key: %w", err)
+		}
+		switch err := writeNewFile(files.HMACKey, []byte(hex.EncodeToString(hmacKey)+"\n"), 0o600); {
+		case err == nil:
+			created = append(created, files.HMACKey)
+		case !errors.Is(err, fs.ErrExist): // another process made it first: keep theirs
+			return files, created, err
+		}
+	}
+
+	var priv ed25519.PrivateKey
+	if !exists(files.SigningKey) {
+		if _, priv, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return files, created, fmt.Errorf("generate ed25519 key: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return files, created, fmt.Errorf("encode ed25519 private key: %w", err)
+		}
+		switch err := writeNewFile(files.SigningKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); {
+		case err == nil:
+			created = append(created, files.SigningKey)
+		case errors.Is(err, fs.ErrExist): // another process made it first: use theirs
+			priv = nil
+		default:
+			return files, created, err
+		}
+	}
+	if priv == nil {
+		b, err := os.ReadFile(files.SigningKey)
+		if err != nil {
+			return files, created, fmt.Errorf("read signing key: %w", err)
+		}
+		if priv, err = ParseSigner(b); err != nil {
+			return files, created, fmt.Errorf("signing key %s: %w", files.SigningKey, err)
+		}
+	}
+	if !exists(files.PublicKey) {
+		pubPEM, err := EncodePublicKey(priv.Public().(ed25519.PublicKey))
+		if err != nil {
+			return files, created, fmt.Errorf("encode ed25519 public key: %w", err)
+		}
+		switch err := writeNewFile(files.PublicKey, pubPEM, 0o644); {
+		case err == nil:
+			created = append(created, files.PublicKey)
+		case !errors.Is(err, fs.ErrExist):
+			return files, created, err
+		}
+	}
+	return files, created, syncDir(dir)
+}
+
+// writeNewFile creates path with mode and data, durably and atomically: the data goes to a
+// temporary file that is then hard-linked into place, so a concurrent reader never sees a
+// half-written key and a concurrent writer loses the race with an error wrapping fs.ErrExist.
+func writeNewFile(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*.tmp")
+	if err != nil {
+		return fmt.Errorf("create key file %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	werr := tmp.Chmod(mode)
+	if werr == nil {
+		_, werr = tmp.Write(data)
+	}
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("write key file %s: %w", path, werr)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("create key file %s: %w", path, err)
+	}
+	return nil
+}
+
+// keyText finds the text of one key: file when given, else the environment variable env, else
+// the default file. It returns where the key came from, for messages.
+func keyText(file, env, defaultFile string, getenv func(string) string) ([]byte, string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, file, fmt.Errorf("read key file %s: %w", file, err)
+		}
+		return b, file, nil
+	}
+	if v := getenv(env); v != "" {
+		return []byte(v), "$" + env, nil
+	}
+	b, err := os.ReadFile(defaultFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("%w: pass a key file, set %s, or create %s with `secretshift audit keygen`", ErrNoKey, env, defaultFile)
+	}
+	if err != nil {
+		return nil, defaultFile, fmt.Errorf("read key file %s: %w", defaultFile, err)
+	}
+	return b, defaultFile, nil
+}
+
+// LoadHMACKey returns the fingerprint key from file, or else from $SECRETSHIFT_AUDIT_HMAC_KEY,
+// or else from the default key file. The text is hex or base64 of at least 32 bytes; surrounding
+// whitespace is ignored. getenv is os.Getenv when nil.
+func LoadHMACKey(file string, getenv func(string) string) ([]byte, error) {
+	text, from, err := keyText(file, EnvHMACKey, DefaultKeyFiles("").HMACKey, getenv)
+	if err != nil {
+		return nil, err
+	}
+	key, err := decodeKeyText(text)
+	if err != nil {
+		return nil, fmt.Errorf("hmac key from %s: %w", from, err)
+	}
+	if len(key) < MinKeyLen {
+		return nil, fmt.Errorf("hmac key from %s is %d bytes: need at least %d", from, len(key), MinKeyLen)
+	}
+	return key, nil
+}
+
+// LoadFingerprinter is LoadHMACKey followed by NewFingerprinter.
+func LoadFingerprinter(file string, getenv func(string) string) (*Fingerprinter, error) {
+	key, err := LoadHMACKey(file, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return NewFingerprinter(key)
+}
+
+// LoadSigner returns the checkpoint signing key from file, or else from
+// $SECRETSHIFT_AUDIT_SIGNING_KEY, or else from the default key file. Accepted forms: PEM
+// "PRIVATE KEY" (PKCS #8, as keygen writes and `openssl genpkey -algorithm ed25519` makes), or
+// hex/base64 of the 32-byte seed or the 64-byte private key. getenv is os.Getenv when nil.
+func LoadSigner(file string, getenv func(string) string) (ed25519.PrivateKey, error) {
+	text, from, err := keyText(file, EnvSigningKey, DefaultKeyFiles("").SigningKey, getenv)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ParseSigner(text)
+	if err != nil {
+		return nil, fmt.Errorf("signing key from %s: %w", from, err)
+	}
+	return key, nil
+}
+
+// LoadVerifier returns the checkpoint public key from file, or else from
+// $SECRETSHIFT_AUDIT_PUBLIC_KEY, or else from the default key file. Accepted forms: PEM "PUBLIC
+// KEY" (PKIX) or hex/base64 of the 32-byte key. getenv is os.Getenv when nil.
+func LoadVerifier(file string, getenv func(string) string) (ed25519.PublicKey, error) {
+	text, from, err := keyText(file, EnvPublicKey, DefaultKeyFiles("").PublicKey, getenv)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ParseVerifier(text)
+	if err != nil {
+		return nil, fmt.Errorf("public key from %s: %w", from, err)
+	}
+	return key, nil
+}
+
+// ParseSigner decodes an Ed25519 private key in one of the forms LoadSigner accepts.
+func ParseSigner(text []byte) (ed25519.PrivateKey, error) {
+	if block, _ := pem.Decode(bytes.TrimSpace(text)); block != nil {
+		if block.Type != "PRIVATE KEY" {
+			return nil, fmt.Errorf("PEM block is %q, want PRIVATE KEY", block.Type)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, errors.New("PEM block is not a PKCS #8 private key")
+		}
+		priv, ok := k.(ed25519.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("private key is %T, want ed25519", k)
+		}
+		return priv, nil
+	}
+	raw, err := decodeKeyText(text)
+	if err != nil {
+		return nil, err
+	}
+	switch len(raw) {
+	case ed25519.SeedSize:
+		return ed25519.NewKeyFromSeed(raw), nil
+	case ed25519.PrivateKeySize:
+		priv := ed25519.NewKeyFromSeed(raw[:ed25519.SeedSize])
+		if !bytes.Equal(priv[ed25519.SeedSize:], raw[ed25519.SeedSize:]) {
+			return nil, errors.New("private key halves do not match")
+		}
+		return priv, nil
+	}
+	return nil, fmt.Errorf("decoded private key is %d bytes, want 32 (seed) or 64", len(raw))
+}
+
+// ParseVerifier decodes an Ed25519 public key in one of the forms LoadVerifier accepts.
+func ParseVerifier(text []byte) (ed25519.PublicKey, error) {
+	if block, _ := pem.Decode(bytes.TrimSpace(text)); block != nil {
+		if block.Type != "PUBLIC KEY" {
+			return nil, fmt.Errorf("PEM block is %q, want PUBLIC KEY", block.Type)
+		}
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, errors.New("PEM block is not a PKIX public key")
+		}
+		pub, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("public key is %T, want ed25519", k)
+		}
+		return pub, nil
+	}
+	raw, err := decodeKeyText(text)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("decoded public key is %d bytes, want 32", len(raw))
+	}
+	return ed25519.PublicKey(raw), nil
+}
+
+// EncodePublicKey returns pub as a PEM "PUBLIC KEY" block, the form keygen writes.
+func EncodePublicKey(pub ed25519.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// decodeKeyText decodes hex (tried first) or standard/URL base64, padded or not. Errors never
+// quote the text: it is a secret.
+func decodeKeyText(text []byte) ([]byte, error) {
+	s := strings.TrimSpace(string(text))
+	if s == "" {
+		return nil, errors.New("key text is empty")
+	}
+	if b, err := hex.DecodeString(s); err == nil {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("key text is neither PEM, hex nor base64")
+}
+
+// KeyID names an Ed25519 public key in checkpoints: "ed25519:" + hex SHA-256 of the 32 raw
+// key bytes. Verifiers use it to pick the key and to say which key a log needs.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "ed25519:" + hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,609 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// ErrUnavailable means the audit log could not be written. Every error from Open, Record, Close
+// and Rotate that leaves an action unrecorded wraps it; callers must stop before the next
+// change, the way Vault refuses requests it cannot audit.
+var ErrUnavailable = errors.New("audit log unavailable")
+
+// ErrTampered means the log contradicts itself (its last record does not match its hash, or it
+// is shorter than its head file says). It is returned together with ErrUnavailable: the writer
+// refuses to extend a chain it cannot trust. Run Verify to find the first broken record.
+var ErrTampered = errors.New("audit log tampered")
+
+// Defaults for Options.
+const (
+	DefaultCheckpointEvery = 100
+	DefaultLockTimeout     = 30 * time.Second
+)
+
+// maxLineLen bounds one record line; anything longer is not a record this package wrote.
+const maxLineLen = 16 << 20
+
+// Options configure Open.
+type Options struct {
+	// Fingerprinter is the HMAC key fingerprints are made under. Optional; when set, its KeyID
+	// is written into checkpoints.
+	Fingerprinter *Fingerprinter
+	// Signer signs checkpoints. Required.
+	Signer ed25519.PrivateKey
+	// CheckpointEvery writes a checkpoint after this many records (default 100); a negative
+	// value writes one only at Close.
+	CheckpointEvery int
+	// RunID correlates the records of one command run (default: a random UUID).
+	RunID string
+	// Actor is stored in every record (default: CurrentActor()).
+	Actor Actor
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// LockTimeout bounds the wait for another process's append (default 30s).
+	LockTimeout time.Duration
+}
+
+// Log appends hash-chained records to one file. It is safe for concurrent use by goroutines, and
+// several processes may append to the same file: each append holds an exclusive lock on
+// "<log>.lock" and re-reads the chain head from the file.
+type Log struct {
+	path     string
+	headPath string
+	opts     Options
+	keyID    string
+	fpKeyID  string
+	lock     *flock.Flock
+
+	mu     sync.Mutex
+	f      *os.File
+	st     tailState
+	since  int   // records appended by this Log since its last checkpoint
+	err    error // sticky: after a failed write nothing more is appended
+	closed bool
+}
+
+// tailState is the chain head as last read from the file, under the lock.
+type tailState struct {
+	size       int64
+	seq        uint64
+	hash       string
+	checkpoint bool // the last record is a checkpoint, or there is none
+}
+
+// HeadPath returns the head file of the log at path.
+func HeadPath(path string) string { return path + ".head" }
+
+// Open opens the log at path for appending, creating it (directories 0700, file 0600) if
+// needed. It fails, wrapping ErrUnavailable, when the file cannot be created, locked or
+// read, when it ends with an incomplete record, or when it contradicts its head file.
+func Open(path string, opts Options) (*Log, error) {
+	if len(opts.Signer) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: open audit log %s: %w: a checkpoint signing key is required", ErrUnavailable, path, ErrNoKey)
+	}
+	if opts.RunID == "" {
+		opts.RunID = newID()
+	}
+	if !runIDRE.MatchString(opts.RunID) {
+		return nil, fmt.Errorf("open audit log %s: run id %q must be 1-128 letters, digits or ._:@/+-", path, safeName(opts.RunID))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Actor.IsZero() {
+		opts.Actor = CurrentActor()
+	}
+	if opts.CheckpointEvery == 0 {
+		opts.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	l := &Log{
+		path:     path,
+		headPath: HeadPath(path),
+		opts:     opts,
+		keyID:    KeyID(opts.Signer.Public().(ed25519.PublicKey)),
+		lock:     flock.New(path+".lock", flock.SetPermissions(0o600)),
+	}
+	if opts.Fingerprinter != nil {
+		l.fpKeyID = opts.Fingerprinter.KeyID()
+	}
+
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: create audit directory %s: %w", ErrUnavailable, dir, err)
+	}
+	_, statErr := os.Lstat(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open audit log %s: %w", ErrUnavailable, path, err)
+	}
+	l.f = f
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := syncDir(dir); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+
+	if err := l.lockFile(context.Background()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	defer l.unlockFile()
+	l.st.size = -1
+	if err := l.refresh(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := l.checkHeadFile(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Path returns the log file path.
+func (l *Log) Path() string { return l.path }
+
+// RunID returns the run id stored in every record of this Log.
+func (l *Log) RunID() string { return l.opts.RunID }
+
+// Record appends e as one record and returns after the record is on disk (fsync). Invalid events
+// return ErrInvalidEvent and write nothing; any failure to write returns ErrUnavailable, and
+// so does every later call. ctx bounds only the wait for another process's lock.
+func (l *Log) Record(ctx context.Context, e Event) error {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if err := l.lockFile(ctx); err != nil {
+		return err
+	}
+	defer l.unlockFile()
+	if err := l.refresh(); err != nil {
+		return err
+	}
+	if err := l.append(l.newRecord(e)); err != nil {
+		return err
+	}
+	l.since++
+	if l.opts.CheckpointEvery > 0 && l.since >= l.opts.CheckpointEvery {
+		return l.checkpoint()
+	}
+	return nil
+}
+
+// Close writes a final checkpoint covering every record in the file (unless the last record
+// already is one) and closes the file. The run is not sealed until Close returns nil.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if l.err != nil {
+		l.f.Close()
+		return l.err
+	}
+	err := l.seal()
+	if cerr := l.f.Close(); cerr != nil && err == nil {
+		err = l.fail("close audit log", cerr)
+	}
+	return err
+}
+
+// seal writes the final checkpoint of Close.
+func (l *Log) seal() error {
+	if err := l.lockFile(context.Background()); err != nil {
+		return err
+	}
+	defer l.unlockFile()
+	if err := l.refresh(); err != nil {
+		return err
+	}
+	return l.checkpoint()
+}
+
+// Rotate seals the log at path with a checkpoint, moves it and its head file to archive (and
+// archive+".head"), and starts a new file at path whose first record, audit.rotate, has the
+// archived chain's last hash as prev and names the archived file. Both files then verify on
+// their own, and `audit verify --log archive --log path` also checks the link.
+func Rotate(path, archive string, opts Options) error {
+	l, err := Open(path, opts)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.lockFile(context.Background()); err != nil {
+		return err
+	}
+	defer l.unlockFile()
+	if err := l.refresh(); err != nil {
+		return err
+	}
+	if l.st.seq == 0 {
+		return fmt.Errorf("rotate audit log %s: it has no records", path)
+	}
+	if _, err := os.Lstat(archive); err == nil {
+		return fmt.Errorf("rotate audit log %s: %s already exists", path, archive)
+	}
+	if err := l.checkpoint(); err != nil {
+		return err
+	}
+	prevHead, prevSeq := l.st.hash, l.st.seq
+
+	if err := os.MkdirAll(filepath.Dir(archive), 0o700); err != nil {
+		return fmt.Errorf("rotate audit log %s: %w", path, err)
+	}
+	if err := os.Rename(path, archive); err != nil {
+		return fmt.Errorf("rotate audit log %s: %w", path, err)
+	}
+	if err := os.Rename(l.headPath, HeadPath(archive)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return l.fail("move head file", err)
+	}
+	if err := syncDir(filepath.Dir(archive)); err != nil {
+		return l.fail("rotate", err)
+	}
+	nf, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return l.fail("create new audit log", err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		nf.Close()
+		return l.fail("rotate", err)
+	}
+	l.f.Close()
+	l.f = nf
+	l.st = tailState{size: 0, seq: 0, hash: prevHead}
+	rec := l.newRecord(Event{Action: ActionRotate, Outcome: OutcomeSuccess, Details: map[string]string{
+		"previous_log":  filepath.Base(archive),
+		"previous_head": prevHead,
+		"previous_seq":  strconv.FormatUint(prevSeq, 10),
+	}})
+	if err := l.append(rec); err != nil {
+		return err
+	}
+	return l.checkpoint()
+}
+
+func (l *Log) usable() error {
+	if l.closed {
+		return fmt.Errorf("%w: audit log %s is closed", ErrUnavailable, l.path)
+	}
+	return l.err
+}
+
+// fail makes err sticky: after a failed or unsynced write the file may end with a partial record
+// and nothing more may be appended by this Log.
+func (l *Log) fail(what string, err error) error {
+	l.err = fmt.Errorf("%w: %s %s: %w", ErrUnavailable, what, l.path, err)
+	return l.err
+}
+
+// lockFile takes the cross-process lock. An uncontended lock is taken even if ctx is done, so
+// a final "cancelled" record can still be written after Ctrl-C.
+func (l *Log) lockFile(ctx context.Context) error {
+	ok, err := l.lock.TryLock()
+	if err == nil && !ok {
+		ctx, cancel := context.WithTimeout(ctx, l.opts.LockTimeout)
+		defer cancel()
+		ok, err = l.lock.TryLockContext(ctx, 2*time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: lock audit log %s: %w", ErrUnavailable, l.path, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: lock audit log %s: timed out", ErrUnavailable, l.path)
+	}
+	return nil
+}
+
+func (l *Log) unlockFile() { _ = l.lock.Unlock() }
+
+// refresh brings l.st up to date with the file under the lock: another process may have appended,
+// or rotated the file away.
+func (l *Log) refresh() error {
+	pi, err := os.Stat(l.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: audit log %s was removed while in use", ErrUnavailable, l.path)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: stat audit log %s: %w", ErrUnavailable, l.path, err)
+	}
+	fi, err := l.f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: stat audit log %s: %w", ErrUnavailable, l.path, err)
+	}
+	if !os.SameFile(pi, fi) {
+		nf, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND, 0)
+		if err != nil {
+			return fmt.Errorf("%w: reopen rotated audit log %s: %w", ErrUnavailable, l.path, err)
+		}
+		l.f.Close()
+		l.f = nf
+		if fi, err = nf.Stat(); err != nil {
+			return fmt.Errorf("%w: stat audit log %s: %w", ErrUnavailable, l.path, err)
+		}
+		l.st.size = -1
+	}
+	if fi.Size() == l.st.size {
+		return nil
+	}
+	st, err := readTail(l.f, fi.Size())
+	if err != nil {
+		return fmt.Errorf("%w: audit log %s: %w", ErrUnavailable, l.path, err)
+	}
+	l.st = st
+	return nil
+}
+
+// checkHeadFile refuses a log that is shorter than its head file says: continuing it and then
+// overwriting the head file would hide the truncation.
+func (l *Log) checkHeadFile() error {
+	head, err := ReadHead(l.headPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if l.st.seq < head.Seq+1 {
+		return fmt.Errorf("%w: %w: audit log %s ends at seq %d, but its head file records a checkpoint at seq %d\n"+
+			"run `secretshift audit verify --log %s`, then move the log and its head file aside to start a new log",
+			ErrUnavailable, ErrTampered, l.path, l.st.seq, head.Seq+1, l.path)
+	}
+	return nil
+}
+
+// readTail reads the last record of a file of size bytes and checks its hash.
+func readTail(f *os.File, size int64) (tailState, error) {
+	if size == 0 {
+		return tailState{hash: GenesisHash, checkpoint: true}, nil
+	}
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], size-1); err != nil {
+		return tailState{}, fmt.Errorf("read last record: %w", err)
+	}
+	if last[0] != '\n' {
+		return tailState{}, errors.New("the file ends with an incomplete record (a write was interrupted?)\n" +
+			"run `secretshift audit verify` on it, then move it aside to start a new log")
+	}
+	// Read backwards in growing chunks until the newline before the last record is found.
+	chunk := int64(4096)
+	for {
+		if chunk > size {
+			chunk = size
+		}
+		buf := make([]byte, chunk)
+		if _, err := f.ReadAt(buf, size-chunk); err != nil && err != io.EOF {
+			return tailState{}, fmt.Errorf("read last record: %w", err)
+		}
+		body := buf[:len(buf)-1]
+		if i := bytes.LastIndexByte(body, '\n'); i >= 0 || chunk == size {
+			return tailFromLine(body[i+1:])
+		}
+		if chunk >= maxLineLen {
+			return tailState{}, fmt.Errorf("last record is longer than %d bytes", maxLineLen)
+		}
+		chunk *= 4
+	}
+}
+
+func tailFromLine(line []byte) (tailState, error) {
+	obj, err := parseStrict(line)
+	if err != nil {
+		return tailState{}, fmt.Errorf("last record is not valid JSON: %w", err)
+	}
+	m, ok := obj.(map[string]any)
+	if !ok {
+		return tailState{}, errors.New("last record is not a JSON object")
+	}
+	var rec Record
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return tailState{}, fmt.Errorf("last record: %w", err)
+	}
+	sum, err := hashObject(m)
+	if err != nil {
+		return tailState{}, fmt.Errorf("last record: %w", err)
+	}
+	if rec.Hash == "" || sum != rec.Hash || rec.Seq == 0 {
+		return tailState{}, fmt.Errorf("%w: the last record (seq %d) does not match its hash", ErrTampered, rec.Seq)
+	}
+	return tailState{seq: rec.Seq, hash: rec.Hash, checkpoint: rec.Action == ActionCheckpoint}, nil
+}
+
+func (l *Log) newRecord(e Event) *Record {
+	r := &Record{
+		Time:         l.opts.Now().UTC(),
+		RunID:        l.opts.RunID,
+		EventID:      newID(),
+		Action:       e.Action,
+		Outcome:      e.Outcome,
+		ErrorClass:   e.ErrorClass,
+		Error:        e.Error,
+		Source:       e.Source,
+		Target:       e.Target,
+		Keys:         e.Keys,
+		Fingerprints: e.Fingerprints,
+		Details:      e.Details,
+	}
+	if !l.opts.Actor.IsZero() {
+		a := l.opts.Actor
+		r.Actor = &a
+	}
+	return r
+}
+
+// append chains rec to the current head, writes it as one line with a single write, and syncs.
+// The caller holds the file lock and has called refresh.
+func (l *Log) append(rec *Record) error {
+	rec.Seq = l.st.seq + 1
+	rec.Prev = l.st.hash
+	rec.Hash = ""
+	obj, err := toObject(rec)
+	if err != nil {
+		return fmt.Errorf("%w: encode audit record %s: %w", ErrUnavailable, rec.Action, err)
+	}
+	if rec.Hash, err = hashObject(obj); err != nil {
+		return fmt.Errorf("%w: hash audit record %s: %w", ErrUnavailable, rec.Action, err)
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("%w: encode audit record %s: %w", ErrUnavailable, rec.Action, err)
+	}
+	line = append(line, '\n')
+	if _, err := l.f.Write(line); err != nil {
+		// Cut a partial line off so the file stays parseable; the error stays sticky anyway.
+		_ = l.f.Truncate(l.st.size)
+		return l.fail("write audit log", err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return l.fail("sync audit log", err)
+	}
+	l.st = tailState{
+		size:       l.st.size + int64(len(line)),
+		seq:        rec.Seq,
+		hash:       rec.Hash,
+		checkpoint: rec.Action == ActionCheckpoint,
+	}
+	return nil
+}
+
+// checkpoint appends a signed checkpoint covering every record in the file, then replaces the
+// head file with it. It does nothing when the last record already is a checkpoint.
+func (l *Log) checkpoint() error {
+	if l.st.checkpoint {
+		return nil
+	}
+	now := l.opts.Now().UTC()
+	cp := Checkpoint{
+		Seq:              l.st.seq,
+		Count:            l.st.seq,
+		Head:             l.st.hash,
+		RunID:            l.opts.RunID,
+		EventID:          newID(),
+		Time:             formatTime(now),
+		KeyID:            l.keyID,
+		FingerprintKeyID: l.fpKeyID,
+	}
+	if err := signCheckpoint(&cp, l.opts.Signer); err != nil {
+		return fmt.Errorf("%w: sign checkpoint: %w", ErrUnavailable, err)
+	}
+	rec := &Record{Time: now, RunID: cp.RunID, EventID: cp.EventID, Action: ActionCheckpoint, Outcome: OutcomeSuccess, Checkpoint: &cp}
+	if err := l.append(rec); err != nil {
+		return err
+	}
+	l.since = 0
+	return l.writeHead(&cp)
+}
+
+func signCheckpoint(cp *Checkpoint, key ed25519.PrivateKey) error {
+	cp.Signature = ""
+	obj, err := toObject(cp)
+	if err != nil {
+		return err
+	}
+	msg, err := checkpointMessage(obj)
+	if err != nil {
+		return err
+	}
+	cp.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, msg))
+	return nil
+}
+
+// writeHead atomically replaces the head file with cp (write, sync, rename, sync directory).
+func (l *Log) writeHead(cp *Checkpoint) error {
+	if old, err := ReadHead(l.headPath); err == nil && old.Seq > cp.Seq {
+		return fmt.Errorf("%w: %w: head file %s records seq %d, beyond the log's seq %d", ErrUnavailable, ErrTampered, l.headPath, old.Seq, cp.Seq)
+	}
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return fmt.Errorf("%w: encode head file: %w", ErrUnavailable, err)
+	}
+	tmp := l.headPath + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return l.fail("write head file", err)
+	}
+	_, werr := f.Write(append(b, '\n'))
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		_ = os.Remove(tmp)
+		return l.fail("write head file", err)
+	}
+	if err := os.Rename(tmp, l.headPath); err != nil {
+		return l.fail("replace head file", err)
+	}
+	if err := syncDir(filepath.Dir(l.headPath)); err != nil {
+		return l.fail("write head file", err)
+	}
+	return nil
+}
+
+// ReadHead reads a head file. The error wraps fs.ErrNotExist when there is none.
+func ReadHead(path string) (*Checkpoint, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read head file %s: %w", path, err)
+	}
+	if _, err := parseStrict(bytes.TrimSpace(b)); err != nil {
+		return nil, fmt.Errorf("head file %s: %w", path, err)
+	}
+	var cp Checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return nil, fmt.Errorf("head file %s: %w", path, err)
+	}
+	return &cp, nil
+}
+
+// syncDir makes a directory entry change (create, rename) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// newID returns a random UUID (version 4).
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("audit: read random bytes: %v", err))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

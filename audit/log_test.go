@@ -1,0 +1,584 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestRecordWritesChainedRecords(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nested", "audit.jsonl")
+	b := writeRuns(t, path, 1, 5)
+
+	lines := splitLines(b)
+	// 5 events, a checkpoint after the 4th, and the final checkpoint at Close.
+	if len(lines) != 7 {
+		t.Fatalf("got %d lines, want 7", len(lines))
+	}
+	prev := GenesisHash
+	for i, line := range lines {
+		var rec Record
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		if rec.Seq != uint64(i+1) || rec.Prev != prev || rec.RunID != "run-0" || rec.EventID == "" {
+			t.Errorf("line %d: seq %d prev %s run %s", i+1, rec.Seq, rec.Prev, rec.RunID)
+		}
+		if !strings.HasPrefix(string(line), `{"time":"2025-03-01T12:00:00.`) {
+			t.Errorf("line %d does not start with a sub-second UTC time: %.40s", i+1, line)
+		}
+		prev = rec.Hash
+	}
+	for _, p := range []struct {
+		path string
+		mode os.FileMode
+	}{{filepath.Dir(path), 0o700}, {path, 0o600}, {HeadPath(path), 0o600}} {
+		info, err := os.Stat(p.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode().Perm(); got != p.mode {
+			t.Errorf("%s has mode %o, want %o", filepath.Base(p.path), got, p.mode)
+		}
+	}
+	head, err := ReadHead(HeadPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Seq != 6 || head.Count != 6 || head.KeyID != KeyID(testSigner(7).Public().(ed25519.PublicKey)) {
+		t.Errorf("head file = %+v, want the checkpoint of seq 6", head)
+	}
+	if rep := Verify(bytes.NewReader(b), testSigner(7).Public().(ed25519.PublicKey), head); !rep.OK {
+		t.Errorf("fresh log does not verify: %v", rep.Problem)
+	}
+	assertNoCanaryInDir(t, dir)
+}
+
+func TestRecordRefusesInvalidEvents(t *testing.T) {
+	fp := testFingerprinter(t)
+	tests := []struct {
+		name string
+		edit func(e *Event)
+	}{
+		{"empty action", func(e *Event) { e.Action = "" }},
+		{"action with spaces", func(e *Event) { e.Action = "migrate write" }},
+		{"reserved checkpoint action", func(e *Event) { e.Action = ActionCheckpoint }},
+		{"reserved rotate action", func(e *Event) { e.Action = ActionRotate }},
+		{"unknown outcome", func(e *Event) { e.Outcome = "ok" }},
+		{"raw value as fingerprint", func(e *Event) { e.Fingerprints["password"] = canaries[0] }},
+		{"bare sha256 as fingerprint", func(e *Event) { e.Fingerprints["password"] = "sha256:" + strings.Repeat("ab", 32) }},
+		{"PEM block in details", func(e *Event) { e.Details["cert"] = "-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END PRIVATE KEY-----" }},
+		{"PEM block in error", func(e *Event) { e.Error = "parse: -----BEGIN CERTIFICATE-----" }},
+		{"binary in details", func(e *Event) { e.Details["blob"] = "\xff\xfe\x00binary" }},
+		{"NUL in error", func(e *Event) { e.Error = "a\x00b" }},
+		{"over-long error", func(e *Event) { e.Error = strings.Repeat("x", maxTextLen+1) }},
+		{"empty key name", func(e *Event) { e.Keys = append(e.Keys, "") }},
+	}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path, testOptions(t, "run-invalid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := sampleEvent(fp, 0)
+			tt.edit(&e)
+			err := l.Record(context.Background(), e)
+			if !errors.Is(err, ErrInvalidEvent) {
+				t.Fatalf("Record = %v, want ErrInvalidEvent", err)
+			}
+			if errors.Is(err, ErrUnavailable) {
+				t.Errorf("an invalid event must not make the log unavailable")
+			}
+			assertNoCanary(t, "error", []byte(err.Error()))
+		})
+	}
+	// The log stays usable and empty.
+	if err := l.Record(context.Background(), sampleEvent(fp, 0)); err != nil {
+		t.Fatalf("valid event after invalid ones: %v", err)
+	}
+	if info, _ := os.Stat(path); info.Size() == 0 {
+		t.Error("valid event was not written")
+	}
+}
+
+// makeReadOnly makes dir unwritable, also for root (which ignores mode bits) by setting the
+// immutable attribute. It skips the test when neither works.
+func makeReadOnly(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	probe := filepath.Join(dir, ".probe")
+	if f, err := os.Create(probe); err != nil {
+		return
+	} else {
+		f.Close()
+		os.Remove(probe)
+	}
+	if err := exec.Command("chattr", "+i", dir).Run(); err != nil {
+		t.Skip("cannot make a directory read-only for this user (root without chattr)")
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+}
+
+func TestFailClosed(t *testing.T) {
+	ctx := context.Background()
+	fp := testFingerprinter(t)
+
+	t.Run("open in a read-only directory", func(t *testing.T) {
+		dir := t.TempDir()
+		makeReadOnly(t, dir)
+		_, err := Open(filepath.Join(dir, "audit.jsonl"), testOptions(t, "run-ro"))
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Open = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("open a log whose directory cannot be created", func(t *testing.T) {
+		dir := t.TempDir()
+		makeReadOnly(t, dir)
+		_, err := Open(filepath.Join(dir, "sub", "audit.jsonl"), testOptions(t, "run-ro"))
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Open = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("open an existing log in a read-only directory", func(t *testing.T) {
+		// The log file exists and is writable, but the lock file cannot be created.
+		dir := t.TempDir()
+		path := filepath.Join(dir, "audit.jsonl")
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		makeReadOnly(t, dir)
+		_, err := Open(path, testOptions(t, "run-ro"))
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Open = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("open below a regular file", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "file")
+		os.WriteFile(file, nil, 0o600)
+		_, err := Open(filepath.Join(file, "audit.jsonl"), testOptions(t, "run-notdir"))
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Open = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("open without a signing key", func(t *testing.T) {
+		opts := testOptions(t, "run-nokey")
+		opts.Signer = nil
+		_, err := Open(filepath.Join(t.TempDir(), "audit.jsonl"), opts)
+		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrNoKey) {
+			t.Fatalf("Open = %v, want ErrUnavailable and ErrNoKey", err)
+		}
+	})
+	t.Run("record when the disk is full", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		if err := os.Symlink("/dev/full", path); err != nil {
+			t.Skip(err)
+		}
+		l, err := Open(path, testOptions(t, "run-full"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = l.Record(ctx, sampleEvent(fp, 0))
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Record = %v, want ErrUnavailable", err)
+		}
+		// Sticky: later calls fail too, and Close reports it.
+		if err := l.Record(ctx, sampleEvent(fp, 1)); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("second Record = %v, want ErrUnavailable", err)
+		}
+		if err := l.Close(); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Close = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("record after the log was removed", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		l, err := Open(path, testOptions(t, "run-rm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		os.Remove(path)
+		if err := l.Record(ctx, sampleEvent(fp, 0)); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Record = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("record after close", func(t *testing.T) {
+		l, err := Open(filepath.Join(t.TempDir(), "audit.jsonl"), testOptions(t, "run-closed"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		if err := l.Record(ctx, sampleEvent(fp, 0)); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Record = %v, want ErrUnavailable", err)
+		}
+	})
+}
+
+func TestOpenRefusesDamagedLogs(t *testing.T) {
+	tests := []struct {
+		name     string
+		damage   func(t *testing.T, path string, b []byte)
+		tampered bool
+	}{
+		{"partial last line", func(t *testing.T, path string, b []byte) {
+			os.WriteFile(path, b[:len(b)-10], 0o600)
+		}, false},
+		{"last record edited", func(t *testing.T, path string, b []byte) {
+			os.WriteFile(path, bytes.Replace(b, []byte(`"run_id":"run-1"`), []byte(`"run_id":"run-X"`), -1), 0o600)
+		}, true},
+		{"whole last run removed", func(t *testing.T, path string, b []byte) {
+			lines := splitLines(b)
+			os.WriteFile(path, bytes.Join(lines[:7], nil), 0o600)
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.jsonl")
+			b := writeRuns(t, path, 2, 5)
+			tt.damage(t, path, b)
+			_, err := Open(path, testOptions(t, "run-next"))
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Open = %v, want ErrUnavailable", err)
+			}
+			if tt.tampered && !errors.Is(err, ErrTampered) {
+				t.Errorf("Open = %v, want ErrTampered too", err)
+			}
+		})
+	}
+}
+
+func TestConcurrentGoroutines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	opts := testOptions(t, "run-goroutines")
+	opts.CheckpointEvery = 7
+	l, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				if err := l.Record(context.Background(), sampleEvent(opts.Fingerprinter, g*100+i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	verifyFile(t, path, 200)
+}
+
+// verifyFile verifies the log at path with its head file and checks it holds want non-checkpoint records.
+func verifyFile(t *testing.T, path string, want int) Report {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := ReadHead(HeadPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Verify(bytes.NewReader(b), testSigner(7).Public().(ed25519.PublicKey), head)
+	if !rep.OK {
+		t.Fatalf("log does not verify: %v", rep.Problem)
+	}
+	if got := rep.Records - rep.Checkpoints; got != want {
+		t.Errorf("log holds %d event records, want %d", got, want)
+	}
+	return rep
+}
+
+const childEnv = "SECRETSHIFT_AUDIT_TEST_CHILD"
+
+// TestChildAppend is the body of the child processes of TestConcurrentProcesses; it does
+// nothing in a normal test run.
+func TestChildAppend(t *testing.T) {
+	spec := os.Getenv(childEnv)
+	if spec == "" {
+		t.Skip("only runs as a child of TestConcurrentProcesses")
+	}
+	path, nStr, _ := strings.Cut(spec, "|")
+	n, _ := strconv.Atoi(nStr)
+	opts := testOptions(t, fmt.Sprintf("run-pid-%d", os.Getpid()))
+	opts.CheckpointEvery = 10
+	opts.Now = nil
+	l, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := l.Record(context.Background(), sampleEvent(opts.Fingerprinter, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConcurrentProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	const procs, each = 3, 60
+	var wg sync.WaitGroup
+	outs := make([]bytes.Buffer, procs)
+	for p := 0; p < procs; p++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestChildAppend$", "-test.count=1")
+		cmd.Env = append(os.Environ(), childEnv+"="+path+"|"+strconv.Itoa(each))
+		cmd.Stdout, cmd.Stderr = &outs[p], &outs[p]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("child %d: %v\n%s", p, err, outs[p].String())
+			}
+		}()
+	}
+	wg.Wait()
+	rep := verifyFile(t, path, procs*each)
+	if rep.Runs != procs {
+		t.Errorf("log holds %d runs, want %d", rep.Runs, procs)
+	}
+	// The runs interleave rather than run one after another, or the test proves little.
+	b, _ := os.ReadFile(path)
+	switches, last := 0, ""
+	for _, line := range splitLines(b) {
+		var r Record
+		json.Unmarshal(line, &r)
+		if r.RunID != last {
+			switches++
+			last = r.RunID
+		}
+	}
+	t.Logf("%d records, %d checkpoints, %d run switches", rep.Records, rep.Checkpoints, switches)
+}
+
+func TestRotate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	archive := filepath.Join(dir, "archive", "audit-1.jsonl")
+	writeRuns(t, path, 1, 3)
+
+	if err := Rotate(path, archive, testOptions(t, "run-rotate")); err != nil {
+		t.Fatal(err)
+	}
+	writeRuns(t, path, 1, 2)
+
+	pub := testSigner(7).Public().(ed25519.PublicKey)
+	var reps []Report
+	for _, p := range []string{archive, path} {
+		b, _ := os.ReadFile(p)
+		head, err := ReadHead(HeadPath(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := Verify(bytes.NewReader(b), pub, head)
+		if !rep.OK {
+			t.Fatalf("%s: %v", filepath.Base(p), rep.Problem)
+		}
+		reps = append(reps, rep)
+	}
+	if err := VerifyLink(reps[0], reps[1]); err != nil {
+		t.Errorf("VerifyLink: %v", err)
+	}
+	if reps[1].Genesis == GenesisHash {
+		t.Error("the new file does not link to the archived one")
+	}
+	// A fresh, unrelated log does not link.
+	other := filepath.Join(dir, "other.jsonl")
+	writeRuns(t, other, 1, 1)
+	b, _ := os.ReadFile(other)
+	if err := VerifyLink(reps[0], Verify(bytes.NewReader(b), pub, nil)); err == nil {
+		t.Error("VerifyLink accepted an unrelated log")
+	}
+}
+
+func TestKeygenAndLoad(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	// An HMAC key made earlier (by plan, on first use) is kept.
+	os.MkdirAll(dir, 0o700)
+	earlier := strings.Repeat("cd", 32) + "\n"
+	os.WriteFile(filepath.Join(dir, HMACKeyFile), []byte(earlier), 0o600)
+	files, created, err := Keygen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != 2 {
+		t.Errorf("created %v, want the signing key pair only", created)
+	}
+	if b, _ := os.ReadFile(files.HMACKey); string(b) != earlier {
+		t.Error("Keygen replaced an existing HMAC key")
+	}
+	signingBefore, _ := os.ReadFile(files.SigningKey)
+	if _, _, err := Keygen(dir); !errors.Is(err, os.ErrExist) {
+		t.Errorf("second Keygen = %v, want ErrExist (keys must not be replaced)", err)
+	}
+	// A lost public key is derived again from the signing key.
+	os.Remove(files.PublicKey)
+	if _, created, err := Keygen(dir); err != nil || len(created) != 1 || created[0] != files.PublicKey {
+		t.Errorf("Keygen after losing the public key = %v, %v", created, err)
+	}
+	if b, _ := os.ReadFile(files.SigningKey); !bytes.Equal(b, signingBefore) {
+		t.Error("Keygen replaced an existing signing key")
+	}
+	for _, p := range []struct {
+		path string
+		mode os.FileMode
+	}{{dir, 0o700}, {files.HMACKey, 0o600}, {files.SigningKey, 0o600}, {files.PublicKey, 0o644}} {
+		info, err := os.Stat(p.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != p.mode {
+			t.Errorf("%s mode %o, want %o", p.path, info.Mode().Perm(), p.mode)
+		}
+	}
+	noEnv := func(string) string { return "" }
+	hk, err := LoadHMACKey(files.HMACKey, noEnv)
+	if err != nil || len(hk) != 32 || hk[0] != 0xcd {
+		t.Fatalf("LoadHMACKey = %d bytes, %v", len(hk), err)
+	}
+	priv, err := LoadSigner(files.SigningKey, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := LoadVerifier(files.PublicKey, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pub.Equal(priv.Public()) {
+		t.Error("public key does not match the signing key")
+	}
+
+	// Environment variables carry file contents and win over default files, not over flags.
+	privPEM, _ := os.ReadFile(files.SigningKey)
+	env := map[string]string{
+		EnvHMACKey:    strings.Repeat("ab", 32),
+		EnvSigningKey: string(privPEM),
+		EnvPublicKey:  hex.EncodeToString(pub),
+	}
+	getenv := func(k string) string { return env[k] }
+	if k, err := LoadHMACKey("", getenv); err != nil || k[0] != 0xab {
+		t.Errorf("LoadHMACKey from env = %x, %v", k, err)
+	}
+	if k, err := LoadSigner("", getenv); err != nil || !k.Equal(priv) {
+		t.Errorf("LoadSigner from env: %v", err)
+	}
+	if k, err := LoadVerifier("", getenv); err != nil || !k.Equal(pub) {
+		t.Errorf("LoadVerifier from env: %v", err)
+	}
+	if k, err := LoadHMACKey(files.HMACKey, getenv); err != nil || !bytes.Equal(k, hk) {
+		t.Errorf("an explicit file must win over the environment")
+	}
+
+	// Bad key text is refused without echoing it.
+	bad := map[string]string{EnvHMACKey: "CANARY-not-a-key-but-a-secret", EnvSigningKey: "CANARY-not-a-key-but-a-secret"}
+	for _, load := range []func() error{
+		func() error { _, err := LoadHMACKey("", func(k string) string { return bad[k] }); return err },
+		func() error { _, err := LoadSigner("", func(k string) string { return bad[k] }); return err },
+	} {
+		err := load()
+		if err == nil || strings.Contains(err.Error(), "CANARY") {
+			t.Errorf("bad key text: err = %v", err)
+		}
+	}
+	shortKey := map[string]string{EnvHMACKey: "abcd"}
+	if _, err := LoadHMACKey("", func(k string) string { return shortKey[k] }); err == nil {
+		t.Error("a 2-byte HMAC key was accepted")
+	}
+	t.Chdir(t.TempDir())
+	if _, err := LoadSigner("", noEnv); !errors.Is(err, ErrNoKey) {
+		t.Errorf("LoadSigner without any key = %v, want ErrNoKey", err)
+	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "audit.jsonl")
+	opts := testOptions(b, "run-bench")
+	opts.CheckpointEvery = DefaultCheckpointEvery
+	opts.Now = nil
+	l, err := Open(path, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := sampleEvent(opts.Fingerprinter, 0)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := l.Record(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func TestKeygenConcurrentFirstUse(t *testing.T) {
+	// Commands create keys on first use; parallel first runs must end with one matching pair.
+	dir := filepath.Join(t.TempDir(), "keys")
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, errs[i] = Keygen(dir)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			t.Errorf("Keygen %d: %v", i, err)
+		}
+	}
+	files := DefaultKeyFiles(dir)
+	noEnv := func(string) string { return "" }
+	priv, err := LoadSigner(files.SigningKey, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := LoadVerifier(files.PublicKey, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pub.Equal(priv.Public()) {
+		t.Error("public key does not match the signing key")
+	}
+	if _, err := LoadHMACKey(files.HMACKey, noEnv); err != nil {
+		t.Error(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".key-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}

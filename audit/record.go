@@ -1,0 +1,326 @@
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Outcome is how an audited action ended.
+type Outcome string
+
+const (
+	OutcomeSuccess Outcome = "success"
+	OutcomeFailure Outcome = "failure"
+	OutcomeSkipped Outcome = "skipped"
+	// OutcomeAttempt records the intent to act, written before the action (like the request
+	// entry of a Vault audit device); a matching success or failure record follows.
+	OutcomeAttempt Outcome = "attempt"
+)
+
+// Valid reports whether o is one of the defined outcomes.
+func (o Outcome) Valid() bool {
+	return o == OutcomeSuccess || o == OutcomeFailure || o == OutcomeSkipped || o == OutcomeAttempt
+}
+
+// Conventional action names. Callers may use others of the same shape (lowercase words joined by
+// dots); the actions under "audit." are written by this package only.
+const (
+	ActionPlanCreate      = "plan.create"
+	ActionMigrateWrite    = "migrate.write"
+	ActionMigrateVerify   = "migrate.verify"
+	ActionMigrateConflict = "migrate.conflict"
+	ActionMigrateSkip     = "migrate.skip"
+	ActionKeygen          = "audit.keygen"
+	// ActionCheckpoint marks a signed checkpoint record.
+	ActionCheckpoint = "audit.checkpoint"
+	// ActionRotate is the first record of a file that continues the chain of a rotated file.
+	ActionRotate = "audit.rotate"
+)
+
+// Actor is who ran the command: local identities and, in CI, the pipeline that ran it. It never
+// holds a credential: Vault is identified by display name and token accessor, not the token.
+type Actor struct {
+	OSUser           string `json:"os_user,omitempty"`
+	Host             string `json:"host,omitempty"`
+	KubeUser         string `json:"kube_user,omitempty"`
+	VaultDisplayName string `json:"vault_display_name,omitempty"`
+	VaultAccessor    string `json:"vault_accessor,omitempty"`
+	CI               *CI    `json:"ci,omitempty"`
+}
+
+// IsZero reports whether no field of a is set.
+func (a Actor) IsZero() bool {
+	return a.OSUser == "" && a.Host == "" && a.KubeUser == "" && a.VaultDisplayName == "" &&
+		a.VaultAccessor == "" && a.CI == nil
+}
+
+// CI identifies a CI job: provider (github-actions, gitlab-ci, azure-pipelines, jenkins, ci), the
+// user who triggered it, the repository or project, and the run and job ids.
+type CI struct {
+	Provider   string `json:"provider"`
+	Actor      string `json:"actor,omitempty"`
+	Repository string `json:"repository,omitempty"`
+	RunID      string `json:"run_id,omitempty"`
+	JobID      string `json:"job_id,omitempty"`
+	URL        string `json:"url,omitempty"`
+}
+
+// Source is the Kubernetes Secret an event is about.
+type Source struct {
+	// Cluster is the API server URL, or empty for manifests.
+	Cluster   string `json:"cluster,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+	UID       string `json:"uid,omitempty"`
+	// Origin is where the Secret was read from ("path/to/file.yaml#0" or the cluster).
+	Origin string `json:"origin,omitempty"`
+}
+
+// Ref is namespace/name.
+func (s *Source) Ref() string {
+	if s == nil {
+		return ""
+	}
+	if s.Namespace == "" {
+		return s.Name
+	}
+	return s.Namespace + "/" + s.Name
+}
+
+// Target is where an event wrote or looked: provider name, address and version.
+type Target struct {
+	Provider string `json:"provider,omitempty"`
+	Address  string `json:"address,omitempty"`
+	Version  string `json:"version,omitempty"`
+}
+
+// Event is what a caller records. It has no []byte field on purpose: values must never enter
+// the audit log, and the only value-derived data it can carry are keyed fingerprints.
+//
+// The contract for callers: Error, ErrorClass and Details hold value-free text (names, counts,
+// sizes, HTTP statuses, error text that does not quote a value). Keys holds key names, which are
+// metadata and logged in clear, as Vault does. Fingerprints maps key names to
+// Fingerprinter.Value results. Record refuses events that visibly break this contract (PEM
+// blocks, invalid UTF-8, over-long strings, fingerprints of the wrong shape), but it cannot
+// recognise an arbitrary value, so the contract stays with the caller.
+type Event struct {
+	Action       string
+	Outcome      Outcome
+	ErrorClass   string
+	Error        string
+	Source       *Source
+	Target       *Target
+	Keys         []string
+	Fingerprints map[string]string
+	Details      map[string]string
+}
+
+// Record is one line of the audit log. See the package documentation for the field meanings and
+// how Hash is computed.
+type Record struct {
+	Time         time.Time         `json:"-"`
+	RunID        string            `json:"run_id"`
+	EventID      string            `json:"event_id"`
+	Seq          uint64            `json:"seq"`
+	Action       string            `json:"action"`
+	Outcome      Outcome           `json:"outcome"`
+	ErrorClass   string            `json:"error_class,omitempty"`
+	Error        string            `json:"error,omitempty"`
+	Actor        *Actor            `json:"actor,omitempty"`
+	Source       *Source           `json:"source,omitempty"`
+	Target       *Target           `json:"target,omitempty"`
+	Keys         []string          `json:"keys,omitempty"`
+	Fingerprints map[string]string `json:"fingerprints,omitempty"`
+	Details      map[string]string `json:"details,omitempty"`
+	Checkpoint   *Checkpoint       `json:"checkpoint,omitempty"`
+	Prev         string            `json:"prev"`
+	Hash         string            `json:"hash,omitempty"`
+}
+
+// recordFields is Record without its methods, so the JSON methods below can reuse the default
+// encoding of every other field.
+type recordFields Record
+
+// MarshalJSON writes time first, as RFC 3339 UTC with nine fractional digits.
+func (r Record) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Time string `json:"time"`
+		recordFields
+	}{formatTime(r.Time), recordFields(r)})
+}
+
+// UnmarshalJSON reads a record written by MarshalJSON.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	w := struct {
+		Time string `json:"time"`
+		*recordFields
+	}{recordFields: (*recordFields)(r)}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	t, err := parseTime(w.Time)
+	if err != nil {
+		return err
+	}
+	r.Time = t
+	return nil
+}
+
+// Checkpoint is a signed statement "this log held Count records, the last one being Seq with hash
+// Head". It is the payload of an audit.checkpoint record and the content of the head file.
+// RunID, EventID and Time repeat the envelope of the checkpoint record so that the signature
+// covers every field of that record.
+type Checkpoint struct {
+	Seq     uint64 `json:"seq"`
+	Count   uint64 `json:"count"`
+	Head    string `json:"head"`
+	RunID   string `json:"run_id"`
+	EventID string `json:"event_id"`
+	Time    string `json:"time"`
+	// KeyID identifies the Ed25519 public key that signed this checkpoint (see KeyID).
+	KeyID string `json:"key_id"`
+	// FingerprintKeyID identifies the HMAC key fingerprints were made under, if any.
+	FingerprintKeyID string `json:"fingerprint_key_id,omitempty"`
+	// Signature is the base64 Ed25519 signature described in the package documentation.
+	Signature string `json:"signature"`
+}
+
+// timeLayout is RFC 3339 with a fixed nine-digit fraction, so every record has sub-second
+// precision and times sort as strings.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q is not RFC 3339", s)
+	}
+	return t.UTC(), nil
+}
+
+// ErrInvalidEvent is returned by Record for an event that breaks the Event contract. Nothing is
+// written for it.
+var ErrInvalidEvent = errors.New("invalid audit event")
+
+// Limits for caller-supplied strings. Long free text is where a value would hide; no legitimate
+// error message or detail needs more.
+const (
+	maxTextLen  = 2048
+	maxNameLen  = 512
+	maxKeys     = 4096
+	maxDetails  = 64
+	maxActionLn = 64
+)
+
+var (
+	actionRE      = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$`)
+	fingerprintRE = regexp.MustCompile(`^hmac-sha256:[0-9a-f]{64}$`)
+	runIDRE       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$`)
+)
+
+// validate checks e against the Event contract.
+func (e *Event) validate() error {
+	if len(e.Action) > maxActionLn || !actionRE.MatchString(e.Action) {
+		return fmt.Errorf("%w: action %q must be lowercase words joined by dots, like migrate.write", ErrInvalidEvent, e.Action)
+	}
+	if strings.HasPrefix(e.Action, "audit.") && e.Action != ActionKeygen {
+		return fmt.Errorf("%w: action %s is reserved for the audit log itself", ErrInvalidEvent, e.Action)
+	}
+	if !e.Outcome.Valid() {
+		return fmt.Errorf("%w: %s: outcome %q is not success, failure or skipped", ErrInvalidEvent, e.Action, e.Outcome)
+	}
+	check := func(field, s string, limit int) error {
+		if err := checkText(s, limit); err != nil {
+			return fmt.Errorf("%w: %s: %s %v", ErrInvalidEvent, e.Action, field, err)
+		}
+		return nil
+	}
+	if err := check("error_class", e.ErrorClass, maxNameLen); err != nil {
+		return err
+	}
+	if err := check("error", e.Error, maxTextLen); err != nil {
+		return err
+	}
+	if s := e.Source; s != nil {
+		for _, f := range []struct{ n, v string }{{"source.cluster", s.Cluster}, {"source.namespace", s.Namespace},
+			{"source.name", s.Name}, {"source.uid", s.UID}, {"source.origin", s.Origin}} {
+			if err := check(f.n, f.v, maxNameLen); err != nil {
+				return err
+			}
+		}
+	}
+	if t := e.Target; t != nil {
+		for _, f := range []struct{ n, v string }{{"target.provider", t.Provider}, {"target.address", t.Address},
+			{"target.version", t.Version}} {
+			if err := check(f.n, f.v, maxNameLen); err != nil {
+				return err
+			}
+		}
+	}
+	if len(e.Keys) > maxKeys {
+		return fmt.Errorf("%w: %s: %d keys is more than %d", ErrInvalidEvent, e.Action, len(e.Keys), maxKeys)
+	}
+	for _, k := range e.Keys {
+		if k == "" {
+			return fmt.Errorf("%w: %s: empty key name", ErrInvalidEvent, e.Action)
+		}
+		if err := check("key name", k, maxNameLen); err != nil {
+			return err
+		}
+	}
+	if len(e.Fingerprints) > maxKeys {
+		return fmt.Errorf("%w: %s: %d fingerprints is more than %d", ErrInvalidEvent, e.Action, len(e.Fingerprints), maxKeys)
+	}
+	for k, fp := range e.Fingerprints {
+		if err := check("fingerprint key name", k, maxNameLen); err != nil {
+			return err
+		}
+		if !fingerprintRE.MatchString(fp) {
+			// The offending string is not quoted: it might be the value itself.
+			return fmt.Errorf("%w: %s: fingerprint of key %q is not of the form hmac-sha256:<64 hex digits>", ErrInvalidEvent, e.Action, k)
+		}
+	}
+	if len(e.Details) > maxDetails {
+		return fmt.Errorf("%w: %s: %d details is more than %d", ErrInvalidEvent, e.Action, len(e.Details), maxDetails)
+	}
+	for k, v := range e.Details {
+		if err := check("detail name", k, maxNameLen); err != nil {
+			return err
+		}
+		if err := check("detail "+safeName(k), v, maxTextLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkText refuses strings that cannot be value-free text: invalid UTF-8 (binary data), PEM
+// blocks (certificates and private keys are the commonest large secrets), NUL bytes, and text
+// longer than limit. The error never quotes s.
+func checkText(s string, limit int) error {
+	switch {
+	case len(s) > limit:
+		return fmt.Errorf("is %d bytes, more than %d", len(s), limit)
+	case !utf8.ValidString(s):
+		return errors.New("is not valid UTF-8 (binary data?)")
+	case strings.ContainsRune(s, 0):
+		return errors.New("contains a NUL byte")
+	case strings.Contains(s, "-----BEGIN"):
+		return errors.New("contains a PEM block")
+	}
+	return nil
+}
+
+// safeName returns s for an error message if it is short printable text, else a placeholder.
+func safeName(s string) string {
+	if len(s) > 64 || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 }) {
+		return "(unprintable name)"
+	}
+	return s
+}
