@@ -284,6 +284,10 @@ func OCSFEvent(r *Record, productVersion string) map[string]any {
 	case OutcomeFailure:
 		ev["status_id"], ev["status"] = 2, "Failure"
 		ev["severity_id"], ev["severity"] = 3, "Medium"
+	case OutcomeAttempt:
+		// The intent record written before an action; its success or failure follows.
+		ev["status_id"], ev["status"] = 99, "Attempt"
+		ev["severity_id"], ev["severity"] = 1, "Informational"
 	default:
 		ev["status_id"], ev["status"] = 99, "Skipped"
 		ev["severity_id"], ev["severity"] = 1, "Informational"
