@@ -1,0 +1,57 @@
+package templates
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/secretshift/secretshift/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, testenv.NeedKube) }
+
+// TestManifestsPassServerSideDryRun applies the generated bundle with kubectl's server-side dry
+// run against a real kube-apiserver that has the External Secrets Operator CRDs installed, so
+// every field and enum is checked by ESO's own OpenAPI schema.
+func TestManifestsPassServerSideDryRun(t *testing.T) {
+	k := testenv.RequireKube(t)
+	ctx := context.Background()
+	if err := testenv.InstallCRDs(ctx, k.Config, filepath.Join(testenv.SharedDir(), "corpus", "eso-crds")); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"shop", "payments", "external-secrets"} {
+		if err := k.CreateNamespace(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not installed")
+	}
+	for _, kind := range []string{KindSecretStore, KindClusterSecretStore} {
+		t.Run(kind, func(t *testing.T) {
+			b, err := Generate(sampleInput(kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := b.Write(dir); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(kubectl, "--kubeconfig", k.Kubeconfig, "apply", "--dry-run=server", "-k", dir).CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubectl apply --dry-run=server -k: %v\n%s", err, out)
+			}
+			t.Logf("%s", out)
+		})
+	}
+	// And a broken one is refused, so the check above means something.
+	dir := t.TempDir()
+	bad := []byte("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: x, namespace: shop}\nspec:\n  secretStoreRef: {name: s, kind: SecretStore}\n  target: {creationPolicy: Sometimes}\n")
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), bad, 0o644)
+	if out, err := exec.Command(kubectl, "--kubeconfig", k.Kubeconfig, "apply", "--dry-run=server", "-f", dir).CombinedOutput(); err == nil {
+		t.Fatalf("an invalid creationPolicy passed the dry run:\n%s", out)
+	}
+}
