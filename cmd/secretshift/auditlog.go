@@ -16,7 +16,6 @@ import (
 type auditFlags struct {
 	Log        string
 	SigningKey string
-	KubeUser   string
 }
 
 func (a *auditFlags) bind(fl *pflag.FlagSet) {
@@ -42,7 +41,7 @@ func (a *auditFlags) open(f *factory, fp *audit.Fingerprinter, runID string, p p
 		return nil, withCode(ExitAudit, fmt.Errorf("%w: %w", migrate.ErrAudit, err))
 	}
 	actor := audit.CurrentActor()
-	actor.KubeUser = a.KubeUser
+	actor.KubeUser = f.kubeUser
 	if vp, ok := p.(*vault.Provider); ok {
 		id := vp.Identity()
 		actor.VaultDisplayName, actor.VaultAccessor = id.DisplayName, id.Accessor

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/secretshift/secretshift/internal/testenv"
 )
 
 // envRunMain makes the test binary act as the secretshift command, so tests can run it as a
@@ -16,7 +18,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envRunMain) == "1" {
 		os.Exit(int(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)))
 	}
-	os.Exit(m.Run())
+	// The shared kube-apiserver starts only when a test asks for it (testenv.RequireKube).
+	testenv.Main(m, testenv.NeedKube)
 }
 
 // runResult is what one in-process run of the command printed.

@@ -32,6 +32,10 @@ type factory struct {
 	Output        string
 	Verbose       int
 
+	// kubeUser is the identity the API server reports for our credentials, once a cluster was
+	// read; it goes into audit records.
+	kubeUser string
+
 	// Getenv is os.Getenv, replaceable in tests.
 	Getenv func(string) string
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/migrate"
@@ -71,6 +74,16 @@ func (f *factory) discoverOptions(o *sourceOptions) (kube.Options, error) {
 	return opts, nil
 }
 
+// whoAmI asks the API server who the credentials belong to (SelfSubjectReview, GA since 1.28),
+// for the audit log. It returns "" when the server cannot say.
+func whoAmI(ctx context.Context, c kubernetes.Interface) string {
+	r, err := c.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return ""
+	}
+	return r.Status.UserInfo.Username
+}
+
 // sourceSpec records the source flags in a plan.
 func (f *factory) sourceSpec(o *sourceOptions, opts kube.Options) migrate.SourceSpec {
 	return migrate.SourceSpec{
@@ -92,6 +105,9 @@ func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fing
 	report, err = kube.Discover(ctx, opts)
 	if err != nil {
 		return nil, spec, nil, err
+	}
+	if opts.Client != nil {
+		f.kubeUser = whoAmI(ctx, opts.Client)
 	}
 	for _, p := range report.Errors {
 		fmt.Fprintf(f.ErrOut, "secretshift: %s\n", p.Error())
