@@ -37,7 +37,14 @@ build() {
 	fi
 	echo "tools: building $name ($pkg)"
 	local start=$SECONDS
-	(cd "$root/$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$bin/$name.tmp" "$pkg")
+	local ldflags=""
+	if [ "$name" = kube-apiserver ]; then
+		# Without this the binary reports v0.0.0-master and kubectl warns about version skew.
+		local v
+		v=$(cd "$root/$dir" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+		ldflags="-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$v" | cut -d. -f2)"
+	fi
+	(cd "$root/$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg")
 	mv "$bin/$name.tmp" "$bin/$name"
 	if [ "$name" = external-secrets ]; then
 		# The controller needs its own CRD bundle (generators included) in the test apiserver.

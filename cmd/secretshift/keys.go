@@ -1,0 +1,95 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/secretshift/secretshift/audit"
+)
+
+const (
+	// fingerprintKeyEnv holds the fingerprint key in hex, for CI where files are awkward.
+	fingerprintKeyEnv = "SECRETSHIFT_AUDIT_HMAC_KEY"
+	// defaultFingerprintKeyFile is where a generated key is kept, relative to the working
+	// directory, so that fingerprints of later runs (plan, migrate, audit) compare equal.
+	defaultFingerprintKeyFile = ".secretshift/keys/hmac.key"
+)
+
+// fingerprintKey returns the HMAC key for keyed fingerprints — the audit log's HMAC key, so
+// that plan, discover and audit fingerprints compare equal — from the first of:
+//   - the file at path (--fingerprint-key), hex or base64;
+//   - $SECRETSHIFT_AUDIT_HMAC_KEY, the same text;
+//   - .secretshift/keys/hmac.key, generated (32 random bytes, hex, mode 0600) on first use,
+//     with a notice on errOut.
+//
+// Loading is audit.LoadHMACKey's. The key is never printed.
+func fingerprintKey(path string, getenv func(string) string, errOut io.Writer) ([]byte, error) {
+	key, err := audit.LoadHMACKey(path, getenv)
+	if errors.Is(err, audit.ErrNoKey) && path == "" {
+		return generateKeyFile(defaultFingerprintKeyFile, getenv, errOut)
+	}
+	if err != nil {
+		return nil, err
+	}
+	file := path
+	if file == "" && getenv(fingerprintKeyEnv) == "" {
+		file = defaultFingerprintKeyFile
+	}
+	if info, err := os.Stat(file); file != "" && err == nil && info.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(errOut, "warning: fingerprint key %s is readable by other users (mode %04o); chmod 600 it\n", file, info.Mode().Perm())
+	}
+	return key, nil
+}
+
+// fingerprinter returns an audit.Fingerprinter under the key fingerprintKey finds.
+func (f *factory) fingerprinter(path string) (*audit.Fingerprinter, error) {
+	getenv := f.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	key, err := fingerprintKey(path, getenv, f.ErrOut)
+	if err != nil {
+		return nil, err
+	}
+	return audit.NewFingerprinter(key)
+}
+
+// generateKeyFile creates a new key at path. The key is written to a temporary file and
+// linked into place, so a concurrent run never reads a half-written key: the loser of the
+// race reads the winner's.
+func generateKeyFile(path string, getenv func(string) string, errOut io.Writer) ([]byte, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create fingerprint key directory: %w", err)
+	}
+	key := make([]byte, audit.MinKeyLen)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("generate fingerprint key: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".hmac-*.tmp") // mode 0600
+	if err != nil {
+		return nil, fmt.Errorf("create fingerprint key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(hex.EncodeToString(key) + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write fingerprint key: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return audit.LoadHMACKey(path, getenv)
+		}
+		return nil, fmt.Errorf("create fingerprint key %s: %w", path, err)
+	}
+	fmt.Fprintf(errOut, "generated fingerprint key %s; keep it to compare fingerprints across runs\n", path)
+	return key, nil
+}

@@ -1,0 +1,310 @@
+package kube
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// Schema identifiers of a Report. Consumers of `discover -o json` should check both.
+const (
+	ReportAPIVersion = "secretshift.io/v1alpha1"
+	ReportKind       = "Inventory"
+)
+
+// Fingerprinter computes keyed fingerprints; *audit.Fingerprinter is the implementation.
+// Declared here so that kube needs no other package of the module.
+type Fingerprinter interface {
+	// Value fingerprints one value.
+	Value(v []byte) string
+	// Set fingerprints a whole Secret: type, key names and values.
+	Set(typ string, data map[string][]byte) string
+}
+
+// Options say what Discover reads and how it judges it.
+type Options struct {
+	// Files are manifest paths (files, directories, "-" for Stdin). When set, the cluster is
+	// not read.
+	Files []string
+	Stdin io.Reader
+
+	// Client reads a live cluster when Files is empty; Cluster names it (server URL).
+	Client  kubernetes.Interface
+	Cluster string
+
+	// Namespace limits a cluster listing to one namespace (empty: all namespaces). For
+	// manifests it is the namespace of objects that name none ("default" when empty), as
+	// `kubectl apply -n` would place them.
+	Namespace string
+	Filter
+	// PageSize is the list page size for clusters (DefaultPageSize when zero).
+	PageSize int64
+
+	Classify ClassifyOptions
+	// Fingerprinter, when set, adds keyed fingerprints per key and per Secret.
+	Fingerprinter Fingerprinter
+	// KeepValues keeps Item.Secret.Data for a caller that migrates; otherwise values are
+	// dropped once sizes and fingerprints are taken.
+	KeepValues bool
+}
+
+// Report is the result of discovery and the documented schema of `discover -o json|yaml`.
+// Within one apiVersion fields are only ever added, never renamed or removed. Values never
+// appear: only key names, sizes and keyed fingerprints.
+//
+//	apiVersion: secretshift.io/v1alpha1
+//	kind: Inventory
+//	source: {cluster, namespace} | {files}
+//	items:                          # one per Secret read, sorted by namespace and name
+//	- namespace, name, type, uid, labels, owners, immutable, created
+//	  origin: {cluster} | {file, index}         # index: 0-based object position, omitted when 0
+//	  keys: [{name, size, fingerprint}]          # fingerprint only with --fingerprints
+//	  size, fingerprint                          # totals for the whole Secret
+//	  action: migrate | skip
+//	  reason: <Reason>                           # only for skip; see Reasons()
+//	  message                                    # one sentence for people
+//	  consumers: [{kind, name, uses: [{via, container, volume, env, serviceAccount, key, optional}]}]
+//	missingReferences:
+//	- {namespace, secret, problem: secret-not-found | key-not-found,
+//	   consumer: {kind, name}, via, container, volume, env, serviceAccount, key, optional}
+//	errors: [{origin, kind, namespace, name, key, message}]   # objects that could not be read
+//	summary: {secrets, migrate, skip, errors, unused, missingReferences, skipped: {<reason>: n}}
+type Report struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Source     Source `json:"source"`
+	// Items are the Secrets read, sorted by namespace and name.
+	Items []Item `json:"items"`
+	// MissingReferences are references from workloads to Secrets or keys that do not exist.
+	MissingReferences []MissingRef `json:"missingReferences"`
+	// Errors are objects that could not be read; each names where it is and what is wrong.
+	Errors  []Problem `json:"errors"`
+	Summary Summary   `json:"summary"`
+}
+
+// Source says what was read.
+type Source struct {
+	Cluster   string   `json:"cluster,omitempty"`
+	Namespace string   `json:"namespace,omitempty"`
+	Files     []string `json:"files,omitempty"`
+}
+
+// Item is one Secret as reported: identity, key names and sizes, decision and consumers.
+// It never holds a value.
+type Item struct {
+	Namespace string            `json:"namespace"`
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	UID       string            `json:"uid,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Owners    []Owner           `json:"owners,omitempty"`
+	Immutable bool              `json:"immutable,omitempty"`
+	Created   time.Time         `json:"created,omitzero"`
+	Origin    Origin            `json:"origin"`
+	Keys      []KeyInfo         `json:"keys"`
+	// Size is the total of the value sizes in bytes, as the API server counts it.
+	Size int `json:"size"`
+	// Fingerprint is the keyed fingerprint of the whole Secret (type, keys, values).
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Decision
+	// Consumers are the top-level workloads referencing the Secret; empty means unused.
+	Consumers []Consumer `json:"consumers"`
+
+	// Secret is the Secret read, values included, when Options.KeepValues was set; nil
+	// otherwise.
+	Secret *Secret `json:"-"`
+}
+
+// Ref is namespace/name.
+func (it *Item) Ref() string { return it.Namespace + "/" + it.Name }
+
+// KeyInfo describes one key without its value.
+type KeyInfo struct {
+	Name        string `json:"name"`
+	Size        int    `json:"size"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// Summary counts the Report.
+type Summary struct {
+	// Secrets is the number of Items: Migrate + Skip.
+	Secrets int `json:"secrets"`
+	Migrate int `json:"migrate"`
+	Skip    int `json:"skip"`
+	// Errors is the number of objects that could not be read (listed in Report.Errors).
+	Errors int `json:"errors"`
+	// Unused is the number of Items no workload references.
+	Unused            int `json:"unused"`
+	MissingReferences int `json:"missingReferences"`
+	// Skipped counts skips per reason.
+	Skipped map[Reason]int `json:"skipped,omitempty"`
+}
+
+// ToMigrate returns the Secrets whose decision is ActionMigrate, in report order. It needs a
+// report made with Options.KeepValues.
+func (r *Report) ToMigrate() []*Secret {
+	var out []*Secret
+	for i := range r.Items {
+		if r.Items[i].Action == ActionMigrate {
+			out = append(out, r.Items[i].Secret)
+		}
+	}
+	return out
+}
+
+// errNoSource is returned by Discover when neither files nor a client are given.
+var errNoSource = errors.New("nothing to discover: give manifest files or a cluster client")
+
+// Discover reads Secrets and workloads from manifests or a cluster, classifies every Secret
+// and finds its consumers. Per-object failures are in Report.Errors; the error return is for
+// failures that leave nothing to report (unreadable path, Secrets not listable, bad selector).
+//
+// From a cluster, each Secret becomes an Item as its page arrives; without KeepValues its
+// values are dropped right then, so memory holds key names and sizes, not the cluster's data.
+func Discover(ctx context.Context, opts Options) (*Report, error) {
+	b := &reportBuilder{opts: opts}
+	switch {
+	case len(opts.Files) > 0:
+		inv, err := ReadManifests(opts.Files, opts.Stdin, opts.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		if inv, err = inv.Apply(opts.Filter); err != nil {
+			return nil, err
+		}
+		for _, s := range inv.Secrets {
+			b.add(s)
+		}
+		return b.report(inv, Source{Files: opts.Files}), nil
+	case opts.Client != nil:
+		lo := ListOptions{Filter: opts.Filter, Namespace: opts.Namespace, PageSize: opts.PageSize, Cluster: opts.Cluster}
+		inv, err := listCluster(ctx, opts.Client, lo, b)
+		if err != nil {
+			return nil, err
+		}
+		return b.report(inv, Source{Cluster: opts.Cluster, Namespace: opts.Namespace}), nil
+	}
+	return nil, errNoSource
+}
+
+// reportBuilder turns Secrets into Items one at a time; it is the secretSink of a listing.
+type reportBuilder struct {
+	opts  Options
+	items []Item
+	index map[string]bool
+}
+
+func (b *reportBuilder) reset() { b.items, b.index = nil, nil }
+
+func (b *reportBuilder) has(ref string) bool {
+	if b.index == nil {
+		b.index = make(map[string]bool, len(b.items))
+		for i := range b.items {
+			b.index[b.items[i].Ref()] = true
+		}
+	}
+	return b.index[ref]
+}
+
+// add classifies s, takes its key sizes and fingerprints, and drops its values unless the
+// caller keeps them.
+func (b *reportBuilder) add(s *Secret) {
+	it := Item{
+		Namespace: s.Namespace, Name: s.Name, Type: s.EffectiveType(), UID: s.UID, Labels: s.Labels,
+		Owners: s.Owners, Immutable: s.Immutable, Created: s.Created, Origin: s.Origin,
+		Keys: make([]KeyInfo, 0, len(s.Data)), Size: s.Data.Size(),
+		Decision: Classify(s, b.opts.Classify), Secret: s,
+	}
+	for _, k := range s.Data.Keys() {
+		ki := KeyInfo{Name: k, Size: len(s.Data[k])}
+		if b.opts.Fingerprinter != nil {
+			ki.Fingerprint = b.opts.Fingerprinter.Value(s.Data[k])
+		}
+		it.Keys = append(it.Keys, ki)
+	}
+	if b.opts.Fingerprinter != nil {
+		it.Fingerprint = b.opts.Fingerprinter.Set(s.EffectiveType(), s.Data)
+	}
+	if !b.opts.KeepValues {
+		// Nothing downstream needs the values or the rest of the object: let them go now.
+		s.Data = nil
+		it.Secret = nil
+	}
+	b.items = append(b.items, it)
+}
+
+// report attaches consumers and missing references, sorts and counts.
+func (b *reportBuilder) report(inv *Inventory, src Source) *Report {
+	ix := newSecretIndex(inv)
+	for i := range b.items {
+		it := &b.items[i]
+		keys := make([]string, len(it.Keys))
+		for j, k := range it.Keys {
+			keys[j] = k.Name
+		}
+		ix.add(it.Namespace, it.Name, keys)
+	}
+	consumers, missing := findConsumers(inv.Workloads, ix)
+	r := &Report{
+		APIVersion:        ReportAPIVersion,
+		Kind:              ReportKind,
+		Source:            src,
+		Items:             b.items,
+		MissingReferences: missing,
+		Errors:            inv.Problems,
+	}
+	if r.Items == nil {
+		r.Items = []Item{}
+	}
+	if r.MissingReferences == nil {
+		r.MissingReferences = []MissingRef{}
+	}
+	if r.Errors == nil {
+		r.Errors = []Problem{}
+	}
+	for i := range r.Items {
+		it := &r.Items[i]
+		if it.Consumers = consumers[it.Ref()]; it.Consumers == nil {
+			it.Consumers = []Consumer{}
+		}
+	}
+	slices.SortStableFunc(r.Items, func(a, b Item) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name),
+			cmp.Compare(a.Origin.File, b.Origin.File), cmp.Compare(a.Origin.Index, b.Origin.Index))
+	})
+	slices.SortStableFunc(r.Errors, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.Origin.File, b.Origin.File), cmp.Compare(a.Origin.Index, b.Origin.Index))
+	})
+	r.Summary = summarize(r)
+	return r
+}
+
+func summarize(r *Report) Summary {
+	s := Summary{Secrets: len(r.Items), MissingReferences: len(r.MissingReferences)}
+	for _, it := range r.Items {
+		switch it.Action {
+		case ActionMigrate:
+			s.Migrate++
+		case ActionSkip:
+			s.Skip++
+			if s.Skipped == nil {
+				s.Skipped = map[Reason]int{}
+			}
+			s.Skipped[it.Reason]++
+		}
+		if len(it.Consumers) == 0 {
+			s.Unused++
+		}
+	}
+	objects := map[Problem]bool{}
+	for _, p := range r.Errors {
+		objects[Problem{Origin: p.Origin, Kind: p.Kind, Namespace: p.Namespace, Name: p.Name}] = true
+	}
+	s.Errors = len(objects)
+	return s
+}

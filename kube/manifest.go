@@ -1,0 +1,391 @@
+package kube
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+// StdinPath is the path that means standard input in ReadManifests.
+const StdinPath = "-"
+
+// stdinOrigin is how standard input is named in Origin.File.
+const stdinOrigin = "<stdin>"
+
+// manifestExts are the file name endings read when a directory is walked. Files named
+// explicitly are read whatever their name.
+var manifestExts = []string{".yaml", ".yml", ".json"}
+
+// ReadManifests reads Kubernetes manifests from files, directories (walked recursively for
+// *.yaml, *.yml and *.json; hidden directories skipped) and "-" for stdin.
+//
+// Each file may hold several YAML documents, a JSON object or a stream of JSON objects; List
+// kinds (List, SecretList, ...) are expanded. Secrets are decoded strictly: data values must be
+// base64 strings, stringData values strings, and stringData is merged over data as the API
+// server does. Workloads, ServiceAccounts and Ingresses are kept as consumers; other kinds are
+// ignored. Objects without a namespace are put in defaultNamespace ("default" when empty).
+//
+// Templated manifests (Helm, Jinja `{% raw %}` blocks) are not rendered: such a document is
+// reported as a Problem, like any other malformed one. A path that cannot be read is an error;
+// a malformed object is a Problem and the other objects are still read.
+func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*Inventory, error) {
+	if defaultNamespace == "" {
+		defaultNamespace = "default"
+	}
+	r := &manifestReader{inv: &Inventory{}, defaultNS: defaultNamespace, seen: map[string]Origin{}}
+	for _, p := range paths {
+		if p == StdinPath {
+			if stdin == nil {
+				return nil, errors.New("read manifests from stdin: no input stream")
+			}
+			data, err := io.ReadAll(stdin)
+			if err != nil {
+				return nil, fmt.Errorf("read manifests from stdin: %w", err)
+			}
+			r.readStream(stdinOrigin, data)
+			continue
+		}
+		files, err := manifestFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("read manifest %s: %w", f, err)
+			}
+			r.readStream(f, data)
+		}
+	}
+	return r.inv, nil
+}
+
+// manifestFiles expands p into the files to read, in lexical order.
+func manifestFiles(p string) ([]string, error) {
+	info, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("read manifests: %w", err)
+	}
+	if !info.IsDir() {
+		return []string{p}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != p && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		for _, ext := range manifestExts {
+			if strings.HasSuffix(strings.ToLower(d.Name()), ext) {
+				files = append(files, path)
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read manifests in %s: %w", p, err)
+	}
+	return files, nil
+}
+
+type manifestReader struct {
+	inv       *Inventory
+	defaultNS string
+	// seen maps namespace/name of every Secret read to where it was first defined.
+	seen map[string]Origin
+	// file and index locate the object being decoded.
+	file  string
+	index int
+}
+
+func (r *manifestReader) origin() Origin { return Origin{File: r.file, Index: r.index} }
+
+func (r *manifestReader) problem(p Problem) {
+	p.Origin = r.origin()
+	r.inv.Problems = append(r.inv.Problems, p)
+}
+
+// readStream decodes every document of one file.
+func (r *manifestReader) readStream(name string, data []byte) {
+	r.file, r.index = name, 0
+	for _, doc := range splitDocuments(data) {
+		for _, js := range jsonStream(doc) {
+			r.readDocument(js)
+		}
+	}
+}
+
+// readDocument decodes one YAML or JSON document, which counts as one object (or as many as
+// its List holds). Documents that are empty or hold only comments are not counted.
+func (r *manifestReader) readDocument(doc []byte) {
+	js, err := sigsyaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		r.problem(Problem{Message: "malformed YAML: " + safeYAMLError(err)})
+		r.index++
+		return
+	}
+	js = bytes.TrimSpace(js)
+	if len(js) == 0 || string(js) == "null" {
+		return
+	}
+	r.readObject(js, "", "")
+}
+
+// readObject decodes one JSON object. listKind and listAPIVersion supply kind and apiVersion
+// to the items of typed lists (SecretList items carry neither).
+func (r *manifestReader) readObject(js []byte, listKind, listAPIVersion string) {
+	defer func() { r.index++ }()
+	if jsonKind(js) != "an object" {
+		r.problem(Problem{Message: "document must be an object, got " + jsonKind(js)})
+		return
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(js, &obj); err != nil {
+		r.problem(Problem{Message: "malformed object: " + safeJSONError(err)})
+		return
+	}
+	kind, err1 := stringField(obj, "kind")
+	apiVersion, err2 := stringField(obj, "apiVersion")
+	if err := errors.Join(err1, err2); err != nil {
+		r.problem(Problem{Message: err.Error()})
+		return
+	}
+	if kind == "" {
+		kind, apiVersion = listKind, listAPIVersion
+	}
+	if items, ok := obj["items"]; ok && strings.HasSuffix(kind, "List") {
+		r.readList(kind, apiVersion, items)
+		r.index-- // the List itself is not an object; its items are
+		return
+	}
+	group, _, _ := strings.Cut(apiVersion, "/")
+	if !strings.Contains(apiVersion, "/") {
+		group = ""
+	}
+	switch {
+	case kind == "Secret" && group == "":
+		r.readSecret(obj)
+	case isWorkloadKind(kind, group):
+		r.readWorkload(kind, js)
+	}
+}
+
+func (r *manifestReader) readList(kind, apiVersion string, raw json.RawMessage) {
+	if jsonKind(raw) == "null" {
+		return
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		r.problem(Problem{Kind: kind, Message: "items: must be a list, got " + jsonKind(raw)})
+		r.index++
+		return
+	}
+	itemKind := ""
+	if kind != "List" {
+		itemKind = strings.TrimSuffix(kind, "List")
+	}
+	for _, it := range items {
+		r.readObject(it, itemKind, apiVersion)
+	}
+}
+
+func (r *manifestReader) readSecret(obj map[string]json.RawMessage) {
+	s, errs := decodeSecret(obj)
+	if s.Namespace == "" {
+		s.Namespace = r.defaultNS
+	}
+	s.Origin = r.origin()
+	if len(errs) > 0 {
+		for _, e := range errs {
+			r.problem(Problem{Kind: "Secret", Namespace: s.Namespace, Name: s.Name, Key: e.key, Message: e.msg})
+		}
+		// A Secret that failed still exists under its name: references to it are not missing.
+		if s.Name != "" {
+			r.inv.Others = append(r.inv.Others, SecretKeys{Namespace: s.Namespace, Name: s.Name})
+		}
+		return
+	}
+	ref := s.Ref()
+	if first, dup := r.seen[ref]; dup {
+		r.problem(Problem{Kind: "Secret", Namespace: s.Namespace, Name: s.Name,
+			Message: fmt.Sprintf("defined twice, first at %s; keep one definition", first)})
+		return
+	}
+	r.seen[ref] = s.Origin
+	r.inv.Secrets = append(r.inv.Secrets, s)
+}
+
+func (r *manifestReader) readWorkload(kind string, js []byte) {
+	w, err := decodeWorkload(kind, js)
+	if w.Namespace == "" {
+		w.Namespace = r.defaultNS
+	}
+	if err != nil {
+		r.problem(Problem{Kind: kind, Namespace: w.Namespace, Name: w.Name, Message: err.Error()})
+		return
+	}
+	w.Origin = r.origin()
+	r.inv.Workloads = append(r.inv.Workloads, w)
+}
+
+// splitDocuments splits a YAML stream at "---" lines. A separator may carry a comment or the
+// start of the next document ("--- {a: b}"), as YAML allows.
+func splitDocuments(data []byte) [][]byte {
+	var docs [][]byte
+	var cur []byte
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i+1], data[i+1:]
+		} else {
+			data = nil
+		}
+		if isSeparator(line) {
+			docs = append(docs, cur)
+			cur = append([]byte(nil), line[3:]...)
+			continue
+		}
+		cur = append(cur, line...)
+	}
+	docs = append(docs, cur)
+	return docs
+}
+
+func isSeparator(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte("---")) {
+		return false
+	}
+	rest := line[3:]
+	return len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r'
+}
+
+// jsonStream splits a document that is a stream of JSON values ({...}{...}, as tools write
+// them) into its values. Anything else, including a single value or flow-style YAML that only
+// looks like JSON, is returned whole for the YAML decoder.
+func jsonStream(doc []byte) [][]byte {
+	trimmed := bytes.TrimSpace(doc)
+	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') {
+		return [][]byte{doc}
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	var values [][]byte
+	for {
+		var v json.RawMessage
+		err := dec.Decode(&v)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return [][]byte{doc}
+		}
+		values = append(values, v)
+	}
+	if len(values) < 2 {
+		return [][]byte{doc}
+	}
+	return values
+}
+
+// jsonKind names the JSON type of a raw value, for messages that must not show the value.
+func jsonKind(raw []byte) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// stringField returns obj[name] when it is a string; absent or null gives "".
+func stringField(obj map[string]json.RawMessage, name string) (string, error) {
+	raw, ok := obj[name]
+	if !ok || jsonKind(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("%s: must be a string, got %s", name, jsonKind(raw))
+	}
+	return s, nil
+}
+
+// safeJSONError describes a decoding error by field and expected type only: encoding/json
+// quotes number literals in its messages, and a literal may be a secret.
+func safeJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			field = "value"
+		}
+		return fmt.Sprintf("%s: must be %s", field, goTypeName(te.Type.Kind().String()))
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+	}
+	return "cannot decode"
+}
+
+func goTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "a list"
+	case "map", "struct":
+		return "an object"
+	case "ptr":
+		return "an object"
+	}
+	return "a number"
+}
+
+// safeYAMLError keeps the YAML parser's message but drops any quoted source text (the
+// parser shows offending tokens between backquotes), since it may be a value.
+func safeYAMLError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+	var b strings.Builder
+	in := false
+	for _, r := range msg {
+		if r == '`' {
+			if !in {
+				b.WriteString("`…`")
+			}
+			in = !in
+			continue
+		}
+		if !in {
+			b.WriteRune(r)
+		}
+	}
+	// One line: the message ends up in a table cell or a log line.
+	return strings.Join(strings.Fields(b.String()), " ")
+}
