@@ -163,7 +163,9 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	if fp := a.opts.Fingerprinter.Set(s.EffectiveType(), s.Data); fp != it.Fingerprint {
 		return a.fail(ctx, r, it, s, fmt.Errorf("%s: %w\nmake a new plan", it.Ref(), ErrSourceChanged))
 	}
-	if e, ok := a.journal.Done(it); ok {
+	// A plan made in this process has just read the target, which is better evidence than the
+	// journal; a saved plan trusts the journal for items an earlier run finished.
+	if e, ok := a.journal.Done(it); ok && !it.read {
 		r.Result, r.Version, r.Verified = ResultDone, e.Version, true
 		return r, nil
 	}

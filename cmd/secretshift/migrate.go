@@ -413,10 +413,15 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 			return err
 		}
 	}
-	if h, ok := lp.provider.(interface{ Hint() string }); ok && !o.DryRun {
-		if hint := h.Hint(); hint != "" {
-			fmt.Fprintln(f.ErrOut, hint)
+	if h, ok := lp.provider.(interface{ HintFor(string) string }); ok && !o.DryRun {
+		example := ""
+		for _, it := range rep.Items {
+			if it.Verified && it.Target != nil {
+				example = it.Target.Address
+				break
+			}
 		}
+		fmt.Fprintln(f.ErrOut, h.HintFor(example))
 	}
 	if rep.Failed() {
 		return withCode(ExitPartial, fmt.Errorf("%d Secret(s) not migrated (see the report); run the same command again to retry them", rep.Counts[migrate.ResultFailed]+rep.Counts[migrate.ResultConflict]))

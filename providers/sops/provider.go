@@ -434,7 +434,15 @@ func (p *Provider) Notes() []string {
 
 // Hint explains how to use the folder: decrypting one file and letting Flux decrypt it in the
 // cluster. SOPS files get no ExternalSecret; External Secrets Operator does not read them.
-func (p *Provider) Hint() string {
+func (p *Provider) Hint() string { return p.HintFor("") }
+
+// HintFor is Hint with example, the address of one written file (e.g. "shop/db.yaml"), in the
+// commands instead of placeholders, so they can be pasted as they are.
+func (p *Provider) HintFor(example string) string {
+	file := filepath.Join("<namespace>", "<name>.yaml")
+	if example != "" {
+		file = filepath.FromSlash(example)
+	}
 	p.mu.Lock()
 	rc := p.rcpt
 	p.mu.Unlock()
@@ -445,11 +453,11 @@ func (p *Provider) Hint() string {
 		keyFile = "<age key file>"
 	}
 	if len(rc.age) > 0 || rc.empty() {
-		fmt.Fprintf(&b, "Decrypt one:  SOPS_AGE_KEY_FILE=%s sops -d %s\n", keyFile, filepath.Join(p.out, "<namespace>", "<name>.yaml"))
+		fmt.Fprintf(&b, "Decrypt one:  SOPS_AGE_KEY_FILE=%s sops -d %s\n", keyFile, filepath.Join(p.out, file))
 	} else {
-		fmt.Fprintf(&b, "Decrypt one:  sops -d %s\n", filepath.Join(p.out, "<namespace>", "<name>.yaml"))
+		fmt.Fprintf(&b, "Decrypt one:  sops -d %s\n", filepath.Join(p.out, file))
 	}
-	fmt.Fprintf(&b, "Edit one:     cd %s && sops edit <namespace>/<name>.yaml   (sops reads .sops.yaml from the working folder upwards)\n", p.out)
+	fmt.Fprintf(&b, "Edit one:     cd %s && sops edit %s   (sops reads .sops.yaml from the working folder upwards)\n", p.out, file)
 	b.WriteString("Flux:         commit the folder, give kustomize-controller the key and point a Kustomization at it:\n")
 	if len(rc.age) > 0 || rc.empty() {
 		fmt.Fprintf(&b, "  kubectl -n flux-system create secret generic sops-age --from-file=age.agekey=%s\n", keyFile)
