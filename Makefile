@@ -8,9 +8,16 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 
+# The Go release the project is built and tested with (fixes for standard-library advisories
+# land in patch releases); the go command fetches it from the module proxy when needed.
+export GOTOOLCHAIN ?= go1.26.10
 export SECRETSHIFT_TOOLS_BIN := $(TOOLS_BIN)
+# The vulnerability database, built from the golang.org/x/vulndb module (see tools/vulndb).
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+# What ships: every package but the test servers, benchmarks and build tools.
+PRODUCT_PKGS = $(shell $(GO) list ./... | grep -v -e /internal/testenv -e /internal/cmd/ -e /bench/ -e /tools/)
 
-.PHONY: all build test test-short lint bench tools tools-apt demo clean
+.PHONY: all build test test-short lint vulncheck-all bench tools tools-apt demo clean
 
 all: build
 
@@ -35,16 +42,25 @@ test:
 test-short:
 	$(GO) test -short -count=1 ./...
 
-## lint: vet, staticcheck, gofmt and go mod tidy check
-lint:
+## lint: vet, staticcheck, gofmt, go mod tidy check, and govulncheck on what ships
+lint: .tools/vulndb/index/db.json
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
 	$(GO) mod tidy -diff
+	$(GO) run $(GOVULNCHECK) -db file://$(CURDIR)/.tools/vulndb $(PRODUCT_PKGS)
+
+## vulncheck-all: govulncheck over every package, test servers included (informational)
+vulncheck-all: .tools/vulndb/index/db.json
+	$(GO) run $(GOVULNCHECK) -db file://$(CURDIR)/.tools/vulndb ./...
+
+.tools/vulndb/index/db.json:
+	$(GO) run ./tools/vulndb -version $(VULNDB_VERSION) -out .tools/vulndb
 
 ## bench: benchmarks side by side with what users run otherwise (numbers printed as ratios)
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/...
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./bench/...
+	$(GO) run ./bench/sops
 
 ## demo: the quick start — migrate the bundled example Secrets to SOPS files with a generated age key
 demo:
