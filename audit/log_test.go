@@ -619,3 +619,31 @@ func BenchmarkRecordParallel(b *testing.B) {
 		b.Fatalf("log written in parallel does not verify: %+v", rep)
 	}
 }
+
+func TestRecordBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	opts := testOptions(t, "run-batch")
+	l, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []Event
+	for i := range 250 {
+		events = append(events, sampleEvent(opts.Fingerprinter, i))
+	}
+	if err := l.RecordBatch(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep := Verify(f, opts.Signer.Public().(ed25519.PublicKey), nil)
+	if !rep.OK || rep.Records < 250 {
+		t.Fatalf("batch log: %+v", rep)
+	}
+}

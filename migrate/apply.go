@@ -122,7 +122,12 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 			opts.Progress.Done()
 		}
 	}
-	a := &applier{opts: opts, journal: j}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a := &applier{opts: opts, journal: j, cancel: cancel, intents: map[*Item]bool{}}
+	if err := a.recordIntents(ctx, plan.Items, sources); err != nil {
+		return nil, err
+	}
 	err := forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
 		r, err := a.apply(ctx, it, sources[it.Ref()])
 		if r != nil {
@@ -130,6 +135,12 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		}
 		return err
 	})
+	// Every outcome record is durable before the report says anything is done.
+	if aerr := a.wait(); aerr != nil {
+		err = aerr
+	} else if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
 	sort.Slice(rep.Items, func(i, k int) bool {
 		return rep.Items[i].Namespace+"/"+rep.Items[i].Name < rep.Items[k].Namespace+"/"+rep.Items[k].Name
 	})
@@ -145,6 +156,77 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 type applier struct {
 	opts    Options
 	journal *Journal
+	cancel  context.CancelCauseFunc
+
+	// intents holds the items whose write intent was recorded up front, in one batch.
+	intents map[*Item]bool
+
+	// Outcome records are written in the background, group-committed with the other workers'
+	// records; the first failure stops the run (fail-closed) and wait reports it.
+	pending sync.WaitGroup
+	errMu   sync.Mutex
+	err     error
+}
+
+// BatchRecorder is implemented by recorders that can make many events durable at once
+// (*audit.Log).
+type BatchRecorder interface {
+	RecordBatch(ctx context.Context, events []audit.Event) error
+}
+
+// recordIntents records, in one batch, the write intent of every item the plan expects to
+// write. The intent must be durable before the store is touched; recording them together costs
+// one disk flush instead of one per Secret. Items found to need a write only later record
+// their intent on their own.
+func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[string]*kube.Secret) error {
+	br, ok := a.opts.Recorder.(BatchRecorder)
+	if !ok || a.opts.DryRun {
+		return nil
+	}
+	var events []audit.Event
+	var batch []*Item
+	for _, it := range items {
+		if it.read && (it.Action == ActionCreate || it.Action == ActionUpdate) {
+			events = append(events, a.event("migrate.write", audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
+			batch = append(batch, it)
+		}
+	}
+	if err := br.RecordBatch(ctx, events); err != nil {
+		return fmt.Errorf("%w: %w", ErrAudit, err)
+	}
+	for _, it := range batch {
+		a.intents[it] = true
+	}
+	return nil
+}
+
+// recordAsync records an outcome in the background.
+func (a *applier) recordAsync(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) {
+	if a.opts.Recorder == nil || a.opts.DryRun {
+		return
+	}
+	e := a.event(action, outcome, it, s, version, cause)
+	a.pending.Add(1)
+	go func() {
+		defer a.pending.Done()
+		if err := a.opts.Recorder.Record(context.WithoutCancel(ctx), e); err != nil {
+			err = fmt.Errorf("%w: %w", ErrAudit, err)
+			a.errMu.Lock()
+			if a.err == nil {
+				a.err = err
+			}
+			a.errMu.Unlock()
+			a.cancel(err)
+		}
+	}()
+}
+
+// wait returns once every background record is durable, with the first failure.
+func (a *applier) wait() error {
+	a.pending.Wait()
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return a.err
 }
 
 // apply handles one item. A returned error stops the whole run (audit failure, cancellation);
@@ -205,8 +287,10 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	}
 
 	// Fail-closed: the intent is durable in the audit log before the store is touched.
-	if err := a.record(ctx, "migrate.write", audit.OutcomeAttempt, it, s, expect, nil); err != nil {
-		return nil, err
+	if !a.intents[it] {
+		if err := a.record(ctx, "migrate.write", audit.OutcomeAttempt, it, s, expect, nil); err != nil {
+			return nil, err
+		}
 	}
 	version, err := p.Write(ctx, *it.Target, providers.Payload{Secret: s, Fingerprint: it.Fingerprint, Cluster: s.Origin.Cluster, RunID: a.opts.RunID}, expect)
 	if err != nil {
@@ -222,17 +306,17 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	if action == ActionUpdate {
 		r.Result = ResultUpdated
 	}
-	if err := a.record(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil); err != nil {
-		return nil, err
-	}
+	a.recordAsync(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil)
 
 	if err := a.verify(ctx, it, s); err != nil {
 		r.Result, r.Error = ResultFailed, err.Error()
-		return r, a.record(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err)
+		a.recordAsync(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err)
+		return r, nil
 	}
 	r.Verified = true
 	a.journal.Mark(it, "verified", version)
-	return r, a.record(ctx, "migrate.verify", audit.OutcomeSuccess, it, s, version, nil)
+	a.recordAsync(ctx, "migrate.verify", audit.OutcomeSuccess, it, s, version, nil)
+	return r, nil
 }
 
 // verify reads the target back and compares it with the source by keyed fingerprint.
@@ -282,11 +366,20 @@ func (a *applier) fail(ctx context.Context, r *ItemReport, it *Item, s *kube.Sec
 	return r, a.record(ctx, "migrate.write", audit.OutcomeFailure, it, s, "", err)
 }
 
-// record writes one audit event; a failure becomes ErrAudit and stops the run.
+// record writes one audit event and waits until it is durable; a failure becomes ErrAudit and
+// stops the run.
 func (a *applier) record(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) error {
 	if a.opts.Recorder == nil || a.opts.DryRun {
 		return nil
 	}
+	if err := a.opts.Recorder.Record(ctx, a.event(action, outcome, it, s, version, cause)); err != nil {
+		return fmt.Errorf("%w: %w", ErrAudit, err)
+	}
+	return nil
+}
+
+// event builds the audit event for one item: names, target and keyed fingerprints only.
+func (a *applier) event(action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) audit.Event {
 	e := audit.Event{Action: action, Outcome: outcome, Keys: it.Keys, Fingerprints: it.KeyFingerprints}
 	e.Source = &audit.Source{Namespace: it.Namespace, Name: it.Name, UID: it.UID, Origin: it.Origin.String()}
 	if s != nil {
@@ -298,10 +391,7 @@ func (a *applier) record(ctx context.Context, action string, outcome audit.Outco
 	if cause != nil {
 		e.ErrorClass, e.Error = errorClass(cause), cause.Error()
 	}
-	if err := a.opts.Recorder.Record(ctx, e); err != nil {
-		return fmt.Errorf("%w: %w", ErrAudit, err)
-	}
-	return nil
+	return e
 }
 
 // errorClass names the sentinel behind err, for the audit log and reports.

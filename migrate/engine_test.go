@@ -121,6 +121,33 @@ func (r *memRecorder) Record(_ context.Context, e audit.Event) error {
 	return nil
 }
 
+// RecordBatch makes memRecorder a BatchRecorder, as *audit.Log is.
+func (r *memRecorder) RecordBatch(ctx context.Context, events []audit.Event) error {
+	for _, e := range events {
+		if err := r.Record(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// failAfter fails every Record after the first n.
+type failAfter struct {
+	memRecorder
+	n int
+}
+
+func (r *failAfter) Record(ctx context.Context, e audit.Event) error {
+	r.mu.Lock()
+	r.n--
+	fail := r.n < 0
+	r.mu.Unlock()
+	if fail {
+		return errors.New("disk full")
+	}
+	return r.memRecorder.Record(ctx, e)
+}
+
 func testFingerprinter(t *testing.T) *audit.Fingerprinter {
 	t.Helper()
 	f, err := audit.NewFingerprinter(bytes.Repeat([]byte{7}, 32))
@@ -287,6 +314,28 @@ func TestAuditFailureStopsBeforeWrite(t *testing.T) {
 	}
 	if m.writes != 0 {
 		t.Fatalf("a write happened although the audit log could not record it")
+	}
+}
+
+func TestAuditFailureMidRunStopsTheRun(t *testing.T) {
+	m := newMem()
+	var ss []*kube.Secret
+	for i := range 50 {
+		ss = append(ss, secret("ns", fmt.Sprintf("s%02d", i), "k", fmt.Sprint(i)))
+	}
+	opts := testOpts(t, m)
+	opts.Concurrency = 1
+	opts.Recorder = &failAfter{n: 10} // intents go in one batch; the 11th outcome record fails
+	plan, err := BuildPlan(context.Background(), cands(ss...), SourceSpec{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Apply(context.Background(), plan, sources(ss...), opts)
+	if !errors.Is(err, ErrAudit) {
+		t.Fatalf("want ErrAudit, got %v", err)
+	}
+	if m.writes >= 50 {
+		t.Fatalf("the run went on writing after the audit log failed (%d writes)", m.writes)
 	}
 }
 

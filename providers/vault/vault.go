@@ -219,14 +219,8 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 	data, marker := encode(pl.Secret.Data)
 	kv := p.client.KVv2(p.mount)
 	path := p.relPath(t)
-	if err := kv.PatchMetadata(ctx, path, api.KVMetadataPatchInput{CustomMetadata: p.metadata(pl, marker)}); err != nil {
-		if !isNotFound(err) {
-			return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
-		}
-		// PATCH needs an existing entry; a new one takes its metadata through POST.
-		if err := kv.PutMetadata(ctx, path, api.KVMetadataPutInput{CustomMetadata: withoutNil(p.metadata(pl, marker))}); err != nil {
-			return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
-		}
+	if err := p.writeMetadata(ctx, path, p.metadata(pl, marker), expect == ""); err != nil {
+		return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
 	}
 	sec, err := kv.Put(ctx, path, data, api.WithCheckAndSet(cas))
 	if err != nil {
@@ -236,6 +230,31 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 		return "", fmt.Errorf("write vault %s: no version in response", t.Address)
 	}
 	return strconv.Itoa(sec.VersionMetadata.Version), nil
+}
+
+// writeMetadata sets secretshift's custom metadata on path. A new entry has no metadata to
+// patch, so creates write it whole (POST, leaving max_versions and the other settings at the
+// mount's defaults); updates patch only secretshift's keys and keep everything else. Either
+// falls back to the other when the entry turns out to exist, or not.
+func (p *Provider) writeMetadata(ctx context.Context, path string, m map[string]any, create bool) error {
+	kv := p.client.KVv2(p.mount)
+	put := func() error {
+		full := make(map[string]any, len(m))
+		for k, v := range m {
+			if v != nil {
+				full[k] = v
+			}
+		}
+		return kv.PutMetadata(ctx, path, api.KVMetadataPutInput{CustomMetadata: full})
+	}
+	if create {
+		return put()
+	}
+	err := kv.PatchMetadata(ctx, path, api.KVMetadataPatchInput{CustomMetadata: m})
+	if err != nil && isNotFound(err) {
+		return put()
+	}
+	return err
 }
 
 // metadata builds the custom_metadata patch. Keys with a nil value are deleted, so a stale
@@ -257,16 +276,6 @@ func (p *Provider) metadata(pl providers.Payload, marker string) map[string]any 
 	set(metaCluster, pl.Cluster)
 	set(metaRun, pl.RunID)
 	set(metaEncoding, marker)
-	return m
-}
-
-// withoutNil drops the deletions of a metadata patch, for a full metadata write.
-func withoutNil(m map[string]any) map[string]any {
-	for k, v := range m {
-		if v == nil {
-			delete(m, k)
-		}
-	}
 	return m
 }
 
