@@ -261,27 +261,91 @@ func cpuOf(ru *syscall.Rusage) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// run runs a command to completion, stdout into a file and stderr kept, and returns its
-// wall time and rusage. A non-zero exit is an error quoting the end of stderr.
-func run(ctx context.Context, dir string, env []string, stdoutPath string, name string, args ...string) (wall time.Duration, ru *syscall.Rusage, stderr string, err error) {
+// runResult is what run measured of one command.
+type runResult struct {
+	wall   time.Duration
+	ru     *syscall.Rusage
+	stderr string
+	// peakRSS is the highest VmHWM (bytes) seen in /proc/<pid>/status, read every
+	// peakPollEvery while the command ran. rusage's Maxrss cannot be used for this on Linux: at
+	// exec the kernel carries the high-water mark of the address space being left into the new
+	// program, and Go starts children with vfork semantics, so a child's Maxrss is never below
+	// the peak RSS this test process had reached when it started the child (golang/go#32054).
+	peakRSS int64
+	// parentPeak is this process's VmHWM when the command started: the floor under ru.Maxrss.
+	parentPeak int64
+}
+
+// peakPollEvery is how often run samples the command's VmHWM. The high-water mark only grows,
+// so a sample can miss only what the command adds in its last interval.
+const peakPollEvery = 10 * time.Millisecond
+
+// run runs a command to completion, stdout into a file and stderr kept, and measures it. A
+// non-zero exit is an error quoting the end of stderr.
+func run(ctx context.Context, dir string, env []string, stdoutPath string, name string, args ...string) (runResult, error) {
+	var res runResult
 	out, err := os.Create(stdoutPath)
 	if err != nil {
-		return 0, nil, "", err
+		return res, err
 	}
 	defer out.Close()
 	var eb bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, out, &eb
+	res.parentPeak = procStatusBytes("self", "VmHWM")
 	start := time.Now()
-	err = cmd.Run()
-	wall = time.Since(start)
-	if cmd.ProcessState != nil {
-		ru, _ = cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if err := cmd.Start(); err != nil {
+		return res, err
 	}
+	// Start returns after the child has exec'd, so its status describes the new program.
+	status := fmt.Sprint(cmd.Process.Pid)
+	stop, polled := make(chan struct{}), make(chan int64)
+	go func() {
+		var peak int64
+		t := time.NewTicker(peakPollEvery)
+		defer t.Stop()
+		for {
+			peak = max(peak, procStatusBytes(status, "VmHWM"))
+			select {
+			case <-stop:
+				polled <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err = cmd.Wait()
+	res.wall = time.Since(start)
+	close(stop)
+	res.peakRSS = <-polled
+	if cmd.ProcessState != nil {
+		res.ru, _ = cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	}
+	res.stderr = eb.String()
 	if err != nil {
 		err = fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args[:min(2, len(args))], " "), err, lastLines(eb.Bytes(), 15))
 	}
-	return wall, ru, eb.String(), err
+	return res, err
+}
+
+// procStatusBytes reads a "kB" field such as VmHWM from /proc/<pid>/status; 0 when the process
+// is gone or the field is missing.
+func procStatusBytes(pid, field string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return 0
+			}
+			kb, _ := strconv.ParseInt(f[0], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 func firstLines(b []byte, n int) string {
