@@ -59,6 +59,7 @@ vulncheck-all: .tools/vulndb/index/db.json
 
 ## bench: benchmarks side by side with what users run otherwise (numbers printed as ratios)
 bench: tools
+	@command -v jq >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./bench/...
 	$(GO) run ./bench/sops
 
