@@ -201,11 +201,12 @@ func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[
 }
 
 // recordAsync records an outcome in the background.
-func (a *applier) recordAsync(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) {
+func (a *applier) recordAsync(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error, details map[string]string) {
 	if a.opts.Recorder == nil || a.opts.DryRun {
 		return
 	}
 	e := a.event(action, outcome, it, s, version, cause)
+	e.Details = details
 	a.pending.Add(1)
 	go func() {
 		defer a.pending.Done()
@@ -306,16 +307,17 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	if action == ActionUpdate {
 		r.Result = ResultUpdated
 	}
-	a.recordAsync(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil)
-
 	if err := a.verify(ctx, it, s); err != nil {
 		r.Result, r.Error = ResultFailed, err.Error()
-		a.recordAsync(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err)
+		a.recordAsync(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, nil)
+		a.recordAsync(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err, nil)
 		return r, nil
 	}
 	r.Verified = true
 	a.journal.Mark(it, "verified", version)
-	a.recordAsync(ctx, "migrate.verify", audit.OutcomeSuccess, it, s, version, nil)
+	// One record says both: written at this version and read back equal. It follows the
+	// intent recorded before the write.
+	a.recordAsync(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, map[string]string{"verified": "true"})
 	return r, nil
 }
 
