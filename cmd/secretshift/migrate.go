@@ -565,15 +565,11 @@ func writePlanTable(out io.Writer, p *migrate.Plan) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tACTION\tTARGET\tKEYS\tFINGERPRINT\tREASON")
 	for _, it := range p.Items {
-		target := "-"
-		if it.Target != nil {
-			target = it.Target.Address
-		}
 		reason := it.Reason
 		if it.Message != "" && it.Action == migrate.ActionConflict {
 			reason = it.Message
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", it.Namespace, it.Name, it.Action, target, len(it.Keys), short(it.Fingerprint), dash(reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", it.Namespace, it.Name, it.Action, targetAddress(it.Target), len(it.Keys), short(it.Fingerprint), dash(reason))
 	}
 	return tw.Flush()
 }
@@ -582,17 +578,20 @@ func writeReportTable(out io.Writer, r *migrate.Report) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tRESULT\tTARGET\tVERSION\tVERIFIED\tDETAIL")
 	for _, it := range r.Items {
-		target := "-"
-		if it.Target != nil {
-			target = it.Target.Address
-		}
 		detail := it.Error
 		if detail == "" {
 			detail = it.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", it.Namespace, it.Name, it.Result, target, dash(it.Version), it.Verified, dash(firstLine(detail)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", it.Namespace, it.Name, it.Result, targetAddress(it.Target), dash(it.Version), it.Verified, dash(firstLine(detail)))
 	}
 	return tw.Flush()
+}
+
+func targetAddress(t *providers.Target) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Address
 }
 
 func firstLine(s string) string {
