@@ -33,8 +33,8 @@ tools: tools-apt
 tools-apt:
 	@command -v etcd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
 
-## test: every test, unit and integration, against the real servers (run `make tools` first)
-test:
+## test: every test, unit and integration, against the real servers (builds them first if needed)
+test: tools
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -race -timeout 20m ./audit/... ./migrate/...
 
