@@ -34,9 +34,12 @@ tools-apt:
 	@command -v etcd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
 
 ## test: every test, unit and integration, against the real servers (builds them first if needed)
+# Verbose, so the log shows every test that ran or skipped (integration tests never skip
+# silently); only the RUN/PAUSE/CONT chatter is dropped.
 test: tools
-	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -count=1 -race -timeout 20m ./audit/... ./migrate/...
+	set -o pipefail; $(GO) test -count=1 -timeout 30m -v ./... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
+	set -o pipefail; $(GO) test -count=1 -race -timeout 20m -v ./audit/... ./migrate/... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
+	@echo "test: every package passed"
 
 ## test-short: unit tests only; integration tests skip when the servers are not built
 test-short:
