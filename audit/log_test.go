@@ -521,7 +521,9 @@ func TestKeygenAndLoad(t *testing.T) {
 	}
 }
 
-func BenchmarkRecord(b *testing.B) {
+// benchLog opens a log as the commands do, for the Record benchmarks.
+func benchLog(b *testing.B) (*Log, Options, Event) {
+	b.Helper()
 	path := filepath.Join(b.TempDir(), "audit.jsonl")
 	opts := testOptions(b, "run-bench")
 	opts.CheckpointEvery = DefaultCheckpointEvery
@@ -530,7 +532,11 @@ func BenchmarkRecord(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := sampleEvent(opts.Fingerprinter, 0)
+	return l, opts, sampleEvent(opts.Fingerprinter, 0)
+}
+
+func BenchmarkRecord(b *testing.B) {
+	l, _, e := benchLog(b)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -586,15 +592,8 @@ func TestKeygenConcurrentFirstUse(t *testing.T) {
 // BenchmarkRecordParallel measures Record with 16 writers in flight, as the migration engine
 // runs it: group commit shares one fsync among the records queued meanwhile.
 func BenchmarkRecordParallel(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "audit.jsonl")
-	opts := testOptions(b, "run-bench")
-	opts.CheckpointEvery = DefaultCheckpointEvery
-	opts.Now = nil
-	l, err := Open(path, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := sampleEvent(opts.Fingerprinter, 0)
+	l, opts, e := benchLog(b)
+	path := l.Path()
 	ctx := context.Background()
 	b.SetParallelism(8) // 8 × GOMAXPROCS goroutines
 	b.ResetTimer()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/secretshift/secretshift/internal/testenv"
 	"github.com/secretshift/secretshift/internal/testenv/vaultapi"
 	"github.com/secretshift/secretshift/migrate"
 )
@@ -34,22 +35,14 @@ type vaultFixture struct {
 
 func startVault(t *testing.T) *vaultFixture {
 	t.Helper()
-	srv, err := vaultapi.New(vaultapi.Options{RootToken: "root-token", KVv2Mounts: []string{"secret"}, KVv1Mounts: []string{"kv1"}})
+	v := testenv.NewVault(t, vaultapi.Options{RootToken: "root-token", KVv2Mounts: []string{"secret"}, KVv1Mounts: []string{"kv1"}})
+	c, err := v.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := srv.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c, err := vaultapi.NewClient(addr, "root-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("VAULT_TOKEN", "root-token")
-	t.Setenv("VAULT_ADDR", addr)
-	return &vaultFixture{srv: srv, addr: addr, client: c}
+	t.Setenv("VAULT_TOKEN", v.Token)
+	t.Setenv("VAULT_ADDR", v.Addr)
+	return &vaultFixture{srv: v.Server, addr: v.Addr, client: c}
 }
 
 // writeTestSecrets lays out Secrets of many types, with canaries, binary and odd keys.
