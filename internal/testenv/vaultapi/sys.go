@@ -11,26 +11,31 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// systemMountInfo describes the sys/ mount in sys/mounts listings, as Vault lists it.
-func systemMountInfo() map[string]any {
+// builtinMountInfo describes a built-in mount (sys/, auth/token/) as Vault lists it.
+func builtinMountInfo(typ, description, accessor string, sealWrap bool, config map[string]any) map[string]any {
+	cfg := map[string]any{"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": false}
+	for k, v := range config {
+		cfg[k] = v
+	}
 	return map[string]any{
-		"type":                    "system",
-		"description":             "system endpoints used for control, policy and debugging",
-		"accessor":                "system_00000000",
+		"type":                    typ,
+		"description":             description,
+		"accessor":                accessor,
 		"local":                   false,
-		"seal_wrap":               true,
+		"seal_wrap":               sealWrap,
 		"external_entropy_access": false,
 		"options":                 nil,
 		"uuid":                    "",
 		"plugin_version":          "",
 		"running_plugin_version":  "v" + vaultVersion + "+builtin.vault",
 		"running_sha256":          "",
-		"config": map[string]any{
-			"default_lease_ttl": 0,
-			"max_lease_ttl":     0,
-			"force_no_cache":    false,
-		},
+		"config":                  cfg,
 	}
+}
+
+// systemMountInfo describes the sys/ mount in sys/mounts listings, as Vault lists it.
+func systemMountInfo() map[string]any {
+	return builtinMountInfo("system", "system endpoints used for control, policy and debugging", "system_00000000", true, nil)
 }
 
 // serveSystem answers the sys/ and auth/token/ endpoints this server implements.
@@ -211,25 +216,7 @@ func capabilitiesSelf(req *logical.Request) *logical.Response {
 }
 
 func (s *Server) tokenAuthInfo() map[string]any {
-	return map[string]any{
-		"type":                    "token",
-		"description":             "token based credentials",
-		"accessor":                "auth_token_00000000",
-		"local":                   false,
-		"seal_wrap":               false,
-		"external_entropy_access": false,
-		"options":                 nil,
-		"uuid":                    "",
-		"plugin_version":          "",
-		"running_plugin_version":  "v" + vaultVersion + "+builtin.vault",
-		"running_sha256":          "",
-		"config": map[string]any{
-			"default_lease_ttl": 0,
-			"max_lease_ttl":     0,
-			"force_no_cache":    false,
-			"token_type":        "default-service",
-		},
-	}
+	return builtinMountInfo("token", "token based credentials", "auth_token_00000000", false, map[string]any{"token_type": "default-service"})
 }
 
 // rootTokenInfo is the answer of auth/token/lookup-self for the root token.
