@@ -467,17 +467,7 @@ func TestKeygenAndLoad(t *testing.T) {
 	if err != nil || len(hk) != 32 || hk[0] != 0xcd {
 		t.Fatalf("LoadHMACKey = %d bytes, %v", len(hk), err)
 	}
-	priv, err := LoadSigner(files.SigningKey, noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := LoadVerifier(files.PublicKey, noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !pub.Equal(priv.Public()) {
-		t.Error("public key does not match the signing key")
-	}
+	priv, pub := checkKeyPair(t, files, noEnv)
 
 	// Environment variables carry file contents and win over default files, not over flags.
 	privPEM, _ := os.ReadFile(files.SigningKey)
@@ -570,17 +560,7 @@ func TestKeygenConcurrentFirstUse(t *testing.T) {
 	}
 	files := DefaultKeyFiles(dir)
 	noEnv := func(string) string { return "" }
-	priv, err := LoadSigner(files.SigningKey, noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := LoadVerifier(files.PublicKey, noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !pub.Equal(priv.Public()) {
-		t.Error("public key does not match the signing key")
-	}
+	checkKeyPair(t, files, noEnv)
 	if _, err := LoadHMACKey(files.HMACKey, noEnv); err != nil {
 		t.Error(err)
 	}
@@ -645,4 +625,21 @@ func TestRecordBatch(t *testing.T) {
 	if !rep.OK || rep.Records < 250 {
 		t.Fatalf("batch log: %+v", rep)
 	}
+}
+
+// checkKeyPair loads the signing and public key files and checks that they belong together.
+func checkKeyPair(t *testing.T, files KeyFiles, getenv func(string) string) (ed25519.PrivateKey, ed25519.PublicKey) {
+	t.Helper()
+	priv, err := LoadSigner(files.SigningKey, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := LoadVerifier(files.PublicKey, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pub.Equal(priv.Public()) {
+		t.Error("public key does not match the signing key")
+	}
+	return priv, pub
 }

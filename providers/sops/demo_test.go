@@ -32,18 +32,7 @@ func demoSecrets(t *testing.T) []*kube.Secret {
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		for {
-			var doc struct {
-				Kind     string `yaml:"kind"`
-				Metadata struct {
-					Name        string            `yaml:"name"`
-					Namespace   string            `yaml:"namespace"`
-					Labels      map[string]string `yaml:"labels"`
-					Annotations map[string]string `yaml:"annotations"`
-				} `yaml:"metadata"`
-				Type       string            `yaml:"type"`
-				Data       map[string]string `yaml:"data"`
-				StringData map[string]string `yaml:"stringData"`
-			}
+			var doc manifest
 			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 				break
 			} else if err != nil {

@@ -52,9 +52,10 @@ type manifest struct {
 		Labels      map[string]string `yaml:"labels"`
 		Annotations map[string]string `yaml:"annotations"`
 	} `yaml:"metadata"`
-	Type      string            `yaml:"type"`
-	Immutable bool              `yaml:"immutable"`
-	Data      map[string]string `yaml:"data"`
+	Type       string            `yaml:"type"`
+	Immutable  bool              `yaml:"immutable"`
+	Data       map[string]string `yaml:"data"`
+	StringData map[string]string `yaml:"stringData"`
 }
 
 func TestSopsBinaryDecryptsOurFiles(t *testing.T) {
