@@ -82,7 +82,12 @@
 //
 // # Writing, locking and failure
 //
-// Record writes one line with a single write and fsyncs before returning. Appends take an
+// Record returns once its line is written and fsynced. Concurrent records are group-committed:
+// whoever finds no commit under way writes every queued line with one write call and one
+// fsync. RecordAsync queues a record without waiting and calls back once it is durable (the
+// engine uses it for outcomes, and reports an item done only then; intents, which must precede
+// the change, use Record or RecordBatch); queued records are committed with the next Record,
+// at AsyncBatch records, after AsyncDelay, or by Flush and Close. Appends take an
 // exclusive flock on "<log>.lock" and re-read the chain head from the file, so several processes
 // can append to one log and leave one valid chain. Any failure to lock, write or sync returns an
 // error wrapping ErrUnavailable and makes the Log unusable (fail-closed): the caller must stop

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -75,14 +76,21 @@ type Log struct {
 	// qmu guards the group-commit queue; mu guards the file and chain state.
 	qmu     sync.Mutex
 	queue   []*pendingRecord
+	async   int         // records in queue that no caller waits for
+	timer   *time.Timer // commits async records after AsyncDelay
 	leading bool
 
-	mu     sync.Mutex
-	f      *os.File
-	st     tailState
-	since  int   // records appended by this Log since its last checkpoint
-	err    error // sticky: after a failed write nothing more is appended
-	closed bool
+	mu    sync.Mutex
+	f     *os.File
+	st    tailState
+	since int // records appended by this Log since its last checkpoint
+	// pending holds encoded lines not yet written; synced is the file size after the last
+	// sync; scratch is reused for the canonical form that is hashed.
+	pending []byte
+	synced  int64
+	scratch []byte
+	err     error // sticky: after a failed write nothing more is appended
+	closed  bool
 }
 
 // tailState is the chain head as last read from the file, under the lock.
@@ -183,14 +191,7 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	// under one file lock and one fsync, and every caller returns once its record is durable.
 	// With sixteen writers in flight this turns sixteen fsyncs into one.
 	p := &pendingRecord{e: e, done: make(chan error, 1)}
-	l.qmu.Lock()
-	l.queue = append(l.queue, p)
-	lead := !l.leading
-	l.leading = true
-	l.qmu.Unlock()
-	if lead {
-		l.lead(context.WithoutCancel(ctx))
-	}
+	l.enqueue(ctx, true, p)
 	return <-p.done
 }
 
@@ -206,28 +207,86 @@ func (l *Log) RecordBatch(ctx context.Context, events []Event) error {
 		if err := e.validate(); err != nil {
 			return err
 		}
-		batch = append(batch, &pendingRecord{e: e, done: make(chan error, 1)})
+		batch = append(batch, &pendingRecord{e: e})
 	}
+	last := batch[len(batch)-1]
+	last.done = make(chan error, 1)
+	l.enqueue(ctx, true, batch...)
+	return <-last.done
+}
+
+// Async commits: a record whose caller does not wait for it is written with the next group
+// commit, which comes with the next Record, RecordBatch or Flush call, once AsyncBatch records
+// are waiting, or AsyncDelay after the first of them, whichever is first.
+const (
+	AsyncBatch = 512
+	AsyncDelay = 20 * time.Millisecond
+)
+
+// RecordAsync queues e and returns without waiting for the disk; done is called, from another
+// goroutine, once the record is durable, or with the error that kept it from being written
+// (which, like every write error, also makes the Log unusable). Use it for records of actions
+// that have already happened (outcomes), whose callers only need to know they are durable
+// before they report the action done; a record that must precede an action (an intent) needs
+// Record. Invalid events return ErrInvalidEvent at once and done is not called.
+func (l *Log) RecordAsync(e Event, done func(error)) error {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	l.enqueue(context.Background(), false, &pendingRecord{e: e, cb: done})
+	return nil
+}
+
+// Flush writes every queued record and returns once they are durable, with the error that
+// stopped the log if there was one.
+func (l *Log) Flush(ctx context.Context) error {
+	p := &pendingRecord{barrier: true, done: make(chan error, 1)}
+	l.enqueue(ctx, true, p)
+	return <-p.done
+}
+
+// pendingRecord is an event waiting for the next group commit; a barrier holds no event and
+// completes when everything queued before it is durable.
+type pendingRecord struct {
+	e       Event
+	barrier bool
+	done    chan error
+	cb      func(error)
+}
+
+// enqueue adds records to the queue. An urgent caller leads the commit itself if nobody is
+// leading; records without a waiting caller start the commit only when enough of them are
+// queued, and otherwise arm the delay timer.
+func (l *Log) enqueue(ctx context.Context, urgent bool, ps ...*pendingRecord) {
 	l.qmu.Lock()
-	l.queue = append(l.queue, batch...)
-	lead := !l.leading
-	l.leading = true
+	l.queue = append(l.queue, ps...)
+	if !urgent {
+		l.async += len(ps)
+	}
+	lead := !l.leading && (urgent || l.async >= AsyncBatch)
+	if lead {
+		l.leading = true
+	} else if !l.leading && l.timer == nil {
+		l.timer = time.AfterFunc(AsyncDelay, l.onTimer)
+	}
 	l.qmu.Unlock()
 	if lead {
 		l.lead(context.WithoutCancel(ctx))
 	}
-	for _, p := range batch {
-		if err := <-p.done; err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
-// pendingRecord is an event waiting for the next group commit.
-type pendingRecord struct {
-	e    Event
-	done chan error
+// onTimer commits the records that waited AsyncDelay, unless a commit is under way.
+func (l *Log) onTimer() {
+	l.qmu.Lock()
+	l.timer = nil
+	lead := !l.leading && len(l.queue) > 0
+	if lead {
+		l.leading = true
+	}
+	l.qmu.Unlock()
+	if lead {
+		l.lead(context.Background())
+	}
 }
 
 // lead writes queued events in batches until the queue is empty.
@@ -235,7 +294,11 @@ func (l *Log) lead(ctx context.Context) {
 	for {
 		l.qmu.Lock()
 		batch := l.queue
-		l.queue = nil
+		l.queue, l.async = nil, 0
+		if l.timer != nil {
+			l.timer.Stop()
+			l.timer = nil
+		}
 		if len(batch) == 0 {
 			l.leading = false
 			l.qmu.Unlock()
@@ -244,7 +307,12 @@ func (l *Log) lead(ctx context.Context) {
 		l.qmu.Unlock()
 		err := l.writeBatch(ctx, batch)
 		for _, p := range batch {
-			p.done <- err
+			switch {
+			case p.done != nil:
+				p.done <- err
+			case p.cb != nil:
+				p.cb(err)
+			}
 		}
 	}
 }
@@ -256,6 +324,15 @@ func (l *Log) writeBatch(ctx context.Context, batch []*pendingRecord) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
+	n := 0
+	for _, p := range batch {
+		if !p.barrier {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
 	if err := l.lockFile(ctx); err != nil {
 		return err
 	}
@@ -264,6 +341,9 @@ func (l *Log) writeBatch(ctx context.Context, batch []*pendingRecord) error {
 		return err
 	}
 	for _, p := range batch {
+		if p.barrier {
+			continue
+		}
 		if err := l.write(l.newRecord(p.e)); err != nil {
 			return err
 		}
@@ -278,9 +358,11 @@ func (l *Log) writeBatch(ctx context.Context, batch []*pendingRecord) error {
 	return l.sync()
 }
 
-// Close writes a final checkpoint covering every record in the file (unless the last record
-// already is one) and closes the file. The run is not sealed until Close returns nil.
+// Close writes the records still queued, then a final checkpoint covering every record in the
+// file (unless the last record already is one), and closes the file. The run is not sealed until Close returns nil.
 func (l *Log) Close() error {
+	// Records queued by RecordAsync are written first; a failure is sticky and returned below.
+	_ = l.Flush(context.Background())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -363,6 +445,7 @@ func Rotate(path, archive string, opts Options) error {
 	l.f.Close()
 	l.f = nf
 	l.st = tailState{size: 0, seq: 0, hash: prevHead}
+	l.synced = 0
 	rec := l.newRecord(Event{Action: ActionRotate, Outcome: OutcomeSuccess, Details: map[string]string{
 		"previous_log":  filepath.Base(archive),
 		"previous_head": prevHead,
@@ -434,6 +517,7 @@ func (l *Log) refresh() error {
 		}
 		l.st.size = -1
 	}
+	l.synced = fi.Size()
 	if fi.Size() == l.st.size {
 		return nil
 	}
@@ -441,6 +525,7 @@ func (l *Log) refresh() error {
 	if err != nil {
 		return fmt.Errorf("%w: audit log %s: %w", ErrUnavailable, l.path, err)
 	}
+	st.size = fi.Size()
 	l.st = st
 	return nil
 }
@@ -551,30 +636,20 @@ func (l *Log) append(rec *Record) error {
 	return l.sync()
 }
 
-// write adds rec to the file without syncing; the caller syncs before reporting success.
+// write chains rec to the current head and adds its line to the pending buffer; sync writes
+// the buffer with one write call and syncs it before anything is reported durable.
 func (l *Log) write(rec *Record) error {
 	rec.Seq = l.st.seq + 1
 	rec.Prev = l.st.hash
 	rec.Hash = ""
-	obj, err := toObject(rec)
-	if err != nil {
-		return fmt.Errorf("%w: encode audit record %s: %w", ErrUnavailable, rec.Action, err)
-	}
-	if rec.Hash, err = hashObject(obj); err != nil {
-		return fmt.Errorf("%w: hash audit record %s: %w", ErrUnavailable, rec.Action, err)
-	}
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("%w: encode audit record %s: %w", ErrUnavailable, rec.Action, err)
-	}
-	line = append(line, '\n')
-	if _, err := l.f.Write(line); err != nil {
-		// Cut a partial line off so the file stays parseable; the error stays sticky anyway.
-		_ = l.f.Truncate(l.st.size)
-		return l.fail("write audit log", err)
-	}
+	l.scratch = appendRecord(l.scratch[:0], rec, canonicalOrder)
+	sum := sha256.Sum256(l.scratch)
+	rec.Hash = HashPrefix + hex.EncodeToString(sum[:])
+	start := len(l.pending)
+	l.pending = appendRecord(l.pending, rec, lineOrder)
+	l.pending = append(l.pending, '\n')
 	l.st = tailState{
-		size:       l.st.size + int64(len(line)),
+		size:       l.st.size + int64(len(l.pending)-start),
 		seq:        rec.Seq,
 		hash:       rec.Hash,
 		checkpoint: rec.Action == ActionCheckpoint,
@@ -582,11 +657,21 @@ func (l *Log) write(rec *Record) error {
 	return nil
 }
 
-// sync makes every written record durable.
+// sync writes the pending lines with one write call and makes them durable.
 func (l *Log) sync() error {
+	if len(l.pending) > 0 {
+		_, err := l.f.Write(l.pending)
+		l.pending = l.pending[:0]
+		if err != nil {
+			// Cut a partial write off so the file stays parseable; the error stays sticky anyway.
+			_ = l.f.Truncate(l.synced)
+			return l.fail("write audit log", err)
+		}
+	}
 	if err := l.f.Sync(); err != nil {
 		return l.fail("sync audit log", err)
 	}
+	l.synced = l.st.size
 	return nil
 }
 

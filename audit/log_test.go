@@ -14,7 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestRecordWritesChainedRecords(t *testing.T) {
@@ -642,4 +644,158 @@ func checkKeyPair(t *testing.T, files KeyFiles, getenv func(string) string) (ed2
 		t.Error("public key does not match the signing key")
 	}
 	return priv, pub
+}
+
+func TestRecordAsync(t *testing.T) {
+	ctx := context.Background()
+	fp := testFingerprinter(t)
+
+	t.Run("done is called once the record is on disk", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		l, err := Open(path, testOptions(t, "run-async"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		if err := l.RecordAsync(sampleEvent(fp, 0), func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		// Nobody waits and nothing else is recorded: the delay commits it.
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("an async record was not committed after its delay")
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(splitLines(b)); n != 1 {
+			t.Fatalf("log holds %d lines when done was called, want 1", n)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		verifyFile(t, path, 1)
+	})
+
+	t.Run("a synchronous record commits queued ones first", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		l, err := Open(path, testOptions(t, "run-async-order"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var order []int
+		for i := range 5 {
+			if err := l.RecordAsync(sampleEvent(fp, i), func(err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				order = append(order, i)
+				mu.Unlock()
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Record(ctx, sampleEvent(fp, 5)); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		if len(order) != 5 {
+			t.Errorf("after Record returned, %d of 5 queued records were reported durable", len(order))
+		}
+		mu.Unlock()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		verifyFile(t, path, 6)
+		b, _ := os.ReadFile(path)
+		i := 0
+		for _, line := range splitLines(b) {
+			var r Record
+			if err := json.Unmarshal(line, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Action == ActionCheckpoint {
+				continue
+			}
+			i++
+			if want := sampleEvent(fp, i-1).Source.Name; r.Source.Name != want {
+				t.Errorf("line %d is %s, want %s: records out of order", i+1, r.Source.Name, want)
+			}
+		}
+	})
+
+	t.Run("flush and close write what is queued", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		l, err := Open(path, testOptions(t, "run-async-flush"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var durable atomic.Int32
+		for i := range 3 * AsyncBatch / 2 {
+			if err := l.RecordAsync(sampleEvent(fp, i), func(err error) {
+				if err == nil {
+					durable.Add(1)
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := durable.Load(); got != 3*AsyncBatch/2 {
+			t.Errorf("after Flush, %d of %d records were reported durable", got, 3*AsyncBatch/2)
+		}
+		if err := l.RecordAsync(sampleEvent(fp, 0), func(error) {}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		verifyFile(t, path, 3*AsyncBatch/2+1)
+	})
+
+	t.Run("invalid events are refused at once", func(t *testing.T) {
+		l, err := Open(filepath.Join(t.TempDir(), "audit.jsonl"), testOptions(t, "run-async-invalid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		called := false
+		err = l.RecordAsync(Event{Action: "Not An Action", Outcome: OutcomeSuccess}, func(error) { called = true })
+		if !errors.Is(err, ErrInvalidEvent) || called {
+			t.Fatalf("RecordAsync = %v (done called: %v), want ErrInvalidEvent and no call", err, called)
+		}
+	})
+
+	t.Run("a failed write is reported to done, Flush and Close", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		if err := os.Symlink("/dev/full", path); err != nil {
+			t.Skip(err)
+		}
+		l, err := Open(path, testOptions(t, "run-async-full"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		if err := l.RecordAsync(sampleEvent(fp, 0), func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Flush(ctx); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Flush = %v, want ErrUnavailable", err)
+		}
+		if err := <-done; !errors.Is(err, ErrUnavailable) {
+			t.Errorf("done got %v, want ErrUnavailable", err)
+		}
+		if err := l.Close(); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Close = %v, want ErrUnavailable", err)
+		}
+	})
 }

@@ -146,12 +146,10 @@ type Record struct {
 // encoding of every other field.
 type recordFields Record
 
-// MarshalJSON writes time first, as RFC 3339 UTC with nine fractional digits.
+// MarshalJSON writes the record as the log holds it: time first, as RFC 3339 UTC with nine
+// fractional digits.
 func (r Record) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Time string `json:"time"`
-		recordFields
-	}{formatTime(r.Time), recordFields(r)})
+	return appendRecord(nil, &r, lineOrder), nil
 }
 
 // UnmarshalJSON reads a record written by MarshalJSON.
@@ -218,15 +216,48 @@ const (
 	maxActionLn = 64
 )
 
-var (
-	actionRE      = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$`)
-	fingerprintRE = regexp.MustCompile(`^hmac-sha256:[0-9a-f]{64}$`)
-	runIDRE       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$`)
-)
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$`)
+
+// validAction reports whether s is lowercase words joined by dots, at least two of them:
+// [a-z][a-z0-9_-]* followed by one or more (\.[a-z0-9_-]+).
+func validAction(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	dots, word := 0, true
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if !word {
+				return false
+			}
+			dots, word = dots+1, false
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
+			word = true
+		default:
+			return false
+		}
+	}
+	return dots > 0 && word
+}
+
+// validFingerprint reports whether s is "hmac-sha256:" and 64 lowercase hex digits.
+func validFingerprint(s string) bool {
+	const prefix = "hmac-sha256:"
+	if len(s) != len(prefix)+64 || s[:len(prefix)] != prefix {
+		return false
+	}
+	for i := len(prefix); i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // validate checks e against the Event contract.
 func (e *Event) validate() error {
-	if len(e.Action) > maxActionLn || !actionRE.MatchString(e.Action) {
+	if len(e.Action) > maxActionLn || !validAction(e.Action) {
 		return fmt.Errorf("%w: action %q must be lowercase words joined by dots, like migrate.write", ErrInvalidEvent, e.Action)
 	}
 	if strings.HasPrefix(e.Action, "audit.") && e.Action != ActionKeygen {
@@ -281,7 +312,7 @@ func (e *Event) validate() error {
 		if err := check("fingerprint key name", k, maxNameLen); err != nil {
 			return err
 		}
-		if !fingerprintRE.MatchString(fp) {
+		if !validFingerprint(fp) {
 			// The offending string is not quoted: it might be the value itself.
 			return fmt.Errorf("%w: %s: fingerprint of key %q is not of the form hmac-sha256:<64 hex digits>", ErrInvalidEvent, e.Action, k)
 		}

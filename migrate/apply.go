@@ -124,10 +124,8 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	a := &applier{opts: opts, journal: j, cancel: cancel, intents: map[*Item]bool{}}
-	if err := a.recordIntents(ctx, plan.Items, sources); err != nil {
-		return nil, err
-	}
+	a := &applier{opts: opts, journal: j, cancel: cancel, add: add, intents: map[*Item]*intentChunk{}}
+	stopIntents := a.recordIntents(ctx, plan.Items, sources)
 	err := forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
 		r, err := a.apply(ctx, it, sources[it.Ref()])
 		if r != nil {
@@ -135,8 +133,9 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		}
 		return err
 	})
+	stopIntents()
 	// Every outcome record is durable before the report says anything is done.
-	if aerr := a.wait(); aerr != nil {
+	if aerr := a.wait(ctx); aerr != nil {
 		err = aerr
 	} else if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
@@ -157,12 +156,14 @@ type applier struct {
 	opts    Options
 	journal *Journal
 	cancel  context.CancelCauseFunc
+	// add reports a finished item.
+	add func(*ItemReport)
 
-	// intents holds the items whose write intent was recorded up front, in one batch.
-	intents map[*Item]bool
+	// intents holds the items whose write intent is recorded up front, in batches.
+	intents map[*Item]*intentChunk
 
 	// Outcome records are written in the background, group-committed with the other workers'
-	// records; the first failure stops the run (fail-closed) and wait reports it.
+	// records; pending counts those not yet durable.
 	pending sync.WaitGroup
 	errMu   sync.Mutex
 	err     error
@@ -174,43 +175,103 @@ type BatchRecorder interface {
 	RecordBatch(ctx context.Context, events []audit.Event) error
 }
 
-// recordIntents records, in one batch, the write intent of every item the plan expects to
-// write. The intent must be durable before the store is touched; recording them together costs
-// one disk flush instead of one per Secret. Items found to need a write only later record
-// their intent on their own.
-func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[string]*kube.Secret) error {
-	br, ok := a.opts.Recorder.(BatchRecorder)
-	if !ok || a.opts.DryRun {
-		return nil
-	}
-	var events []audit.Event
-	var batch []*Item
-	for _, it := range items {
-		if it.read && (it.Action == ActionCreate || it.Action == ActionUpdate) {
-			events = append(events, a.event("migrate.write", audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
-			batch = append(batch, it)
-		}
-	}
-	if err := br.RecordBatch(ctx, events); err != nil {
-		return fmt.Errorf("%w: %w", ErrAudit, err)
-	}
-	for _, it := range batch {
-		a.intents[it] = true
-	}
-	return nil
+// intentChunk is a group of write intents recorded together; ready is closed once they are
+// durable (err nil) or failed.
+type intentChunk struct {
+	ready chan struct{}
+	err   error
 }
 
-// recordAsync records an outcome in the background.
-func (a *applier) recordAsync(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error, details map[string]string) {
+// recordIntents records the write intent of every item the plan expects to write, in batches
+// that grow from 32 to 1,024 items: each intent must be durable before its item's store is
+// touched, and recording them together costs one disk flush per batch instead of one per
+// Secret. The first workers wait only for the first small batch; the later ones are recorded
+// while the workers write. Items found to need a write only later record their intent on their
+// own. stop waits for the background recording to end.
+func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[string]*kube.Secret) (stop func()) {
+	br, ok := a.opts.Recorder.(BatchRecorder)
+	if !ok || a.opts.DryRun {
+		return func() {}
+	}
+	type chunk struct {
+		c      *intentChunk
+		events []audit.Event
+	}
+	var chunks []chunk
+	size := 32
+	for _, it := range items {
+		if !it.read || (it.Action != ActionCreate && it.Action != ActionUpdate) {
+			continue
+		}
+		if len(chunks) == 0 || len(chunks[len(chunks)-1].events) == size {
+			if len(chunks) > 0 {
+				size = min(2*size, 1024)
+			}
+			chunks = append(chunks, chunk{c: &intentChunk{ready: make(chan struct{})}})
+		}
+		ch := &chunks[len(chunks)-1]
+		ch.events = append(ch.events, a.event("migrate.write", audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
+		a.intents[it] = ch.c
+	}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var err error
+		for _, ch := range chunks {
+			if err == nil && ctx.Err() != nil {
+				// The run stopped: no intents for items that will not be attempted.
+				err = context.Cause(ctx)
+			}
+			if err == nil {
+				if err = br.RecordBatch(ctx, ch.events); err != nil {
+					err = fmt.Errorf("%w: %w", ErrAudit, err)
+				}
+			}
+			ch.c.err = err
+			close(ch.c.ready)
+		}
+	}()
+	return func() { <-finished }
+}
+
+// intentRecorded waits until the intent of it, recorded up front, is durable. It reports false
+// for items whose intent was not recorded up front.
+func (a *applier) intentRecorded(ctx context.Context, it *Item) (bool, error) {
+	c := a.intents[it]
+	if c == nil {
+		return false, nil
+	}
+	select {
+	case <-c.ready:
+		return true, c.err
+	case <-ctx.Done():
+		return true, context.Cause(ctx)
+	}
+}
+
+// AsyncRecorder is implemented by recorders that can queue an event without waiting for the
+// disk and say when it is durable (*audit.Log). done must not record anything itself.
+type AsyncRecorder interface {
+	RecordAsync(e audit.Event, done func(error)) error
+	Flush(ctx context.Context) error
+}
+
+// recordThen records an outcome without holding up the worker and calls then once the record
+// is durable: the item is reported done only after that. The first failure stops the run
+// (fail-closed) and wait reports it.
+func (a *applier) recordThen(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error, details map[string]string, then func()) {
 	if a.opts.Recorder == nil || a.opts.DryRun {
+		if then != nil {
+			then()
+		}
 		return
 	}
 	e := a.event(action, outcome, it, s, version, cause)
 	e.Details = details
 	a.pending.Add(1)
-	go func() {
+	done := func(err error) {
 		defer a.pending.Done()
-		if err := a.opts.Recorder.Record(context.WithoutCancel(ctx), e); err != nil {
+		if err != nil {
 			err = fmt.Errorf("%w: %w", ErrAudit, err)
 			a.errMu.Lock()
 			if a.err == nil {
@@ -218,12 +279,32 @@ func (a *applier) recordAsync(ctx context.Context, action string, outcome audit.
 			}
 			a.errMu.Unlock()
 			a.cancel(err)
+			return
 		}
-	}()
+		if then != nil {
+			then()
+		}
+	}
+	if ar, ok := a.opts.Recorder.(AsyncRecorder); ok {
+		if err := ar.RecordAsync(e, done); err != nil {
+			done(err)
+		}
+		return
+	}
+	go func() { done(a.opts.Recorder.Record(context.WithoutCancel(ctx), e)) }()
 }
 
-// wait returns once every background record is durable, with the first failure.
-func (a *applier) wait() error {
+// wait returns once every outcome record is durable, with the first failure.
+func (a *applier) wait(ctx context.Context) error {
+	if ar, ok := a.opts.Recorder.(AsyncRecorder); ok && !a.opts.DryRun {
+		if err := ar.Flush(context.WithoutCancel(ctx)); err != nil {
+			a.errMu.Lock()
+			if a.err == nil {
+				a.err = fmt.Errorf("%w: %w", ErrAudit, err)
+			}
+			a.errMu.Unlock()
+		}
+	}
 	a.pending.Wait()
 	a.errMu.Lock()
 	defer a.errMu.Unlock()
@@ -288,7 +369,11 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	}
 
 	// Fail-closed: the intent is durable in the audit log before the store is touched.
-	if !a.intents[it] {
+	recorded, err := a.intentRecorded(ctx, it)
+	if err != nil {
+		return nil, err
+	}
+	if !recorded {
 		if err := a.record(ctx, "migrate.write", audit.OutcomeAttempt, it, s, expect, nil); err != nil {
 			return nil, err
 		}
@@ -307,18 +392,22 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	if action == ActionUpdate {
 		r.Result = ResultUpdated
 	}
+	// The item is reported (and, once verified, journaled as done) only when its outcome
+	// records are durable.
 	if err := a.verify(ctx, it, s); err != nil {
 		r.Result, r.Error = ResultFailed, err.Error()
-		a.recordAsync(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, nil)
-		a.recordAsync(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err, nil)
-		return r, nil
+		a.recordThen(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, nil, nil)
+		a.recordThen(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err, nil, func() { a.add(r) })
+		return nil, nil
 	}
 	r.Verified = true
-	a.journal.Mark(it, "verified", version)
 	// One record says both: written at this version and read back equal. It follows the
 	// intent recorded before the write.
-	a.recordAsync(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, map[string]string{"verified": "true"})
-	return r, nil
+	a.recordThen(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, map[string]string{"verified": "true"}, func() {
+		a.journal.Mark(it, "verified", version)
+		a.add(r)
+	})
+	return nil, nil
 }
 
 // verify reads the target back and compares it with the source by keyed fingerprint.

@@ -3,9 +3,11 @@ package migrate
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -422,4 +424,95 @@ func TestResumeAfterInterruption(t *testing.T) {
 	if m.writes != 20 || rep.Counts[ResultUnchanged] != 20 {
 		t.Fatalf("third run: counts %v writes %d; want all unchanged", rep.Counts, m.writes)
 	}
+}
+
+// durableProgress checks, each time an item is reported done, that the audit log file already
+// holds at least as many success records of writes.
+type durableProgress struct {
+	t    *testing.T
+	path string
+	mu   sync.Mutex
+	done int
+}
+
+func (p *durableProgress) Start(int) {}
+
+func (p *durableProgress) Done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	b, err := os.ReadFile(p.path)
+	if err != nil {
+		p.t.Error(err)
+		return
+	}
+	if n := bytes.Count(b, []byte(`"action":"migrate.write","outcome":"success"`)); n < p.done {
+		p.t.Errorf("%d items reported done, but the audit log holds only %d write outcomes", p.done, n)
+	}
+}
+
+func TestApplyWithAuditLog(t *testing.T) {
+	var ss []*kube.Secret
+	for i := range 300 {
+		ss = append(ss, secret("ns", fmt.Sprintf("s%03d", i), "k", fmt.Sprint(i)))
+	}
+	signer := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize))
+
+	t.Run("items are reported done once their outcome is durable", func(t *testing.T) {
+		m := newMem()
+		opts := testOpts(t, m)
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		log, err := audit.Open(path, audit.Options{Signer: signer, Fingerprinter: opts.Fingerprinter, RunID: "run-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Recorder = log
+		prog := &durableProgress{t: t, path: path}
+		opts.Progress = prog
+		_, rep := run(t, context.Background(), cands(ss...), sources(ss...), opts)
+		if rep.Counts[ResultCreated] != len(ss) || prog.done != len(ss) {
+			t.Fatalf("created %d, reported %d, want %d", rep.Counts[ResultCreated], prog.done, len(ss))
+		}
+		if err := log.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		head, err := audit.ReadHead(audit.HeadPath(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vr := audit.Verify(f, signer.Public().(ed25519.PublicKey), head)
+		if !vr.OK || vr.Records-vr.Checkpoints != 2*len(ss) {
+			t.Fatalf("log: %+v, want %d intent and outcome records", vr, 2*len(ss))
+		}
+	})
+
+	t.Run("no write when the intents cannot be written", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		if err := os.Symlink("/dev/full", path); err != nil {
+			t.Skip(err)
+		}
+		m := newMem()
+		opts := testOpts(t, m)
+		log, err := audit.Open(path, audit.Options{Signer: signer, RunID: "run-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer log.Close()
+		opts.Recorder = log
+		plan, err := BuildPlan(context.Background(), cands(ss...), SourceSpec{}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Apply(context.Background(), plan, sources(ss...), opts); !errors.Is(err, ErrAudit) {
+			t.Fatalf("Apply = %v, want ErrAudit", err)
+		}
+		if m.writes != 0 {
+			t.Fatalf("%d writes although no intent could be recorded", m.writes)
+		}
+	})
 }
