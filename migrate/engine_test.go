@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/secretshift/secretshift/audit"
@@ -513,6 +514,75 @@ func TestApplyWithAuditLog(t *testing.T) {
 		}
 		if m.writes != 0 {
 			t.Fatalf("%d writes although no intent could be recorded", m.writes)
+		}
+	})
+}
+
+// listingMem is memProvider with providers.Lister, counting reads.
+type listingMem struct {
+	*memProvider
+	listErr error
+	reads   atomic.Int32
+}
+
+func (l *listingMem) Read(ctx context.Context, t providers.Target) (*providers.Stored, error) {
+	l.reads.Add(1)
+	return l.memProvider.Read(ctx, t)
+}
+
+func (l *listingMem) Existing(_ context.Context, targets []providers.Target) (map[string]bool, error) {
+	if l.listErr != nil {
+		return nil, l.listErr
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]bool{}
+	for _, t := range targets {
+		if _, ok := l.entries[t.Address]; ok {
+			out[t.Address] = true
+		}
+	}
+	return out, nil
+}
+
+func TestPlanReadsOnlyListedTargets(t *testing.T) {
+	ctx := context.Background()
+	var ss []*kube.Secret
+	for i := range 20 {
+		ss = append(ss, secret("ns", fmt.Sprintf("s%02d", i), "k", fmt.Sprint(i)))
+	}
+	for _, tc := range []struct {
+		name    string
+		listErr error
+		reads   int32
+	}{
+		{"listing", nil, 5},
+		{"no list permission: read every target", fmt.Errorf("list: %w", providers.ErrPermission), 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &listingMem{memProvider: newMem()}
+			opts := testOpts(t, m)
+			run(t, ctx, cands(ss[:5]...), sources(ss[:5]...), opts)
+			ss[0].Data["k"] = []byte("changed")
+			defer func() { ss[0].Data["k"] = []byte("0") }()
+			m.listErr = tc.listErr
+			m.reads.Store(0)
+			plan, err := BuildPlan(ctx, cands(ss...), SourceSpec{}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.reads.Load(); got != tc.reads {
+				t.Errorf("plan read %d targets, want %d", got, tc.reads)
+			}
+			if s := plan.Summary; s.Create != 15 || s.Update != 1 || s.Unchanged != 4 {
+				t.Errorf("plan summary %v, want 15 create, 1 update, 4 unchanged", plan.Summary)
+			}
+		})
+	}
+	t.Run("a listing failure stops the plan", func(t *testing.T) {
+		m := &listingMem{memProvider: newMem(), listErr: errors.New("connection refused")}
+		if _, err := BuildPlan(ctx, cands(ss...), SourceSpec{}, testOpts(t, m)); err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("BuildPlan = %v, want the listing error", err)
 		}
 	})
 }

@@ -289,8 +289,16 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 	for _, c := range cands {
 		byRef[c.Secret.Ref()] = c.Secret
 	}
-	err := forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
+	exists, err := existing(ctx, p, plan.Items)
+	if err != nil {
+		return plan, err
+	}
+	err = forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
 		if it.Action == ActionSkip {
+			return nil
+		}
+		if exists != nil && !exists[it.Target.Address] {
+			it.Action, it.read = ActionCreate, true
 			return nil
 		}
 		st, err := p.Read(ctx, *it.Target)
@@ -312,6 +320,32 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 	})
 	plan.Summary = summarize(plan.Items)
 	return plan, err
+}
+
+// existing asks a provider that can list which targets exist, so that only those are read. It
+// returns nil when every target must be read.
+func existing(ctx context.Context, p providers.Provider, items []*Item) (map[string]bool, error) {
+	l, ok := p.(providers.Lister)
+	if !ok {
+		return nil, nil
+	}
+	var targets []providers.Target
+	for _, it := range items {
+		if it.Action != ActionSkip {
+			targets = append(targets, *it.Target)
+		}
+	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	exists, err := l.Existing(ctx, targets)
+	if errors.Is(err, providers.ErrPermission) || errors.Is(err, providers.ErrUnsupported) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list targets: %w", err)
+	}
+	return exists, nil
 }
 
 // decide compares a source with what is stored.

@@ -97,6 +97,17 @@ type AddressFolder interface {
 	FoldAddress(address string) string
 }
 
+// Lister is implemented by providers that can tell which of many targets exist more cheaply
+// than by reading each one (Vault: one LIST per folder instead of one read per Secret). The
+// engine reads only the targets Existing reports; a plan made this way is as exact as one made
+// by reading every target.
+type Lister interface {
+	// Existing returns the addresses among targets that hold something. It returns an error
+	// wrapping ErrPermission or ErrUnsupported when listing is not possible (for example a
+	// policy without list), and the engine falls back to reading each target.
+	Existing(ctx context.Context, targets []Target) (map[string]bool, error)
+}
+
 // Versioned is implemented by providers that keep earlier versions of a target.
 type Versioned interface {
 	// Versions lists the stored versions of t, oldest first.

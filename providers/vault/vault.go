@@ -14,11 +14,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/hashicorp/vault/api"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
@@ -72,6 +75,7 @@ var (
 	_ providers.Provider       = (*Provider)(nil)
 	_ providers.Versioned      = (*Provider)(nil)
 	_ providers.ExternalReader = (*Provider)(nil)
+	_ providers.Lister         = (*Provider)(nil)
 )
 
 // Name implements providers.Provider.
@@ -202,6 +206,63 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 	}
 	st.Data = decode(sec.Data, meta[metaEncoding])
 	return st, nil
+}
+
+// Existing implements providers.Lister with one LIST of the KV metadata per folder. It declines
+// (ErrUnsupported) when the targets are spread over so many folders that listing would not
+// save requests, and reports ErrPermission when the token's policy has no list capability.
+func (p *Provider) Existing(ctx context.Context, targets []providers.Target) (map[string]bool, error) {
+	folders := map[string][]providers.Target{}
+	for _, t := range targets {
+		dir, _ := path.Split(p.relPath(t))
+		folders[dir] = append(folders[dir], t)
+	}
+	if len(folders) > max(1, len(targets)/4) {
+		return nil, fmt.Errorf("list vault %s/: %w: %d targets in %d folders", p.mount, providers.ErrUnsupported, len(targets), len(folders))
+	}
+	var mu sync.Mutex
+	exists := make(map[string]bool)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for dir, ts := range folders {
+		g.Go(func() error {
+			keys, err := p.list(ctx, dir)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, t := range ts {
+				if _, name := path.Split(p.relPath(t)); keys[name] {
+					exists[t.Address] = true
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return exists, nil
+}
+
+// list returns the entry names (not subfolders) in folder dir ("" or "a/b/") of the mount.
+func (p *Provider) list(ctx context.Context, dir string) (map[string]bool, error) {
+	s, err := p.client.Logical().ListWithContext(ctx, p.mount+"/metadata/"+dir)
+	if err != nil {
+		return nil, fmt.Errorf("list vault %s/%s: %w", p.mount, dir, classify(err))
+	}
+	keys := map[string]bool{}
+	if s == nil || s.Data == nil {
+		return keys, nil // the folder is empty
+	}
+	raw, _ := s.Data["keys"].([]any)
+	for _, k := range raw {
+		if name, ok := k.(string); ok && !strings.HasSuffix(name, "/") {
+			keys[name] = true
+		}
+	}
+	return keys, nil
 }
 
 // Write implements providers.Provider. Custom metadata is written before the data so that a

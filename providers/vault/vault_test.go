@@ -287,3 +287,58 @@ func TestRollback(t *testing.T) {
 }
 
 var _ = api.ErrSecretNotFound
+
+func TestExistingListsFolders(t *testing.T) {
+	srv, addr := startVault(t)
+	ctx := context.Background()
+	p := mustOpen(t, addr, func(c *Config) { c.PathTemplate = "apps/{{.Namespace}}/{{.Name}}" })
+	var targets []providers.Target
+	for _, ns := range []string{"a", "b", "c"} {
+		for _, name := range []string{"x", "y", "z", "w"} {
+			s := &kube.Secret{Namespace: ns, Name: name, Type: "Opaque", Data: kube.Data{"k": []byte("v")}}
+			tgt, err := p.Target(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			targets = append(targets, tgt)
+			// a/x and b/y exist.
+			if ns+"/"+name == "a/x" || ns+"/"+name == "b/y" {
+				if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	// A folder called "z" in c/ must not make c/z look like an entry.
+	if _, err := p.client.KVv2("secret").Put(ctx, "apps/c/z/inner", map[string]any{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int32
+	srv.SetFaults(func(r *http.Request) *vaultapi.Fault { requests.Add(1); return nil })
+	got, err := p.Existing(ctx, targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"secret/apps/a/x": true, "secret/apps/b/y": true}
+	if len(got) != len(want) || !got["secret/apps/a/x"] || !got["secret/apps/b/y"] {
+		t.Errorf("Existing = %v, want %v", got, want)
+	}
+	if n := requests.Load(); n != 3 {
+		t.Errorf("Existing sent %d requests for 3 folders, want 3", n)
+	}
+
+	// One target per folder: listing would not save a request, so the adapter declines.
+	if _, err := p.Existing(ctx, []providers.Target{targets[0], targets[4], targets[8]}); !errors.Is(err, providers.ErrUnsupported) {
+		t.Errorf("Existing over 3 targets in 3 folders = %v, want ErrUnsupported", err)
+	}
+	// A policy without list: ErrPermission, so the engine reads each target instead.
+	srv.SetFaults(func(r *http.Request) *vaultapi.Fault {
+		if r.URL.Query().Get("list") != "" || r.Method == "LIST" {
+			return &vaultapi.Fault{Status: http.StatusForbidden}
+		}
+		return nil
+	})
+	if _, err := p.Existing(ctx, targets); !errors.Is(err, providers.ErrPermission) {
+		t.Errorf("Existing without list permission = %v, want ErrPermission", err)
+	}
+}
