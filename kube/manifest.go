@@ -9,7 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	sigsyaml "sigs.k8s.io/yaml"
 )
@@ -40,7 +43,15 @@ func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*I
 	if defaultNamespace == "" {
 		defaultNamespace = "default"
 	}
-	r := &manifestReader{inv: &Inventory{}, defaultNS: defaultNamespace, seen: map[string]Origin{}}
+	// Files are decoded in parallel, each into its own list of results; the lists are then
+	// merged in the order the files were named, so the outcome (order, duplicates reported at
+	// the second definition) is the same as reading one file after another.
+	type unit struct {
+		name string
+		data []byte // stdin, already read
+		file bool
+	}
+	var units []unit
 	for _, p := range paths {
 		if p == StdinPath {
 			if stdin == nil {
@@ -50,7 +61,7 @@ func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*I
 			if err != nil {
 				return nil, fmt.Errorf("read manifests from stdin: %w", err)
 			}
-			r.readStream(stdinOrigin, data)
+			units = append(units, unit{name: stdinOrigin, data: data})
 			continue
 		}
 		files, err := manifestFiles(p)
@@ -58,14 +69,64 @@ func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*I
 			return nil, err
 		}
 		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				return nil, fmt.Errorf("read manifest %s: %w", f, err)
-			}
-			r.readStream(f, data)
+			units = append(units, unit{name: f, file: true})
 		}
 	}
-	return r.inv, nil
+	readers := make([]*manifestReader, len(units))
+	errs := make([]error, len(units))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(units)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(units) {
+					return
+				}
+				u := units[i]
+				if u.file {
+					var err error
+					if u.data, err = os.ReadFile(u.name); err != nil {
+						errs[i] = fmt.Errorf("read manifest %s: %w", u.name, err)
+						continue
+					}
+				}
+				r := &manifestReader{defaultNS: defaultNamespace}
+				r.readStream(u.name, u.data)
+				readers[i] = r
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	inv := &Inventory{}
+	seen := map[string]Origin{} // namespace/name of every Secret kept, and where it is defined
+	for _, r := range readers {
+		for _, it := range r.items {
+			switch {
+			case it.problem != nil:
+				inv.Problems = append(inv.Problems, *it.problem)
+			case it.workload != nil:
+				inv.Workloads = append(inv.Workloads, *it.workload)
+			case it.other != nil:
+				inv.Others = append(inv.Others, *it.other)
+			case it.secret != nil:
+				s := it.secret
+				if first, dup := seen[s.Ref()]; dup {
+					inv.Problems = append(inv.Problems, Problem{Kind: "Secret", Namespace: s.Namespace, Name: s.Name, Origin: s.Origin,
+						Message: fmt.Sprintf("defined twice, first at %s; keep one definition", first)})
+					continue
+				}
+				seen[s.Ref()] = s.Origin
+				inv.Secrets = append(inv.Secrets, s)
+			}
+		}
+	}
+	return inv, nil
 }
 
 // manifestFiles expands p into the files to read, in lexical order.
@@ -102,21 +163,28 @@ func manifestFiles(p string) ([]string, error) {
 	return files, nil
 }
 
+// manifestReader decodes the objects of one file, in order.
 type manifestReader struct {
-	inv       *Inventory
 	defaultNS string
-	// seen maps namespace/name of every Secret read to where it was first defined.
-	seen map[string]Origin
+	items     []manifestItem
 	// file and index locate the object being decoded.
 	file  string
 	index int
+}
+
+// manifestItem is one result of decoding, exactly one field set.
+type manifestItem struct {
+	secret   *Secret
+	workload *Workload
+	problem  *Problem
+	other    *SecretKeys
 }
 
 func (r *manifestReader) origin() Origin { return Origin{File: r.file, Index: r.index} }
 
 func (r *manifestReader) problem(p Problem) {
 	p.Origin = r.origin()
-	r.inv.Problems = append(r.inv.Problems, p)
+	r.items = append(r.items, manifestItem{problem: &p})
 }
 
 // readStream decodes every document of one file.
@@ -215,18 +283,12 @@ func (r *manifestReader) readSecret(obj map[string]json.RawMessage) {
 		}
 		// A Secret that failed still exists under its name: references to it are not missing.
 		if s.Name != "" {
-			r.inv.Others = append(r.inv.Others, SecretKeys{Namespace: s.Namespace, Name: s.Name})
+			r.items = append(r.items, manifestItem{other: &SecretKeys{Namespace: s.Namespace, Name: s.Name}})
 		}
 		return
 	}
-	ref := s.Ref()
-	if first, dup := r.seen[ref]; dup {
-		r.problem(Problem{Kind: "Secret", Namespace: s.Namespace, Name: s.Name,
-			Message: fmt.Sprintf("defined twice, first at %s; keep one definition", first)})
-		return
-	}
-	r.seen[ref] = s.Origin
-	r.inv.Secrets = append(r.inv.Secrets, s)
+	// Duplicates are found when the files' results are merged.
+	r.items = append(r.items, manifestItem{secret: s})
 }
 
 func (r *manifestReader) readWorkload(kind string, js []byte) {
@@ -239,7 +301,7 @@ func (r *manifestReader) readWorkload(kind string, js []byte) {
 		return
 	}
 	w.Origin = r.origin()
-	r.inv.Workloads = append(r.inv.Workloads, w)
+	r.items = append(r.items, manifestItem{workload: &w})
 }
 
 // splitDocuments splits a YAML stream at "---" lines. A separator may carry a comment or the

@@ -27,6 +27,8 @@ import (
 //     against a vault-testserver process, all Secrets of the corpus;
 //   - the ceiling: KVv2(mount).Put of the same payloads by 16 goroutines against a fresh server
 //     process (run before and after secretshift; the mean counts);
+//   - the protocol floor: the three requests per Secret that secretshift's write protocol needs
+//     (custom metadata, check-and-set write, read-back), sent the same way;
 //   - the same secretshift command again over the unchanged Secrets (must write nothing);
 //   - secretshift on a tenth of the corpus, for peak RSS against corpus size;
 //   - the shell loop on a sample: kubectl | jq | curl per Secret, extrapolated to the corpus.
@@ -39,7 +41,9 @@ func BenchmarkVaultMigrate(b *testing.B) {
 	// Ceiling first, then secretshift, then the ceiling again: the machine's load drifts, and
 	// the mean of the two ceilings brackets the secretshift run.
 	rep.ceiling[0] = runCeiling(ctx, b, f, "ceiling-1")
+	rep.protocol[0] = runProtocol(ctx, b, f, "protocol-1")
 	rep.full = runCLI(ctx, b, f, "secretshift-full", f.full, nil)
+	rep.protocol[1] = runProtocol(ctx, b, f, "protocol-2")
 	rep.ceiling[1] = runCeiling(ctx, b, f, "ceiling-2")
 
 	// The unchanged re-run goes to the first run's server and working folder, as a user
@@ -91,10 +95,42 @@ func (p *phase) setRSS(res runResult) {
 
 // runCeiling writes every Secret once with KVv2.Put from 16 goroutines in this process.
 func runCeiling(ctx context.Context, b *testing.B, f *fixture, name string) phase {
+	return runClient(ctx, b, f, name, func(ctx context.Context, kv *api.KVv2, s *benchSecret, data map[string]any) error {
+		_, err := kv.Put(ctx, s.path(), data)
+		return err
+	})
+}
+
+// runProtocol sends, per Secret, the three requests secretshift's write protocol needs and
+// nothing else: custom metadata, the check-and-set write, and the read-back (compared).
+func runProtocol(ctx context.Context, b *testing.B, f *fixture, name string) phase {
+	return runClient(ctx, b, f, name, func(ctx context.Context, kv *api.KVv2, s *benchSecret, data map[string]any) error {
+		meta := map[string]any{"managed-by": "secretshift", "source-namespace": s.Namespace, "source-name": s.Name,
+			"source-type": s.Type, "secretshift-fingerprint": "hmac-sha256:" + strings.Repeat("0", 64)}
+		if err := kv.PutMetadata(ctx, s.path(), api.KVMetadataPutInput{CustomMetadata: meta}); err != nil {
+			return err
+		}
+		if _, err := kv.Put(ctx, s.path(), data, api.WithCheckAndSet(0)); err != nil {
+			return err
+		}
+		got, err := kv.Get(ctx, s.path())
+		if err != nil {
+			return err
+		}
+		if len(got.Data) != len(data) {
+			return fmt.Errorf("read back %s: %d keys, want %d", s.path(), len(got.Data), len(data))
+		}
+		return nil
+	})
+}
+
+// runClient runs op for every Secret from 16 goroutines in this process against a fresh
+// server, with the client setup secretshift's Vault adapter uses.
+func runClient(ctx context.Context, b *testing.B, f *fixture, name string, op func(context.Context, *api.KVv2, *benchSecret, map[string]any) error) phase {
 	b.Helper()
 	srv := f.newServer(b, name)
 	defer func() { _, _ = srv.Stop() }()
-	p := ceilingAgainst(ctx, b, f, srv)
+	p := clientAgainst(ctx, b, f, srv, op)
 	settle()
 	var err error
 	if p.requests, err = srv.Requests(0, -1); err != nil {
@@ -103,8 +139,8 @@ func runCeiling(ctx context.Context, b *testing.B, f *fixture, name string) phas
 	return p
 }
 
-// ceilingAgainst runs the ceiling's writers against srv and measures them.
-func ceilingAgainst(ctx context.Context, b *testing.B, f *fixture, srv *vaultServer) phase {
+// clientAgainst runs op for every Secret against srv and measures it.
+func clientAgainst(ctx context.Context, b *testing.B, f *fixture, srv *vaultServer, op func(context.Context, *api.KVv2, *benchSecret, map[string]any) error) phase {
 	// The same client setup as secretshift's Vault adapter: the library defaults, the pool
 	// widened so that sixteen writers keep their connections.
 	cfg := api.DefaultConfig()
@@ -136,14 +172,14 @@ func ceilingAgainst(ctx context.Context, b *testing.B, f *fixture, srv *vaultSer
 				if i >= len(payloads) {
 					return nil
 				}
-				if _, err := kv.Put(gctx, f.secrets[i].path(), payloads[i]); err != nil {
-					return fmt.Errorf("put %s: %w", f.secrets[i].path(), err)
+				if err := op(gctx, kv, f.secrets[i], payloads[i]); err != nil {
+					return fmt.Errorf("%s: %w", f.secrets[i].path(), err)
 				}
 			}
 		})
 	}
 	if err := g.Wait(); err != nil {
-		b.Fatalf("ceiling: %v", err)
+		b.Fatalf("client run: %v", err)
 	}
 	p := phase{wall: time.Since(start), clientCPU: selfCPU() - myCPU, server: srv}
 	p.serverCPU = srv.CPU() - srvCPU
@@ -293,14 +329,15 @@ func runShellLoop(ctx context.Context, b *testing.B, f *fixture) phase {
 }
 
 type migrateReport struct {
-	n       int
-	corpus  corpusStats
-	ceiling [2]phase
-	full    phase
-	rerun   phase
-	small   phase
-	parse   phase
-	loop    phase
+	n        int
+	corpus   corpusStats
+	ceiling  [2]phase
+	protocol [2]phase
+	full     phase
+	rerun    phase
+	small    phase
+	parse    phase
+	loop     phase
 }
 
 func (r *migrateReport) report(b *testing.B, f *fixture) {
@@ -314,6 +351,8 @@ func (r *migrateReport) report(b *testing.B, f *fixture) {
 	reqPer := float64(r.full.requests.Total()) / n
 	writesPer := float64(r.full.requests.Writes()) / n
 	ceilReqPer := float64(r.ceiling[0].requests.Total()) / n
+	protoRate := n / ((r.protocol[0].wall + r.protocol[1].wall) / 2).Seconds()
+	protoPct := 100 * ssRate / protoRate
 	mb := func(v int64) float64 { return float64(v) / (1 << 20) }
 
 	b.ReportMetric(0, "ns/op")
@@ -321,6 +360,8 @@ func (r *migrateReport) report(b *testing.B, f *fixture) {
 	b.ReportMetric(ssRate, "secretshift-Secrets/s")
 	b.ReportMetric(ceilRate, "ceiling-Secrets/s")
 	b.ReportMetric(pct, "pct-of-ceiling")
+	b.ReportMetric(protoRate, "protocol-Secrets/s")
+	b.ReportMetric(protoPct, "pct-of-protocol")
 	b.ReportMetric(float64(loopPer)/float64(time.Millisecond), "loop-ms/Secret")
 	b.ReportMetric(speedup, "x-faster-than-loop")
 	b.ReportMetric(reqPer, "requests/Secret")
@@ -358,6 +399,8 @@ func (r *migrateReport) report(b *testing.B, f *fixture) {
 	}
 	row("(a) ceiling: KVv2.Put x16, run 1", r.ceiling[0], r.n)
 	row("(a) ceiling: KVv2.Put x16, run 2", r.ceiling[1], r.n)
+	row("(a') protocol: metadata+CAS put+get x16, 1", r.protocol[0], r.n)
+	row("(a') protocol: metadata+CAS put+get x16, 2", r.protocol[1], r.n)
 	row("secretshift migrate --to vault", r.full, r.n)
 	row("secretshift migrate again (all unchanged)", r.rerun, r.n)
 	row(fmt.Sprintf("secretshift migrate, %d Secrets", f.smallN), r.small, f.smallN)
@@ -365,6 +408,8 @@ func (r *migrateReport) report(b *testing.B, f *fixture) {
 	row(fmt.Sprintf("(b) shell loop, %d Secrets", len(f.sample)), r.loop, len(f.sample))
 	w("")
 	w("secretshift vs ceiling: %.0f vs %.0f Secrets/s = %.1f %% of (a)  [target >= 85 %%: %s]", ssRate, ceilRate, pct, verdict(pct >= 85))
+	w("secretshift vs its protocol's floor: %.0f vs %.0f Secrets/s = %.1f %% of (a'); the floor itself is %.1f %% of (a)",
+		ssRate, protoRate, protoPct, 100*protoRate/ceilRate)
 	w("secretshift vs shell loop: loop %.1f ms/Secret -> %s for %d; secretshift %s = %.0fx faster  [target >= 50x: %s]",
 		float64(loopPer)/float64(time.Millisecond), loopTotal.Round(time.Second), r.n, r.full.wall.Round(time.Millisecond), speedup, verdict(speedup >= 50))
 	w("where secretshift's time goes: %s total = %s apply (its summary) + %s start, read, plan and report;",
