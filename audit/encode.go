@@ -1,13 +1,16 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strconv"
 	"unicode/utf8"
 )
 
-// The writer encodes records without reflection: a record is encoded twice per append (its
-// canonical form to hash, then the line), and the audit log sits on the path of every write.
+// The writer encodes records without reflection: every record is encoded in two member
+// orders (its canonical form to hash, then the line), and the audit log sits on the path of
+// every write. Each member is encoded once; the two forms are assembled from the same bytes.
 // Verify never uses this code: it parses each line and canonicalises what it parsed, so the
 // hash a reader checks does not depend on this encoder being right, only the writer's output
 // does (TestEncoderMatchesCanonical compares the two on every shape a record can take).
@@ -30,6 +33,15 @@ var (
 		"actor", "source", "target", "keys", "fingerprints", "details", "checkpoint", "prev", "hash"}
 	canonicalFields = []string{"action", "actor", "checkpoint", "details", "error", "error_class", "event_id",
 		"fingerprints", "hash", "keys", "outcome", "prev", "run_id", "seq", "source", "target", "time"}
+	// lineIndex lists, in line order, each member's index in canonicalFields.
+	lineIndex = func() []int {
+		out := make([]int, len(lineFields))
+		for i, name := range lineFields {
+			out[i] = slices.Index(canonicalFields, name)
+		}
+		return out
+	}()
+	hashIndex = slices.Index(canonicalFields, "hash")
 )
 
 // appendRecord appends r as one JSON object (no newline). Empty optional members are left out,
@@ -39,95 +51,172 @@ func appendRecord(b []byte, r *Record, order recordOrder) []byte {
 	if order == canonicalOrder {
 		names = canonicalFields
 	}
-	o := object{b: append(b, '{')}
+	b = append(b, '{')
+	first := len(b)
 	for _, name := range names {
-		switch name {
-		case "time":
-			o.str(name, formatTime(r.Time))
-		case "run_id":
-			o.str(name, r.RunID)
-		case "event_id":
-			o.str(name, r.EventID)
-		case "seq":
-			o.key(name)
-			o.b = strconv.AppendUint(o.b, r.Seq, 10)
-		case "action":
-			o.str(name, r.Action)
-		case "outcome":
-			o.str(name, string(r.Outcome))
-		case "error_class":
-			o.optStr(name, r.ErrorClass)
-		case "error":
-			o.optStr(name, r.Error)
-		case "actor":
-			if r.Actor != nil {
-				o.key(name)
-				o.b = appendActor(o.b, r.Actor)
-			}
-		case "source":
-			if s := r.Source; s != nil {
-				o.key(name)
-				n := object{b: append(o.b, '{')}
-				n.optStr("cluster", s.Cluster)
-				n.optStr("name", s.Name)
-				n.optStr("namespace", s.Namespace)
-				n.optStr("origin", s.Origin)
-				n.optStr("uid", s.UID)
-				o.b = append(n.b, '}')
-			}
-		case "target":
-			if t := r.Target; t != nil {
-				o.key(name)
-				n := object{b: append(o.b, '{')}
-				n.optStr("address", t.Address)
-				n.optStr("provider", t.Provider)
-				n.optStr("version", t.Version)
-				o.b = append(n.b, '}')
-			}
-		case "keys":
-			if len(r.Keys) > 0 {
-				o.key(name)
-				o.b = append(o.b, '[')
-				for i, k := range r.Keys {
-					if i > 0 {
-						o.b = append(o.b, ',')
-					}
-					o.b = appendString(o.b, k)
-				}
-				o.b = append(o.b, ']')
-			}
-		case "fingerprints":
-			if len(r.Fingerprints) > 0 {
-				o.key(name)
-				o.b = appendStringMap(o.b, r.Fingerprints)
-			}
-		case "details":
-			if len(r.Details) > 0 {
-				o.key(name)
-				o.b = appendStringMap(o.b, r.Details)
-			}
-		case "checkpoint":
-			if c := r.Checkpoint; c != nil {
-				o.key(name)
-				n := object{b: append(o.b, '{')}
-				n.uint("count", c.Count)
-				n.str("event_id", c.EventID)
-				n.optStr("fingerprint_key_id", c.FingerprintKeyID)
-				n.str("head", c.Head)
-				n.str("key_id", c.KeyID)
-				n.str("run_id", c.RunID)
-				n.uint("seq", c.Seq)
-				n.str("signature", c.Signature)
-				n.str("time", c.Time)
-				o.b = append(n.b, '}')
-			}
-		case "prev":
-			o.str(name, r.Prev)
-		case "hash":
-			o.optStr(name, r.Hash)
+		before := len(b)
+		if before > first {
+			b = append(b, ',')
+		}
+		mid := len(b)
+		if b = appendMember(b, r, name); len(b) == mid {
+			b = b[:before] // left out: no comma either
 		}
 	}
-	return append(o.b, '}')
+	return append(b, '}')
+}
+
+// recordEncoder writes a record's canonical form and its line from one encoding of each
+// member. The zero value is ready to use; it is not safe for concurrent use.
+type recordEncoder struct {
+	members []byte
+	spans   [17][2]int // per canonicalFields index: start and end in members
+	// actor caches the encoding of the last Actor seen, which a Log shares between records.
+	actor     *Actor
+	actorJSON []byte
+}
+
+// encode sets r.Hash from r's canonical form (r.Hash must be empty) and appends r's line
+// (without newline) to dst.
+func (e *recordEncoder) encode(dst []byte, r *Record) []byte {
+	e.members = e.members[:0]
+	for i, name := range canonicalFields {
+		start := len(e.members)
+		if name == "actor" && r.Actor != nil {
+			if r.Actor != e.actor {
+				e.actor, e.actorJSON = r.Actor, appendMember(e.actorJSON[:0], r, name)
+			}
+			e.members = append(e.members, e.actorJSON...)
+		} else {
+			e.members = appendMember(e.members, r, name)
+		}
+		e.spans[i] = [2]int{start, len(e.members)}
+	}
+	// The canonical form, without hash, is assembled after the members and hashed.
+	canon := len(e.members)
+	e.members = e.assemble(e.members, func(yield func(int) bool) {
+		for i := range canonicalFields {
+			if i != hashIndex && !yield(i) {
+				return
+			}
+		}
+	})
+	sum := sha256.Sum256(e.members[canon:])
+	e.members = e.members[:canon]
+	r.Hash = HashPrefix + hex.EncodeToString(sum[:])
+	start := len(e.members)
+	e.members = appendMember(e.members, r, "hash")
+	e.spans[hashIndex] = [2]int{start, len(e.members)}
+	return e.assemble(dst, slices.Values(lineIndex))
+}
+
+// assemble appends '{', the members in the given order (absent ones left out) and '}'.
+func (e *recordEncoder) assemble(dst []byte, order func(yield func(int) bool)) []byte {
+	dst = append(dst, '{')
+	more := false
+	for i := range order {
+		sp := e.spans[i]
+		if sp[0] == sp[1] {
+			continue
+		}
+		if more {
+			dst = append(dst, ',')
+		}
+		more = true
+		dst = append(dst, e.members[sp[0]:sp[1]]...)
+	}
+	return append(dst, '}')
+}
+
+// appendMember appends `"name":value` for one top-level member of r, or nothing when the
+// member is left out.
+func appendMember(b []byte, r *Record, name string) []byte {
+	o := object{b: b}
+	switch name {
+	case "time":
+		o.str(name, formatTime(r.Time))
+	case "run_id":
+		o.str(name, r.RunID)
+	case "event_id":
+		o.str(name, r.EventID)
+	case "seq":
+		o.uint(name, r.Seq)
+	case "action":
+		o.str(name, r.Action)
+	case "outcome":
+		o.str(name, string(r.Outcome))
+	case "error_class":
+		o.optStr(name, r.ErrorClass)
+	case "error":
+		o.optStr(name, r.Error)
+	case "actor":
+		if r.Actor != nil {
+			o.key(name)
+			o.b = appendActor(o.b, r.Actor)
+		}
+	case "source":
+		if s := r.Source; s != nil {
+			o.key(name)
+			n := object{b: append(o.b, '{')}
+			n.optStr("cluster", s.Cluster)
+			n.optStr("name", s.Name)
+			n.optStr("namespace", s.Namespace)
+			n.optStr("origin", s.Origin)
+			n.optStr("uid", s.UID)
+			o.b = append(n.b, '}')
+		}
+	case "target":
+		if t := r.Target; t != nil {
+			o.key(name)
+			n := object{b: append(o.b, '{')}
+			n.optStr("address", t.Address)
+			n.optStr("provider", t.Provider)
+			n.optStr("version", t.Version)
+			o.b = append(n.b, '}')
+		}
+	case "keys":
+		if len(r.Keys) > 0 {
+			o.key(name)
+			o.b = append(o.b, '[')
+			for i, k := range r.Keys {
+				if i > 0 {
+					o.b = append(o.b, ',')
+				}
+				o.b = appendString(o.b, k)
+			}
+			o.b = append(o.b, ']')
+		}
+	case "fingerprints":
+		if len(r.Fingerprints) > 0 {
+			o.key(name)
+			o.b = appendStringMap(o.b, r.Fingerprints)
+		}
+	case "details":
+		if len(r.Details) > 0 {
+			o.key(name)
+			o.b = appendStringMap(o.b, r.Details)
+		}
+	case "checkpoint":
+		if c := r.Checkpoint; c != nil {
+			o.key(name)
+			n := object{b: append(o.b, '{')}
+			n.uint("count", c.Count)
+			n.str("event_id", c.EventID)
+			n.optStr("fingerprint_key_id", c.FingerprintKeyID)
+			n.str("head", c.Head)
+			n.str("key_id", c.KeyID)
+			n.str("run_id", c.RunID)
+			n.uint("seq", c.Seq)
+			n.str("signature", c.Signature)
+			n.str("time", c.Time)
+			o.b = append(n.b, '}')
+		}
+	case "prev":
+		o.str(name, r.Prev)
+	case "hash":
+		o.optStr(name, r.Hash)
+	}
+	return o.b
 }
 
 func appendActor(b []byte, a *Actor) []byte {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -85,10 +84,10 @@ type Log struct {
 	st    tailState
 	since int // records appended by this Log since its last checkpoint
 	// pending holds encoded lines not yet written; synced is the file size after the last
-	// sync; scratch is reused for the canonical form that is hashed.
+	// sync.
 	pending []byte
 	synced  int64
-	scratch []byte
+	enc     recordEncoder
 	err     error // sticky: after a failed write nothing more is appended
 	closed  bool
 }
@@ -621,8 +620,7 @@ func (l *Log) newRecord(e Event) *Record {
 		Details:      e.Details,
 	}
 	if !l.opts.Actor.IsZero() {
-		a := l.opts.Actor
-		r.Actor = &a
+		r.Actor = &l.opts.Actor // shared: records are not changed once made
 	}
 	return r
 }
@@ -642,11 +640,8 @@ func (l *Log) write(rec *Record) error {
 	rec.Seq = l.st.seq + 1
 	rec.Prev = l.st.hash
 	rec.Hash = ""
-	l.scratch = appendRecord(l.scratch[:0], rec, canonicalOrder)
-	sum := sha256.Sum256(l.scratch)
-	rec.Hash = HashPrefix + hex.EncodeToString(sum[:])
 	start := len(l.pending)
-	l.pending = appendRecord(l.pending, rec, lineOrder)
+	l.pending = l.enc.encode(l.pending, rec)
 	l.pending = append(l.pending, '\n')
 	l.st = tailState{
 		size:       l.st.size + int64(len(l.pending)-start),

@@ -799,3 +799,23 @@ func TestRecordAsync(t *testing.T) {
 		}
 	})
 }
+
+func BenchmarkRecordAsync(b *testing.B) {
+	l, _, e := benchLog(b)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		wg.Add(1)
+		if err := l.RecordAsync(e, func(error) { wg.Done() }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
