@@ -42,6 +42,16 @@ var (
 		return out
 	}()
 	hashIndex = slices.Index(canonicalFields, "hash")
+	// canonicalIndex lists the members of the hashed form: all but hash.
+	canonicalIndex = func() []int {
+		var out []int
+		for i := range canonicalFields {
+			if i != hashIndex {
+				out = append(out, i)
+			}
+		}
+		return out
+	}()
 )
 
 // appendRecord appends r as one JSON object (no newline). Empty optional members are left out,
@@ -94,27 +104,21 @@ func (e *recordEncoder) encode(dst []byte, r *Record) []byte {
 	}
 	// The canonical form, without hash, is assembled after the members and hashed.
 	canon := len(e.members)
-	e.members = e.assemble(e.members, func(yield func(int) bool) {
-		for i := range canonicalFields {
-			if i != hashIndex && !yield(i) {
-				return
-			}
-		}
-	})
+	e.members = e.assemble(e.members, canonicalIndex)
 	sum := sha256.Sum256(e.members[canon:])
 	e.members = e.members[:canon]
 	r.Hash = HashPrefix + hex.EncodeToString(sum[:])
 	start := len(e.members)
 	e.members = appendMember(e.members, r, "hash")
 	e.spans[hashIndex] = [2]int{start, len(e.members)}
-	return e.assemble(dst, slices.Values(lineIndex))
+	return e.assemble(dst, lineIndex)
 }
 
 // assemble appends '{', the members in the given order (absent ones left out) and '}'.
-func (e *recordEncoder) assemble(dst []byte, order func(yield func(int) bool)) []byte {
+func (e *recordEncoder) assemble(dst []byte, order []int) []byte {
 	dst = append(dst, '{')
 	more := false
-	for i := range order {
+	for _, i := range order {
 		sp := e.spans[i]
 		if sp[0] == sp[1] {
 			continue

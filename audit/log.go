@@ -219,7 +219,7 @@ func (l *Log) RecordBatch(ctx context.Context, events []Event) error {
 // are waiting, or AsyncDelay after the first of them, whichever is first.
 const (
 	AsyncBatch = 512
-	AsyncDelay = 20 * time.Millisecond
+	AsyncDelay = 100 * time.Millisecond
 )
 
 // RecordAsync queues e and returns without waiting for the disk; done is called, from another

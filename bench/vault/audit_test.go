@@ -24,7 +24,7 @@ import (
 // defaultAuditPairs is how many runs with and without the audit log are made, in the order
 // without, with, with, without, ... so that a drift in the machine's load hits both alike.
 // SECRETSHIFT_BENCH_AUDIT_PAIRS overrides it.
-const defaultAuditPairs = 3
+const defaultAuditPairs = 5
 
 // BenchmarkVaultAuditOverhead migrates the whole corpus through the library (migrate.BuildPlan
 // and migrate.Apply, as `secretshift migrate` calls them) into a fresh vault-testserver process
@@ -94,6 +94,21 @@ func BenchmarkVaultAuditOverhead(b *testing.B) {
 	applyOnly := func(r libRun) time.Duration { return r.apply }
 	overhead := 100 * (mean(with, total).Seconds()/mean(without, total).Seconds() - 1)
 	applyOverhead := 100 * (mean(with, applyOnly).Seconds()/mean(without, applyOnly).Seconds() - 1)
+	// Runs 2k and 2k+1 ran next to each other, one with and one without the log: the median
+	// of their ratios is what a drift in the machine's load disturbs least.
+	var pairPct []float64
+	for k := 0; k+1 < len(runs); k += 2 {
+		w, wo := runs[k], runs[k+1]
+		if !w.audited {
+			w, wo = wo, w
+		}
+		pairPct = append(pairPct, 100*(total(w).Seconds()/total(wo).Seconds()-1))
+	}
+	slices.Sort(pairPct)
+	medianPct := pairPct[len(pairPct)/2]
+	if len(pairPct)%2 == 0 {
+		medianPct = (pairPct[len(pairPct)/2-1] + pairPct[len(pairPct)/2]) / 2
+	}
 	cpu := func(r libRun) time.Duration { return r.cpu }
 	cpuOverhead := 100 * (mean(with, cpu).Seconds()/mean(without, cpu).Seconds() - 1)
 
@@ -101,6 +116,7 @@ func BenchmarkVaultAuditOverhead(b *testing.B) {
 	b.ReportMetric(mean(without, total).Seconds(), "no-audit-s")
 	b.ReportMetric(mean(with, total).Seconds(), "audit-s")
 	b.ReportMetric(overhead, "audit-overhead-pct")
+	b.ReportMetric(medianPct, "audit-overhead-median-pair-pct")
 	b.ReportMetric(applyOverhead, "apply-audit-overhead-pct")
 	b.ReportMetric(cpuOverhead, "audit-cpu-overhead-pct")
 
@@ -126,11 +142,16 @@ func BenchmarkVaultAuditOverhead(b *testing.B) {
 	w("fsync of a small append on this disk (the audit log's folder): median %s, p90 %s",
 		fsync[len(fsync)/2].Round(10*time.Microsecond), fsync[len(fsync)*9/10].Round(10*time.Microsecond))
 	verdict := "met"
-	if overhead > 5 {
+	if overhead > 5 || medianPct > 5 {
 		verdict = "NOT met"
 	}
-	w("audit overhead: %s with vs %s without = %+.1f %% (apply alone %+.1f %%)  [target <= 5 %%: %s]",
-		mean(with, total).Round(time.Millisecond), mean(without, total).Round(time.Millisecond), overhead, applyOverhead, verdict)
+	pcts := make([]string, len(pairPct))
+	for i, p := range pairPct {
+		pcts[i] = fmt.Sprintf("%+.1f", p)
+	}
+	w("audit overhead: %s with vs %s without = %+.1f %% (apply alone %+.1f %%); adjacent pairs %s %%, median %+.1f %%  [target <= 5 %%: %s]",
+		mean(with, total).Round(time.Millisecond), mean(without, total).Round(time.Millisecond), overhead, applyOverhead,
+		strings.Join(pcts, " "), medianPct, verdict)
 	w("client CPU (this process, user + system): %s with vs %s without = %+.1f %%",
 		mean(with, cpu).Round(10*time.Millisecond), mean(without, cpu).Round(10*time.Millisecond), cpuOverhead)
 	w("the load average when this run ended: %s", loadAvg())
