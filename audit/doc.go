@@ -13,8 +13,9 @@
 //	event_id      random UUID of this record
 //	seq           1, 2, 3 … within the file
 //	action        lowercase words joined by dots: plan.create, migrate.write, migrate.verify,
-//	              migrate.conflict, migrate.skip, rotate.*, audit.keygen, audit.checkpoint, audit.rotate
-//	outcome       success | failure | skipped
+//	              migrate.conflict, migrate.skip, rotate.*, audit.keygen, audit.checkpoint, audit.rotate,
+//	              audit.recover
+//	outcome       success | failure | skipped, or attempt: the intent, recorded before the action
 //	error_class   short machine-readable class of a failure (caller-supplied, value-free)
 //	error         error text (caller-supplied, value-free)
 //	actor         os_user, host, kube_user, vault_display_name, vault_accessor (never a token),
@@ -91,8 +92,10 @@
 // exclusive flock on "<log>.lock" and re-read the chain head from the file, so several processes
 // can append to one log and leave one valid chain. Any failure to lock, write or sync returns an
 // error wrapping ErrUnavailable and makes the Log unusable (fail-closed): the caller must stop
-// before making the change it could not record. Open also refuses a log that ends in a partial
-// line, whose last record does not match its hash, or that is shorter than its head file.
+// before making the change it could not record. Open also refuses a log whose last record does not
+// match its hash or that is shorter than its head file. A log that ends in part of a line after
+// its last sealed checkpoint — a writer died in the middle of a write — is repaired: the part is
+// cut off and an audit.recover record gives its length and SHA-256 (never its bytes).
 //
 // # Files, keys and rotation
 //

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -521,12 +522,85 @@ func (l *Log) refresh() error {
 		return nil
 	}
 	st, err := readTail(l.f, fi.Size())
+	var torn *tornTailError
+	if errors.As(err, &torn) {
+		return l.recoverTornTail(torn)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: audit log %s: %w", ErrUnavailable, l.path, err)
 	}
 	st.size = fi.Size()
 	l.st = st
 	return nil
+}
+
+// tornTailError: the file ends with a line that has no newline. Every record this package
+// reports durable was written whole and synced, and appends happen under the file lock, so
+// such a line is the unsynced rest of a write whose process died (kill -9, power loss).
+type tornTailError struct {
+	end  int64 // the size of the file up to and including the last complete line
+	size int64
+}
+
+func (e *tornTailError) Error() string {
+	return fmt.Sprintf("the file ends with %d bytes of an incomplete record", e.size-e.end)
+}
+
+// recoverTornTail cuts the incomplete last line off, as a database drops a torn write-ahead
+// log record, and records what it cut (length and SHA-256 of the bytes, never the bytes) in an
+// audit.recover record, so the repair itself is on the chain. It is called under the file lock.
+func (l *Log) recoverTornTail(torn *tornTailError) error {
+	frag := make([]byte, torn.size-torn.end)
+	if _, err := l.f.ReadAt(frag, torn.end); err != nil {
+		return fmt.Errorf("%w: audit log %s: read incomplete record: %w", ErrUnavailable, l.path, err)
+	}
+	sum := sha256.Sum256(frag)
+	st, err := readTail(l.f, torn.end)
+	if err != nil {
+		return fmt.Errorf("%w: audit log %s: %w", ErrUnavailable, l.path, err)
+	}
+	// A line the head file covers was synced and sealed: losing it is truncation, not a crash.
+	if head, err := ReadHead(l.headPath); err == nil && st.seq < head.Seq+1 {
+		return fmt.Errorf("%w: %w: audit log %s ends in an incomplete record at seq %d, which its head file says was complete and sealed\n"+
+			"run `secretshift audit verify --log %s`, then move the log and its head file aside to start a new log",
+			ErrUnavailable, ErrTampered, l.path, st.seq+1, l.path)
+	}
+	if err := l.f.Truncate(torn.end); err != nil {
+		return l.fail("cut incomplete record", err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return l.fail("cut incomplete record", err)
+	}
+	st.size = torn.end
+	l.st, l.synced = st, torn.end
+	rec := l.newRecord(Event{Action: ActionRecover, Outcome: OutcomeSuccess, Details: map[string]string{
+		"reason":           "the log ended with an incomplete record (a writer stopped in the middle of a write); it was cut off",
+		"truncated_bytes":  strconv.Itoa(len(frag)),
+		"truncated_sha256": hex.EncodeToString(sum[:]),
+	}})
+	if err := l.append(rec); err != nil {
+		return err
+	}
+	l.since++
+	return nil
+}
+
+// lastLineEnd returns the offset just after the last newline in the first size bytes of f (0
+// when there is none).
+func lastLineEnd(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		chunk := buf[:end-start]
+		if _, err := f.ReadAt(chunk, start); err != nil && err != io.EOF {
+			return 0, fmt.Errorf("read last record: %w", err)
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
 }
 
 // checkHeadFile refuses a log that is shorter than its head file says: continuing it and then
@@ -557,8 +631,11 @@ func readTail(f *os.File, size int64) (tailState, error) {
 		return tailState{}, fmt.Errorf("read last record: %w", err)
 	}
 	if last[0] != '\n' {
-		return tailState{}, errors.New("the file ends with an incomplete record (a write was interrupted?)\n" +
-			"run `secretshift audit verify` on it, then move it aside to start a new log")
+		end, err := lastLineEnd(f, size)
+		if err != nil {
+			return tailState{}, err
+		}
+		return tailState{}, &tornTailError{end: end, size: size}
 	}
 	// Read backwards in growing chunks until the newline before the last record is found.
 	chunk := int64(4096)

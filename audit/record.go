@@ -40,6 +40,9 @@ const (
 	ActionCheckpoint = "audit.checkpoint"
 	// ActionRotate is the first record of a file that continues the chain of a rotated file.
 	ActionRotate = "audit.rotate"
+	// ActionRecover records that the writer cut an incomplete last line (a write interrupted
+	// by a crash) off the file before appending; details give its length and SHA-256.
+	ActionRecover = "audit.recover"
 )
 
 // Actor is who ran the command: local identities and, in CI, the pipeline that ran it. It never

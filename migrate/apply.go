@@ -357,6 +357,15 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	}
 	if action == ActionUnchanged {
 		r.Result, r.Version, r.Verified = ResultUnchanged, st.Version, true
+		if e, _ := a.journal.Done(it); e.State == "written" && !a.opts.DryRun {
+			// An earlier run wrote this entry and stopped before its outcome was on record (a
+			// crash): record now that it is there and equal to the source.
+			a.recordThen(ctx, "migrate.verify", audit.OutcomeSuccess, it, s, st.Version, nil, map[string]string{"written_by_earlier_run": "true"}, func() {
+				a.journal.Mark(it, "verified", st.Version)
+				a.add(r)
+			})
+			return nil, nil
+		}
 		a.journal.Mark(it, "verified", st.Version)
 		return r, nil
 	}

@@ -586,3 +586,39 @@ func TestPlanReadsOnlyListedTargets(t *testing.T) {
 		}
 	})
 }
+
+func TestResumedRunRecordsWritesWhoseOutcomeWasLost(t *testing.T) {
+	// A run that wrote an entry but did not get its outcome on record (here: the read-back
+	// failed; in life: a crash) leaves the journal at "written". The next run finds the entry
+	// equal to the source and records that, instead of passing over it in silence.
+	ctx := context.Background()
+	m := newMem()
+	s := secret("ns", "db", "password", "v1")
+	rec := &memRecorder{}
+	opts := testOpts(t, m)
+	opts.Recorder = rec
+	m.badRead = true
+	plan, err := BuildPlan(ctx, cands(s), SourceSpec{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Apply(ctx, plan, sources(s), opts); err != nil || rep.Counts[ResultFailed] != 1 {
+		t.Fatalf("first run: %v %v, want one failed item", err, rep.Counts)
+	}
+	m.badRead = false
+	rec.events = nil
+	_, rep := run(t, ctx, cands(s), sources(s), opts)
+	if rep.Counts[ResultUnchanged] != 1 {
+		t.Fatalf("second run: %v, want unchanged", rep.Counts)
+	}
+	if len(rec.events) != 1 || rec.events[0].Action != "migrate.verify" || rec.events[0].Outcome != audit.OutcomeSuccess ||
+		rec.events[0].Details["written_by_earlier_run"] != "true" {
+		t.Fatalf("second run recorded %+v, want one migrate.verify success for the earlier write", rec.events)
+	}
+	// A third run has nothing to add.
+	rec.events = nil
+	run(t, ctx, cands(s), sources(s), opts)
+	if len(rec.events) != 0 {
+		t.Errorf("third run recorded %+v, want nothing", rec.events)
+	}
+}

@@ -311,6 +311,10 @@ func TestKilledRunResumesWithoutDuplicateVersions(t *testing.T) {
 			t.Errorf("bulk/s%02d: version %d after kill and resume, want exactly 1", i, s.VersionMetadata.Version)
 		}
 	}
+	// The killed run's records stay on the chain, and the resumed run seals them.
+	if r := runCLI(t, "", "audit", "verify"); r.code != ExitOK {
+		t.Errorf("audit verify after kill and resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 func TestCanariesNeverLeak(t *testing.T) {
