@@ -341,10 +341,24 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 		return nil, withCode(ExitPartial, fmt.Errorf("%d object(s) could not be read (listed above)", report.Summary.Errors))
 	}
 	byRef := map[string]*kube.Secret{}
+	skipped := map[string]string{}
 	for _, c := range cands {
 		byRef[c.Secret.Ref()] = c.Secret
+		if c.Skip {
+			skipped[c.Secret.Ref()] = c.Reason
+		}
 	}
 	for _, it := range saved.Items {
+		switch it.Action {
+		case migrate.ActionCreate, migrate.ActionUpdate, migrate.ActionUnchanged, migrate.ActionSkip, migrate.ActionConflict:
+		default:
+			return nil, fmt.Errorf("%s: the plan says %q, which is not an action secretshift plans; make a new plan", it.Ref(), it.Action)
+		}
+		// What discover skips (service-account tokens, Helm releases, ...) never moves, whatever
+		// a plan file says.
+		if reason, skip := skipped[it.Ref()]; skip && it.Action != migrate.ActionSkip {
+			return nil, fmt.Errorf("%s: the plan says %s, but it is skipped now (%s); make a new plan", it.Ref(), it.Action, reason)
+		}
 		s := byRef[it.Ref()]
 		if it.Target == nil || s == nil {
 			continue

@@ -248,6 +248,49 @@ func TestPlanThenApply(t *testing.T) {
 	}
 }
 
+func TestApplyRefusesAnEditedPlan(t *testing.T) {
+	v := startVault(t)
+	t.Chdir(t.TempDir())
+	writeTestSecrets(t, "in")
+	if r := runCLI(t, "", "plan", "--to", "vault", "-f", "in", "--out", "plan.json"); r.code != ExitOK && r.code != ExitChanges {
+		t.Fatalf("plan: exit %d\n%s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile("plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, edit, want string }{
+		{"a skipped service-account token turned into a create", `"skip"`, "skipped now"},
+		{"an action that does not exist", `"exfiltrate"`, "not an action"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var plan map[string]any
+			if err := json.Unmarshal(b, &plan); err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range plan["items"].([]any) {
+				item := it.(map[string]any)
+				if item["name"] == "sa-token" && tc.edit == `"skip"` {
+					item["action"] = "create"
+					item["target"] = map[string]any{"provider": "vault", "address": "secret/shop/sa-token"}
+				}
+				if item["name"] == "db" && tc.edit == `"exfiltrate"` {
+					item["action"] = "exfiltrate"
+				}
+			}
+			edited, _ := json.Marshal(plan)
+			os.WriteFile("edited.json", edited, 0o600)
+			r := runCLI(t, "", "apply", "edited.json")
+			if r.code == ExitOK || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("apply of an edited plan: exit %d, want a refusal saying %q\n%s", r.code, tc.want, r.stderr)
+			}
+			if w := v.srv.Stats().Writes; w != 0 {
+				t.Fatalf("%d writes from an edited plan", w)
+			}
+		})
+	}
+}
+
 func TestAuditFailureStopsBeforeAnyWrite(t *testing.T) {
 	v := startVault(t)
 	t.Chdir(t.TempDir())
