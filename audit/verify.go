@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 )
 
 // Kind classifies the first problem Verify found. Detection is exact (any change to a signed
@@ -107,31 +109,133 @@ func Verify(r io.Reader, pub ed25519.PublicKey, head *Checkpoint) Report {
 		cpSig:   map[uint64]string{},
 		runs:    map[string]bool{},
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
 	line := 0
-	for {
-		b, complete, err := readLine(br)
-		if err == io.EOF {
-			break
+	for b := range decodeLines(r) {
+		for i := range b.lines {
+			d := &b.lines[i]
+			line++
+			v.rep.Records++
+			if d.readErr != nil {
+				v.report(line, 0, KindMalformed, "%v", d.readErr)
+				break
+			}
+			if !d.complete {
+				v.report(line, 0, KindMalformed, "the last line is incomplete (no newline): a write was interrupted or the file was cut")
+				break
+			}
+			if v.rep.Problem != nil {
+				v.noteLater(line, d.b)
+				continue
+			}
+			v.check(line, d)
 		}
-		line++
-		v.rep.Records++
-		if err != nil {
-			v.report(line, 0, KindMalformed, "%v", err)
-			break
-		}
-		if !complete {
-			v.report(line, 0, KindMalformed, "the last line is incomplete (no newline): a write was interrupted or the file was cut")
-			break
-		}
-		if v.rep.Problem != nil {
-			v.noteLater(line, b)
-			continue
-		}
-		v.check(line, b)
 	}
 	v.finish(head)
 	return v.rep
+}
+
+// decodedLine is one line and what can be learnt from it alone: the parsed record and its
+// hash. Lines are decoded in parallel; the chain is then checked in order.
+type decodedLine struct {
+	b        []byte
+	complete bool
+	readErr  error // the input could not be read further; the last line of the input
+
+	m       map[string]any
+	rec     Record
+	sum     string
+	problem string // why the line is not a record (KindMalformed), if it is not
+}
+
+func (d *decodedLine) decode() {
+	obj, err := parseStrict(d.b)
+	if err != nil {
+		d.problem = fmt.Sprintf("not a valid record: %v", err)
+		return
+	}
+	m, ok := obj.(map[string]any)
+	if !ok {
+		d.problem = "not a JSON object"
+		return
+	}
+	if err := json.Unmarshal(d.b, &d.rec); err != nil {
+		d.problem = fmt.Sprintf("not a valid record: %v", err)
+		return
+	}
+	d.m = m
+	if d.sum, err = hashObject(m); err != nil {
+		d.problem = fmt.Sprintf("cannot hash the record: %v", err)
+	}
+}
+
+// lineBatch is a run of consecutive lines; ready is closed once all are decoded.
+type lineBatch struct {
+	lines []decodedLine
+	ready chan struct{}
+}
+
+// decodeLines reads r line by line and decodes the lines on every CPU, yielding them in order.
+func decodeLines(r io.Reader) func(yield func(*lineBatch) bool) {
+	return func(yield func(*lineBatch) bool) {
+		workers := runtime.GOMAXPROCS(0)
+		work := make(chan *lineBatch)
+		ordered := make(chan *lineBatch, 2*workers)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := range work {
+					for i := range b.lines {
+						if d := &b.lines[i]; d.complete {
+							d.decode()
+						}
+					}
+					close(b.ready)
+				}
+			}()
+		}
+		go func() {
+			defer close(ordered)
+			defer close(work)
+			br := bufio.NewReaderSize(r, 64<<10)
+			for end := false; !end; {
+				b := &lineBatch{ready: make(chan struct{})}
+				for len(b.lines) < 256 {
+					line, complete, err := readLine(br)
+					if err == io.EOF {
+						end = true
+						break
+					}
+					b.lines = append(b.lines, decodedLine{b: line, complete: complete, readErr: err})
+					if err != nil || !complete {
+						end = true
+						break
+					}
+				}
+				select {
+				case ordered <- b:
+				case <-stop:
+					return
+				}
+				select {
+				case work <- b:
+				case <-stop:
+					return
+				}
+			}
+		}()
+		for b := range ordered {
+			<-b.ready
+			if !yield(b) {
+				break
+			}
+		}
+		// Let the reader and the workers finish before returning.
+		close(stop)
+		wg.Wait()
+	}
 }
 
 type verifier struct {
@@ -185,22 +289,12 @@ func readLine(br *bufio.Reader) (line []byte, complete bool, err error) {
 	}
 }
 
-func (v *verifier) check(line int, b []byte) {
-	obj, err := parseStrict(b)
-	if err != nil {
-		v.report(line, 0, KindMalformed, "not a valid record: %v", err)
+func (v *verifier) check(line int, d *decodedLine) {
+	if d.problem != "" && d.m == nil {
+		v.report(line, 0, KindMalformed, "%s", d.problem)
 		return
 	}
-	m, ok := obj.(map[string]any)
-	if !ok {
-		v.report(line, 0, KindMalformed, "not a JSON object")
-		return
-	}
-	var rec Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		v.report(line, 0, KindMalformed, "not a valid record: %v", err)
-		return
-	}
+	m, rec := d.m, &d.rec
 	for _, f := range []struct {
 		name string
 		ok   bool
@@ -211,12 +305,11 @@ func (v *verifier) check(line int, b []byte) {
 			return
 		}
 	}
-	sum, err := hashObject(m)
-	if err != nil {
-		v.report(line, rec.Seq, KindMalformed, "cannot hash the record: %v", err)
+	if d.problem != "" {
+		v.report(line, rec.Seq, KindMalformed, "%s", d.problem)
 		return
 	}
-	if sum != rec.Hash {
+	if d.sum != rec.Hash {
 		v.report(line, rec.Seq, KindEdited, "the record does not match its hash: a field was changed")
 		return
 	}
@@ -257,7 +350,7 @@ func (v *verifier) check(line int, b []byte) {
 	}
 
 	if rec.Action == ActionCheckpoint {
-		if !v.checkCheckpoint(line, &rec, m) {
+		if !v.checkCheckpoint(line, rec, m) {
 			return
 		}
 	} else {

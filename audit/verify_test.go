@@ -318,3 +318,17 @@ func TestReadHeadMissing(t *testing.T) {
 		t.Errorf("ReadHead of a missing file = %v", err)
 	}
 }
+
+func BenchmarkVerify(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "audit.jsonl")
+	log := writeRuns(b, path, 10, 1000)
+	pub := testSigner(7).Public().(ed25519.PublicKey)
+	b.SetBytes(int64(len(log)))
+	b.ResetTimer()
+	for b.Loop() {
+		if rep := Verify(bytes.NewReader(log), pub, nil); !rep.OK {
+			b.Fatal(rep.Problem)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(bytes.Count(log, []byte("\n"))), "µs/record")
+}
