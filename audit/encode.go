@@ -160,23 +160,21 @@ func appendMember(b []byte, r *Record, name string) []byte {
 		}
 	case "source":
 		if s := r.Source; s != nil {
-			o.key(name)
-			n := object{b: append(o.b, '{')}
-			n.optStr("cluster", s.Cluster)
-			n.optStr("name", s.Name)
-			n.optStr("namespace", s.Namespace)
-			n.optStr("origin", s.Origin)
-			n.optStr("uid", s.UID)
-			o.b = append(n.b, '}')
+			o.object(name, func(n *object) {
+				n.optStr("cluster", s.Cluster)
+				n.optStr("name", s.Name)
+				n.optStr("namespace", s.Namespace)
+				n.optStr("origin", s.Origin)
+				n.optStr("uid", s.UID)
+			})
 		}
 	case "target":
 		if t := r.Target; t != nil {
-			o.key(name)
-			n := object{b: append(o.b, '{')}
-			n.optStr("address", t.Address)
-			n.optStr("provider", t.Provider)
-			n.optStr("version", t.Version)
-			o.b = append(n.b, '}')
+			o.object(name, func(n *object) {
+				n.optStr("address", t.Address)
+				n.optStr("provider", t.Provider)
+				n.optStr("version", t.Version)
+			})
 		}
 	case "keys":
 		if len(r.Keys) > 0 {
@@ -202,18 +200,17 @@ func appendMember(b []byte, r *Record, name string) []byte {
 		}
 	case "checkpoint":
 		if c := r.Checkpoint; c != nil {
-			o.key(name)
-			n := object{b: append(o.b, '{')}
-			n.uint("count", c.Count)
-			n.str("event_id", c.EventID)
-			n.optStr("fingerprint_key_id", c.FingerprintKeyID)
-			n.str("head", c.Head)
-			n.str("key_id", c.KeyID)
-			n.str("run_id", c.RunID)
-			n.uint("seq", c.Seq)
-			n.str("signature", c.Signature)
-			n.str("time", c.Time)
-			o.b = append(n.b, '}')
+			o.object(name, func(n *object) {
+				n.uint("count", c.Count)
+				n.str("event_id", c.EventID)
+				n.optStr("fingerprint_key_id", c.FingerprintKeyID)
+				n.str("head", c.Head)
+				n.str("key_id", c.KeyID)
+				n.str("run_id", c.RunID)
+				n.uint("seq", c.Seq)
+				n.str("signature", c.Signature)
+				n.str("time", c.Time)
+			})
 		}
 	case "prev":
 		o.str(name, r.Prev)
@@ -226,15 +223,14 @@ func appendMember(b []byte, r *Record, name string) []byte {
 func appendActor(b []byte, a *Actor) []byte {
 	o := object{b: append(b, '{')}
 	if c := a.CI; c != nil {
-		o.key("ci")
-		n := object{b: append(o.b, '{')}
-		n.optStr("actor", c.Actor)
-		n.optStr("job_id", c.JobID)
-		n.str("provider", c.Provider)
-		n.optStr("repository", c.Repository)
-		n.optStr("run_id", c.RunID)
-		n.optStr("url", c.URL)
-		o.b = append(n.b, '}')
+		o.object("ci", func(n *object) {
+			n.optStr("actor", c.Actor)
+			n.optStr("job_id", c.JobID)
+			n.str("provider", c.Provider)
+			n.optStr("repository", c.Repository)
+			n.optStr("run_id", c.RunID)
+			n.optStr("url", c.URL)
+		})
 	}
 	o.optStr("host", a.Host)
 	o.optStr("kube_user", a.KubeUser)
@@ -290,6 +286,14 @@ func (o *object) optStr(name, v string) {
 	if v != "" {
 		o.str(name, v)
 	}
+}
+
+// object writes member name as an object whose members fill writes.
+func (o *object) object(name string, fill func(n *object)) {
+	o.key(name)
+	n := object{b: append(o.b, '{')}
+	fill(&n)
+	o.b = append(n.b, '}')
 }
 
 func (o *object) uint(name string, v uint64) {
