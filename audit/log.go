@@ -184,7 +184,7 @@ func (l *Log) RunID() string { return l.opts.RunID }
 // return ErrInvalidEvent and write nothing; any failure to write returns ErrUnavailable, and
 // so does every later call. ctx bounds only the wait for another process's lock.
 func (l *Log) Record(ctx context.Context, e Event) error {
-	if err := e.validate(); err != nil {
+	if err := e.Validate(); err != nil {
 		return err
 	}
 	// Group commit: concurrent callers queue their events; one of them writes the whole queue
@@ -204,7 +204,7 @@ func (l *Log) RecordBatch(ctx context.Context, events []Event) error {
 	}
 	batch := make([]*pendingRecord, 0, len(events))
 	for _, e := range events {
-		if err := e.validate(); err != nil {
+		if err := e.Validate(); err != nil {
 			return err
 		}
 		batch = append(batch, &pendingRecord{e: e})
@@ -230,7 +230,7 @@ const (
 // before they report the action done; a record that must precede an action (an intent) needs
 // Record. Invalid events return ErrInvalidEvent at once and done is not called.
 func (l *Log) RecordAsync(e Event, done func(error)) error {
-	if err := e.validate(); err != nil {
+	if err := e.Validate(); err != nil {
 		return err
 	}
 	l.enqueue(context.Background(), false, &pendingRecord{e: e, cb: done})

@@ -214,7 +214,9 @@ var ErrInvalidEvent = errors.New("invalid audit event")
 const (
 	maxTextLen  = 2048
 	maxNameLen  = 512
-	maxKeys     = 4096
+	// maxKeys admits every Secret the API server would store with a key set that fits a line:
+	// key names and values share the 1 MiB limit, so more keys than this are a pathological case.
+	maxKeys     = 1 << 16
 	maxDetails  = 64
 	maxActionLn = 64
 )
@@ -258,8 +260,9 @@ func validFingerprint(s string) bool {
 	return true
 }
 
-// validate checks e against the Event contract.
-func (e *Event) validate() error {
+// Validate checks e against the Event contract: what Record would refuse with ErrInvalidEvent.
+// Callers that must not fail half-way (a migration) check their events before they start.
+func (e *Event) Validate() error {
 	if len(e.Action) > maxActionLn || !validAction(e.Action) {
 		return fmt.Errorf("%w: action %q must be lowercase words joined by dots, like migrate.write", ErrInvalidEvent, e.Action)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -480,8 +481,14 @@ func (a *applier) record(ctx context.Context, action string, outcome audit.Outco
 
 // event builds the audit event for one item: names, target and keyed fingerprints only.
 func (a *applier) event(action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) audit.Event {
+	return itemEvent(action, outcome, it, s, version, cause)
+}
+
+// itemEvent builds the audit event for one item. The origin (a file path, or the cluster) is
+// made valid UTF-8: a file name need not be, and the audit log refuses text that is not.
+func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) audit.Event {
 	e := audit.Event{Action: action, Outcome: outcome, Keys: it.Keys, Fingerprints: it.KeyFingerprints}
-	e.Source = &audit.Source{Namespace: it.Namespace, Name: it.Name, UID: it.UID, Origin: it.Origin.String()}
+	e.Source = &audit.Source{Namespace: it.Namespace, Name: it.Name, UID: it.UID, Origin: strings.ToValidUTF8(it.Origin.String(), "\uFFFD")}
 	if s != nil {
 		e.Source.Cluster = s.Origin.Cluster
 	}

@@ -622,3 +622,48 @@ func TestResumedRunRecordsWritesWhoseOutcomeWasLost(t *testing.T) {
 		t.Errorf("third run recorded %+v, want nothing", rec.events)
 	}
 }
+
+func TestPlanRejectsWhatCannotBeAudited(t *testing.T) {
+	// Kubernetes accepts these; the audit log would refuse their events. The whole plan is
+	// rejected up front, so no Secret is written and none is left half-recorded.
+	pem := secret("ns", "pem-key", "-----BEGIN", "x")
+	many := secret("ns", "many-keys")
+	for i := range 70000 {
+		many.Data[fmt.Sprintf("k%d", i)] = nil
+	}
+	ok := secret("ns", "fine", "k", "v")
+	m := newMem()
+	opts := testOpts(t, m)
+	opts.Recorder = &memRecorder{}
+	_, err := BuildPlan(context.Background(), cands(ok, pem, many), SourceSpec{}, opts)
+	var verr *ValidationError
+	if !errors.As(err, &verr) || len(verr.Problems) != 2 || !errors.Is(err, audit.ErrInvalidEvent) {
+		t.Fatalf("BuildPlan = %v, want 2 problems wrapping audit.ErrInvalidEvent", err)
+	}
+	for _, p := range verr.Problems {
+		if !strings.Contains(p.Error, "cannot be audited") {
+			t.Errorf("problem %q does not say why", p.Error)
+		}
+	}
+	if m.writes != 0 {
+		t.Fatal("a write happened")
+	}
+}
+
+func TestOriginThatIsNotUTF8IsAudited(t *testing.T) {
+	m := newMem()
+	s := secret("ns", "db", "k", "v")
+	s.Origin = kube.Origin{File: "dir/\xff\xfe.yaml"}
+	rec := &memRecorder{}
+	opts := testOpts(t, m)
+	opts.Recorder = rec
+	_, rep := run(t, context.Background(), cands(s), sources(s), opts)
+	if rep.Counts[ResultCreated] != 1 {
+		t.Fatalf("counts %v", rep.Counts)
+	}
+	for _, e := range rec.events {
+		if err := e.Validate(); err != nil {
+			t.Errorf("event %s: %v", e.Action, err)
+		}
+	}
+}

@@ -272,6 +272,12 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 		if err := p.Check(t, s); err != nil {
 			addProblem(s, err)
 		}
+		// Every write is audited; an event the audit log would refuse must stop the plan now,
+		// not the run half-way.
+		ev := itemEvent("migrate.write", audit.OutcomeAttempt, it, s, "", nil)
+		if err := ev.Validate(); err != nil {
+			addProblem(s, fmt.Errorf("cannot be audited: %w", err))
+		}
 		key := fold(t.Address)
 		if other, dup := seen[key]; dup {
 			addProblem(s, fmt.Errorf("%w: target %s is also the target of %s", providers.ErrInvalidName, t, other.Ref()))
