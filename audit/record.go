@@ -212,8 +212,8 @@ var ErrInvalidEvent = errors.New("invalid audit event")
 // Limits for caller-supplied strings. Long free text is where a value would hide; no legitimate
 // error message or detail needs more.
 const (
-	maxTextLen  = 2048
-	maxNameLen  = 512
+	maxTextLen = 2048
+	maxNameLen = 512
 	// maxKeys admits every Secret the API server would store with a key set that fits a line:
 	// key names and values share the 1 MiB limit, so more keys than this are a pathological case.
 	maxKeys     = 1 << 16
