@@ -332,7 +332,21 @@ func TestChildAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every third record is queued without waiting, as the engine queues outcomes.
+	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
+		if i%3 == 2 {
+			wg.Add(1)
+			if err := l.RecordAsync(sampleEvent(opts.Fingerprinter, i), func(err error) {
+				defer wg.Done()
+				if err != nil {
+					t.Error(err)
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		if err := l.Record(context.Background(), sampleEvent(opts.Fingerprinter, i)); err != nil {
 			t.Fatal(err)
 		}
@@ -340,6 +354,7 @@ func TestChildAppend(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
+	wg.Wait()
 }
 
 func TestConcurrentProcesses(t *testing.T) {
