@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -29,7 +30,8 @@ const DefaultPathTemplate = "{{.Namespace}}/{{.Name}}"
 
 // Config holds the Vault adapter's settings. Connection settings come from the same
 // environment variables the vault CLI reads (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE,
-// VAULT_CACERT, VAULT_SKIP_VERIFY, ...); flags override them.
+// VAULT_CACERT, VAULT_SKIP_VERIFY, ...), and, as OpenBao's bao CLI does, from their BAO_*
+// counterparts first; flags override them.
 type Config struct {
 	Address      string
 	Namespace    string
@@ -57,11 +59,11 @@ func NewConfig() providers.Config {
 
 // Flags implements providers.Config.
 func (c *Config) Flags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Address, "vault-addr", "", "Vault address (default: $VAULT_ADDR)")
-	fs.StringVar(&c.Namespace, "vault-namespace", "", "Vault Enterprise / OpenBao namespace (default: $VAULT_NAMESPACE)")
+	fs.StringVar(&c.Address, "vault-addr", "", "Vault or OpenBao address (default: $BAO_ADDR, then $VAULT_ADDR)")
+	fs.StringVar(&c.Namespace, "vault-namespace", "", "Vault Enterprise / OpenBao namespace (default: $BAO_NAMESPACE, then $VAULT_NAMESPACE)")
 	fs.StringVar(&c.Mount, "vault-mount", c.Mount, "KV v2 mount path")
 	fs.StringVar(&c.PathTemplate, "vault-path", c.PathTemplate, "path below the mount for each Secret (Go template over .Namespace and .Name)")
-	fs.StringVar(&c.Auth, "vault-auth", c.Auth, "auth method: token ($VAULT_TOKEN), approle or kubernetes")
+	fs.StringVar(&c.Auth, "vault-auth", c.Auth, "auth method: token ($BAO_TOKEN or $VAULT_TOKEN), approle or kubernetes")
 	fs.StringVar(&c.AuthMount, "vault-auth-mount", "", "mount path of the auth method (default: approle or kubernetes)")
 	fs.StringVar(&c.Role, "vault-role", "", "role for kubernetes auth")
 	fs.StringVar(&c.RoleID, "vault-role-id", "", "role ID for approle auth")
@@ -93,6 +95,13 @@ func (c *Config) open(ctx context.Context) (*Provider, error) {
 	if cfg.Error != nil {
 		return nil, fmt.Errorf("read vault environment: %w", cfg.Error)
 	}
+	getenv := c.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if err := applyBaoEnv(cfg, getenv); err != nil {
+		return nil, err
+	}
 	if c.Address != "" {
 		cfg.Address = c.Address
 	}
@@ -109,6 +118,12 @@ func (c *Config) open(ctx context.Context) (*Provider, error) {
 	client, err := newClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create vault client for %s: %w", cfg.Address, err)
+	}
+	if t := getenv("BAO_TOKEN"); t != "" {
+		client.SetToken(t)
+	}
+	if ns := getenv("BAO_NAMESPACE"); ns != "" {
+		client.SetNamespace(ns)
 	}
 	if c.Namespace != "" {
 		client.SetNamespace(c.Namespace)
@@ -130,11 +145,46 @@ func (c *Config) open(ctx context.Context) (*Provider, error) {
 	return p, nil
 }
 
+// applyBaoEnv applies OpenBao's BAO_* connection variables over the VAULT_* ones the library
+// has read: the bao CLI prefers them, so an OpenBao user's environment works as it is.
+func applyBaoEnv(cfg *api.Config, getenv func(string) string) error {
+	if a := getenv("BAO_ADDR"); a != "" {
+		cfg.Address = a
+	}
+	baoTLS := false
+	for _, k := range []string{"BAO_CACERT", "BAO_CAPATH", "BAO_CLIENT_CERT", "BAO_CLIENT_KEY", "BAO_SKIP_VERIFY", "BAO_TLS_SERVER_NAME"} {
+		baoTLS = baoTLS || getenv(k) != ""
+	}
+	if !baoTLS {
+		return nil
+	}
+	// ConfigureTLS sets every field it is given, so start from the VAULT_* values.
+	pick := func(name string) string {
+		if v := getenv("BAO_" + name); v != "" {
+			return v
+		}
+		return getenv("VAULT_" + name)
+	}
+	t := &api.TLSConfig{CACert: pick("CACERT"), CAPath: pick("CAPATH"), ClientCert: pick("CLIENT_CERT"),
+		ClientKey: pick("CLIENT_KEY"), TLSServerName: pick("TLS_SERVER_NAME")}
+	if v := pick("SKIP_VERIFY"); v != "" {
+		insecure, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("BAO_SKIP_VERIFY/VAULT_SKIP_VERIFY %q: not a boolean", v)
+		}
+		t.Insecure = insecure
+	}
+	if err := cfg.ConfigureTLS(t); err != nil {
+		return fmt.Errorf("configure TLS from BAO_* variables: %w", err)
+	}
+	return nil
+}
+
 func (c *Config) login(ctx context.Context, client *api.Client) error {
 	switch c.Auth {
 	case AuthToken, "":
 		if client.Token() == "" {
-			return errors.New("no vault token: set VAULT_TOKEN, or use --vault-auth approle or kubernetes")
+			return errors.New("no vault token: set VAULT_TOKEN (or BAO_TOKEN), or use --vault-auth approle or kubernetes")
 		}
 		return nil
 	case AuthAppRole:

@@ -342,3 +342,31 @@ func TestExistingListsFolders(t *testing.T) {
 		t.Errorf("Existing without list permission = %v, want ErrPermission", err)
 	}
 }
+
+func TestOpenBaoEnvironment(t *testing.T) {
+	// OpenBao's CLI reads BAO_* before VAULT_*; an OpenBao user's shell works unchanged.
+	_, addr := startVault(t)
+	t.Setenv("VAULT_ADDR", "http://127.0.0.1:1") // nothing listens there
+	t.Setenv("VAULT_TOKEN", "wrong-token")
+	t.Setenv("BAO_ADDR", addr)
+	t.Setenv("BAO_TOKEN", "root-token")
+	c := NewConfig().(*Config)
+	p, err := c.open(context.Background())
+	if err != nil {
+		t.Fatalf("open with BAO_ADDR and BAO_TOKEN: %v", err)
+	}
+	if p.addr != addr {
+		t.Errorf("address %s, want BAO_ADDR %s", p.addr, addr)
+	}
+	// A flag still wins over both.
+	c = NewConfig().(*Config)
+	c.Address, c.MaxRetries = "http://127.0.0.1:1", 0
+	if _, err := c.open(context.Background()); err == nil {
+		t.Error("--vault-addr did not take precedence over BAO_ADDR")
+	}
+	// A bad BAO_SKIP_VERIFY is reported, not ignored.
+	t.Setenv("BAO_SKIP_VERIFY", "maybe")
+	if _, err := NewConfig().(*Config).open(context.Background()); err == nil || !strings.Contains(err.Error(), "BAO_SKIP_VERIFY") {
+		t.Errorf("open with BAO_SKIP_VERIFY=maybe: %v", err)
+	}
+}
