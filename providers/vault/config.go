@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/template"
@@ -145,6 +146,23 @@ func (c *Config) open(ctx context.Context) (*Provider, error) {
 	return p, nil
 }
 
+// tokenFromHelperFile reads the token the vault (or bao) CLI's default token helper stored in
+// the home folder, "" if there is none.
+func tokenFromHelperFile() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	for _, name := range []string{".vault-token", ".bao-token"} {
+		if b, err := os.ReadFile(filepath.Join(home, name)); err == nil {
+			if t := strings.TrimSpace(string(b)); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
 // applyBaoEnv applies OpenBao's BAO_* connection variables over the VAULT_* ones the library
 // has read: the bao CLI prefers them, so an OpenBao user's environment works as it is.
 func applyBaoEnv(cfg *api.Config, getenv func(string) string) error {
@@ -184,7 +202,13 @@ func (c *Config) login(ctx context.Context, client *api.Client) error {
 	switch c.Auth {
 	case AuthToken, "":
 		if client.Token() == "" {
-			return errors.New("no vault token: set VAULT_TOKEN (or BAO_TOKEN), or use --vault-auth approle or kubernetes")
+			// What `vault login` / `bao login` left with the default token helper.
+			if t := tokenFromHelperFile(); t != "" {
+				client.SetToken(t)
+			}
+		}
+		if client.Token() == "" {
+			return errors.New("no vault token: set VAULT_TOKEN (or BAO_TOKEN), run `vault login`, or use --vault-auth approle or kubernetes")
 		}
 		return nil
 	case AuthAppRole:

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -368,5 +370,23 @@ func TestOpenBaoEnvironment(t *testing.T) {
 	t.Setenv("BAO_SKIP_VERIFY", "maybe")
 	if _, err := NewConfig().(*Config).open(context.Background()); err == nil || !strings.Contains(err.Error(), "BAO_SKIP_VERIFY") {
 		t.Errorf("open with BAO_SKIP_VERIFY=maybe: %v", err)
+	}
+}
+
+func TestTokenFromVaultLogin(t *testing.T) {
+	_, addr := startVault(t)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("VAULT_TOKEN", "")
+	t.Setenv("BAO_TOKEN", "")
+	if _, err := openProvider(t, addr); err == nil || !strings.Contains(err.Error(), "no vault token") {
+		t.Fatalf("open without any token: %v", err)
+	}
+	// `vault login` stores the token in ~/.vault-token.
+	if err := os.WriteFile(filepath.Join(home, ".vault-token"), []byte("root-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openProvider(t, addr); err != nil {
+		t.Fatalf("open with ~/.vault-token: %v", err)
 	}
 }
