@@ -224,9 +224,11 @@ type Progress interface {
 	Done()
 }
 
-// BuildPlan validates every candidate against the provider, then reads each target to decide
-// create, update, unchanged or conflict. It returns a *ValidationError listing every problem
-// when any target is invalid or two Secrets map to one target; nothing is read or written then.
+// BuildPlan validates every candidate against the provider (names, sizes, collisions, and
+// that its audit record can be written), then reads each target to decide create, update,
+// unchanged or conflict — only the targets that exist, when the provider is a
+// providers.Lister. It returns a *ValidationError listing every problem when any candidate
+// fails validation; nothing is read or written then.
 func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Options) (*Plan, error) {
 	opts.defaults()
 	p := opts.Provider
