@@ -177,18 +177,28 @@ type BatchRecorder interface {
 }
 
 // intentChunk is a group of write intents recorded together; ready is closed once they are
-// durable (err nil) or failed.
+// durable (err nil) or failed, reached once a worker has begun one of its items.
 type intentChunk struct {
-	ready chan struct{}
-	err   error
+	ready   chan struct{}
+	err     error
+	reached chan struct{}
+	once    sync.Once
 }
 
-// recordIntents records the write intent of every item the plan expects to write, in batches
-// that grow from 32 to 1,024 items: each intent must be durable before its item's store is
-// touched, and recording them together costs one disk flush per batch instead of one per
-// Secret. The first workers wait only for the first small batch; the later ones are recorded
-// while the workers write. Items found to need a write only later record their intent on their
-// own. stop waits for the background recording to end.
+// Intent batches grow from firstIntentBatch to maxIntentBatch items, and are recorded at most
+// one batch ahead of the items the workers have begun.
+const (
+	firstIntentBatch = 32
+	maxIntentBatch   = 256
+)
+
+// recordIntents records the write intent of every item the plan expects to write, in batches:
+// each intent must be durable before its item's store is touched, and recording them together
+// costs one disk flush per batch instead of one per Secret. A batch is recorded once the
+// workers have begun the one before it, so the intents stay just ahead of the writes: after a
+// crash the log shows few intents of writes that were never begun. Items found to need a
+// write only later record their intent on their own. stop ends the background recording and
+// waits for it.
 func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[string]*kube.Secret) (stop func()) {
 	br, ok := a.opts.Recorder.(BatchRecorder)
 	if !ok || a.opts.DryRun {
@@ -199,26 +209,35 @@ func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[
 		events []audit.Event
 	}
 	var chunks []chunk
-	size := 32
+	size := firstIntentBatch
 	for _, it := range items {
 		if !it.read || (it.Action != ActionCreate && it.Action != ActionUpdate) {
 			continue
 		}
 		if len(chunks) == 0 || len(chunks[len(chunks)-1].events) == size {
 			if len(chunks) > 0 {
-				size = min(2*size, 1024)
+				size = min(2*size, maxIntentBatch)
 			}
-			chunks = append(chunks, chunk{c: &intentChunk{ready: make(chan struct{})}})
+			chunks = append(chunks, chunk{c: &intentChunk{ready: make(chan struct{}), reached: make(chan struct{})}})
 		}
 		ch := &chunks[len(chunks)-1]
 		ch.events = append(ch.events, a.event("migrate.write", audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
 		a.intents[it] = ch.c
 	}
+	quit := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		var err error
-		for _, ch := range chunks {
+		for i, ch := range chunks {
+			if i > 0 && err == nil {
+				select {
+				case <-chunks[i-1].c.reached:
+				case <-quit:
+					err = errors.New("the run ended before these items were begun")
+				case <-ctx.Done():
+				}
+			}
 			if err == nil && ctx.Err() != nil {
 				// The run stopped: no intents for items that will not be attempted.
 				err = context.Cause(ctx)
@@ -232,7 +251,17 @@ func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[
 			close(ch.c.ready)
 		}
 	}()
-	return func() { <-finished }
+	return func() {
+		close(quit)
+		<-finished
+	}
+}
+
+// begin tells the intent recorder that a worker has begun it.
+func (a *applier) begin(it *Item) {
+	if c := a.intents[it]; c != nil {
+		c.once.Do(func() { close(c.reached) })
+	}
 }
 
 // intentRecorded waits until the intent of it, recorded up front, is durable. It reports false
@@ -315,6 +344,7 @@ func (a *applier) wait(ctx context.Context) error {
 // apply handles one item. A returned error stops the whole run (audit failure, cancellation);
 // an item's own failure is reported in the ItemReport.
 func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemReport, error) {
+	a.begin(it)
 	r := &ItemReport{Namespace: it.Namespace, Name: it.Name, Target: it.Target, Planned: it.Action, Fingerprint: it.Fingerprint, Reason: it.Reason}
 	p := a.opts.Provider
 

@@ -667,3 +667,70 @@ func TestOriginThatIsNotUTF8IsAudited(t *testing.T) {
 		}
 	}
 }
+
+// pausingMem is memProvider whose Write to one address waits until the test lets it go.
+type pausingMem struct {
+	*memProvider
+	at      string
+	paused  chan struct{}
+	release chan struct{}
+}
+
+func (p *pausingMem) Write(ctx context.Context, t providers.Target, pl providers.Payload, expect string) (string, error) {
+	if t.Address == p.at {
+		close(p.paused)
+		<-p.release
+	}
+	return p.memProvider.Write(ctx, t, pl, expect)
+}
+
+func TestIntentsStayJustAheadOfTheWrites(t *testing.T) {
+	// After a crash the log should show intents for writes that were about to happen, not for
+	// the whole plan: batches are recorded at most one ahead of the items begun.
+	var ss []*kube.Secret
+	for i := range 1000 {
+		ss = append(ss, secret("ns", fmt.Sprintf("s%04d", i), "k", fmt.Sprint(i)))
+	}
+	p := &pausingMem{memProvider: newMem(), at: "ns/s0150", paused: make(chan struct{}), release: make(chan struct{})}
+	rec := &memRecorder{}
+	opts := testOpts(t, p)
+	opts.Recorder, opts.Concurrency = rec, 1
+	plan, err := BuildPlan(context.Background(), cands(ss...), SourceSpec{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Apply(context.Background(), plan, sources(ss...), opts)
+		done <- err
+	}()
+	<-p.paused
+	rec.mu.Lock()
+	intents := 0
+	for _, e := range rec.events {
+		if e.Outcome == audit.OutcomeAttempt {
+			intents++
+		}
+	}
+	rec.mu.Unlock()
+	close(p.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Batches of 32, 64, 128, 256, …: item 150 is in the third (96–223); the fourth (224–479)
+	// may be recorded, the fifth may not.
+	if intents < 151 || intents > 480 {
+		t.Errorf("while item 150 was being written, %d intents were on record, want 151 to 480", intents)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	total := 0
+	for _, e := range rec.events {
+		if e.Outcome == audit.OutcomeAttempt {
+			total++
+		}
+	}
+	if total != len(ss) {
+		t.Errorf("%d intents at the end, want %d", total, len(ss))
+	}
+}
