@@ -105,6 +105,9 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 			return nil, err
 		}
 		defer j.Close()
+		if err := j.Begin(opts.RunID); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Progress != nil {
 		opts.Progress.Start(len(plan.Items))
@@ -388,9 +391,12 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	}
 	if action == ActionUnchanged {
 		r.Result, r.Version, r.Verified = ResultUnchanged, st.Version, true
-		if e, _ := a.journal.Done(it); e.State == "written" && !a.opts.DryRun {
-			// An earlier run wrote this entry and stopped before its outcome was on record (a
-			// crash): record now that it is there and equal to the source.
+		e, _ := a.journal.Done(it)
+		earlier := e.State == "written" || (e.State != "verified" && st.RunID != a.opts.RunID && a.journal.EarlierRun(st.RunID))
+		if earlier && !a.opts.DryRun {
+			// An earlier run of this job wrote this entry and stopped before its outcome was on
+			// record (a crash; its journal may not even have said "written"): record now that
+			// it is there and equal to the source.
 			a.recordThen(ctx, "migrate.verify", audit.OutcomeSuccess, it, s, st.Version, nil, map[string]string{"written_by_earlier_run": "true"}, func() {
 				a.journal.Mark(it, "verified", st.Version)
 				a.add(r)

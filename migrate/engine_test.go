@@ -103,7 +103,7 @@ func (m *memProvider) Write(_ context.Context, t providers.Target, p providers.P
 	for k, v := range p.Secret.Data {
 		data[k] = append([]byte(nil), v...)
 	}
-	e.stored = providers.Stored{Data: data, Type: p.Secret.EffectiveType(), Fingerprint: p.Fingerprint, Managed: true, SourceUID: p.Secret.UID}
+	e.stored = providers.Stored{Data: data, Type: p.Secret.EffectiveType(), Fingerprint: p.Fingerprint, Managed: true, SourceUID: p.Secret.UID, RunID: p.RunID}
 	return fmt.Sprint(e.version), nil
 }
 
@@ -732,5 +732,56 @@ func TestIntentsStayJustAheadOfTheWrites(t *testing.T) {
 	}
 	if total != len(ss) {
 		t.Errorf("%d intents at the end, want %d", total, len(ss))
+	}
+}
+
+func TestResumedRunRecordsWritesTheJournalLost(t *testing.T) {
+	// A killed run can lose its last journal entries too. The store says which run wrote the
+	// entry, and the journal which runs worked on this job: together they tell the next run.
+	ctx := context.Background()
+	s := secret("ns", "db", "password", "v1")
+	for _, tc := range []struct {
+		name     string
+		keepRuns bool
+		want     int
+	}{
+		{"the writer was an earlier run of this job", true, 1},
+		{"the writer is unknown to this job's journal", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMem()
+			opts := testOpts(t, m)
+			opts.RunID = "run-A"
+			run(t, ctx, cands(s), sources(s), opts)
+			// Keep only the "run" lines, as if the item's entries never reached the disk.
+			files, _ := filepath.Glob(filepath.Join(opts.JournalDir, "*.jsonl"))
+			if len(files) != 1 {
+				t.Fatalf("journal files %v", files)
+			}
+			b, _ := os.ReadFile(files[0])
+			var kept []byte
+			for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+				if tc.keepRuns && bytes.Contains(line, []byte(`"state":"run"`)) {
+					kept = append(kept, line...)
+				}
+			}
+			os.WriteFile(files[0], kept, 0o600)
+
+			rec := &memRecorder{}
+			opts.Recorder, opts.RunID = rec, "run-B"
+			_, rep := run(t, ctx, cands(s), sources(s), opts)
+			if rep.Counts[ResultUnchanged] != 1 {
+				t.Fatalf("counts %v, want unchanged", rep.Counts)
+			}
+			got := 0
+			for _, e := range rec.events {
+				if e.Action == "migrate.verify" && e.Details["written_by_earlier_run"] == "true" {
+					got++
+				}
+			}
+			if got != tc.want || len(rec.events) != tc.want {
+				t.Errorf("recorded %+v, want %d migrate.verify record(s) for the earlier write", rec.events, tc.want)
+			}
+		})
 	}
 }

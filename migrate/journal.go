@@ -26,6 +26,7 @@ type Journal struct {
 	f       *os.File
 	w       *bufio.Writer
 	entries map[string]JournalEntry
+	runs    map[string]bool // runs of this job, from their "run" lines
 	dirty   bool
 	stop    chan struct{}
 	stopped chan struct{}
@@ -38,9 +39,11 @@ type JournalEntry struct {
 	Time        time.Time `json:"time"`
 	Ref         string    `json:"ref"`
 	Target      string    `json:"target"`
-	State       string    `json:"state"` // written, verified, failed
+	State       string    `json:"state"` // run, written, verified, failed
 	Version     string    `json:"version,omitempty"`
-	Fingerprint string    `json:"fingerprint"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	// Run names the run that began, on a "run" line (which has no Ref).
+	Run string `json:"run,omitempty"`
 }
 
 // journalFlushEvery bounds how long a finished item may sit in the buffer before an fsync.
@@ -61,7 +64,7 @@ func OpenJournal(dir, id string) (*Journal, error) {
 	if !ok {
 		return nil, fmt.Errorf("journal %s is locked: another secretshift run is working on the same job", path)
 	}
-	j := &Journal{path: path, lock: lock, entries: map[string]JournalEntry{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+	j := &Journal{path: path, lock: lock, entries: map[string]JournalEntry{}, runs: map[string]bool{}, stop: make(chan struct{}), stopped: make(chan struct{})}
 	if err := j.load(); err != nil {
 		_ = lock.Unlock()
 		return nil, err
@@ -93,11 +96,41 @@ func (j *Journal) load() error {
 	for sc.Scan() {
 		var e JournalEntry
 		// A torn last line from a crash is expected; skip what does not parse.
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Ref != "" {
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		switch {
+		case e.State == "run" && e.Run != "":
+			j.runs[e.Run] = true
+		case e.Ref != "":
 			j.entries[e.Ref] = e
 		}
 	}
 	return sc.Err()
+}
+
+// Begin records, durably, that run runID works on this job, before it writes anything: a
+// later run can then tell content this run wrote even if its last entries were lost.
+func (j *Journal) Begin(runID string) error {
+	if j == nil || runID == "" {
+		return nil
+	}
+	b, _ := json.Marshal(JournalEntry{Time: time.Now().UTC(), State: "run", Run: runID})
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.w.Write(b)
+	j.w.WriteByte('\n')
+	j.dirty = true
+	j.flushLocked()
+	if j.err != nil {
+		return fmt.Errorf("write journal %s: %w", j.path, j.err)
+	}
+	return nil
+}
+
+// EarlierRun reports whether runID is a run that worked on this job before this one.
+func (j *Journal) EarlierRun(runID string) bool {
+	return j != nil && runID != "" && j.runs[runID]
 }
 
 // Done reports whether an earlier run wrote and verified it with the same content and target.

@@ -69,6 +69,8 @@ type Stored struct {
 	Managed bool
 	// SourceUID is the source Secret's UID recorded at write time, if any.
 	SourceUID string
+	// RunID is the secretshift run that wrote the current content, if the store records it.
+	RunID string
 }
 
 // Provider is one store Secrets can move into.

@@ -198,6 +198,7 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 	st.Managed = meta[metaManagedBy] == metaManagedByV
 	st.Fingerprint = meta[metaFingerprint]
 	st.SourceUID = meta[metaUID]
+	st.RunID = meta[metaRun]
 	st.Type = meta[metaType]
 	if sec.Data == nil {
 		// The latest version is soft-deleted: something is there (cas=0 would fail), with no values.

@@ -147,7 +147,7 @@ func TestWriteReadRoundTripIsByteExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Managed || st.Fingerprint != "hmac-sha256:abc" || st.SourceUID != "uid-1" || st.Type != "kubernetes.io/basic-auth" || st.Version != "1" {
+	if !st.Managed || st.Fingerprint != "hmac-sha256:abc" || st.SourceUID != "uid-1" || st.Type != "kubernetes.io/basic-auth" || st.Version != "1" || st.RunID != "run-1" {
 		t.Errorf("metadata: %+v", st)
 	}
 	for k, want := range s.Data {
