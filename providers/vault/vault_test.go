@@ -390,3 +390,49 @@ func TestTokenFromVaultLogin(t *testing.T) {
 		t.Fatalf("open with ~/.vault-token: %v", err)
 	}
 }
+
+func TestSoftDeletedAndDestroyedEntries(t *testing.T) {
+	// Someone ran `vault kv delete` (or `kv destroy`) on a migrated entry. It still exists for
+	// check-and-set, holds no values, and the next write restores it as a new version.
+	_, addr := startVault(t)
+	p := mustOpen(t, addr)
+	ctx := context.Background()
+	kv := p.client.KVv2("secret")
+	for _, tc := range []struct {
+		name   string
+		remove func(path string) error
+	}{
+		{"soft-deleted", func(path string) error { return kv.Delete(ctx, path) }},
+		{"destroyed", func(path string) error { return kv.Destroy(ctx, path, []int{1}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSecret()
+			s.Name = "db-" + tc.name
+			tgt, _ := p.Target(s)
+			if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s, Fingerprint: "hmac-sha256:abc"}, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.remove(p.relPath(tgt)); err != nil {
+				t.Fatal(err)
+			}
+			st, err := p.Read(ctx, tgt)
+			if err != nil {
+				t.Fatalf("read %s entry: %v", tc.name, err)
+			}
+			if st.Data == nil || len(st.Data) != 0 || st.Version != "1" || !st.Managed {
+				t.Fatalf("read %s entry: %+v, want no values, version 1, managed", tc.name, st)
+			}
+			// Existence is what check-and-set sees: a create would fail, an update restores.
+			if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); !errors.Is(err, providers.ErrConflict) {
+				t.Errorf("create over a %s entry: %v, want ErrConflict", tc.name, err)
+			}
+			v, err := p.Write(ctx, tgt, providers.Payload{Secret: s, Fingerprint: "hmac-sha256:abc"}, st.Version)
+			if err != nil || v != "2" {
+				t.Fatalf("restore: version %q, %v", v, err)
+			}
+			if st, err = p.Read(ctx, tgt); err != nil || len(st.Data) != len(s.Data) {
+				t.Fatalf("after restore: %v, %d keys", err, len(st.Data))
+			}
+		})
+	}
+}
