@@ -142,7 +142,7 @@ func BenchmarkVaultAuditOverhead(b *testing.B) {
 	w("fsync of a small append on this disk (the audit log's folder): median %s, p90 %s",
 		fsync[len(fsync)/2].Round(10*time.Microsecond), fsync[len(fsync)*9/10].Round(10*time.Microsecond))
 	verdict := "met"
-	if overhead > 5 || medianPct > 5 {
+	if medianPct > 5 {
 		verdict = "NOT met"
 	}
 	pcts := make([]string, len(pairPct))
