@@ -24,7 +24,7 @@ import (
 // defaultAuditPairs is how many runs with and without the audit log are made, in the order
 // without, with, with, without, ... so that a drift in the machine's load hits both alike.
 // SECRETSHIFT_BENCH_AUDIT_PAIRS overrides it.
-const defaultAuditPairs = 9
+const defaultAuditPairs = 15
 
 // BenchmarkVaultAuditOverhead migrates the whole corpus through the library (migrate.BuildPlan
 // and migrate.Apply, as `secretshift migrate` calls them) into a fresh vault-testserver process
