@@ -92,7 +92,14 @@ func (e *recordEncoder) encode(dst []byte, r *Record) []byte {
 	e.members = e.members[:0]
 	for i, name := range canonicalFields {
 		start := len(e.members)
-		if name == "actor" && r.Actor != nil {
+		if ks := r.keySet; ks != nil && (name == "keys" || name == "fingerprints") {
+			keysJSON, fpsJSON := ks.encoded()
+			if name == "keys" {
+				e.members = append(e.members, keysJSON...)
+			} else {
+				e.members = append(e.members, fpsJSON...)
+			}
+		} else if name == "actor" && r.Actor != nil {
 			if r.Actor != e.actor {
 				e.actor, e.actorJSON = r.Actor, appendMember(e.actorJSON[:0], r, name)
 			}

@@ -695,6 +695,7 @@ func (l *Log) newRecord(e Event) *Record {
 		Keys:         e.Keys,
 		Fingerprints: e.Fingerprints,
 		Details:      e.Details,
+		keySet:       e.KeySet,
 	}
 	if !l.opts.Actor.IsZero() {
 		r.Actor = &l.opts.Actor // shared: records are not changed once made

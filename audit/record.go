@@ -120,7 +120,10 @@ type Event struct {
 	Target       *Target
 	Keys         []string
 	Fingerprints map[string]string
-	Details      map[string]string
+	// KeySet, instead of Keys and Fingerprints, carries keys and fingerprints checked and
+	// encoded once for all the events about one Secret.
+	KeySet  *KeySet
+	Details map[string]string
 }
 
 // Record is one line of the audit log. See the package documentation for the field meanings and
@@ -143,6 +146,9 @@ type Record struct {
 	Checkpoint   *Checkpoint       `json:"checkpoint,omitempty"`
 	Prev         string            `json:"prev"`
 	Hash         string            `json:"hash,omitempty"`
+
+	// keySet, when set, stands for Keys and Fingerprints (written from its cached encoding).
+	keySet *KeySet
 }
 
 // recordFields is Record without its methods, so the JSON methods below can reuse the default
@@ -300,28 +306,12 @@ func (e *Event) Validate() error {
 			}
 		}
 	}
-	if len(e.Keys) > maxKeys {
-		return fmt.Errorf("%w: %s: %d keys is more than %d", ErrInvalidEvent, e.Action, len(e.Keys), maxKeys)
+	if e.KeySet != nil && (len(e.Keys) > 0 || len(e.Fingerprints) > 0) {
+		return fmt.Errorf("%w: %s: an event carries keys either in KeySet or in Keys and Fingerprints, not both", ErrInvalidEvent, e.Action)
 	}
-	for _, k := range e.Keys {
-		if k == "" {
-			return fmt.Errorf("%w: %s: empty key name", ErrInvalidEvent, e.Action)
-		}
-		if err := check("key name", k, maxNameLen); err != nil {
-			return err
-		}
-	}
-	if len(e.Fingerprints) > maxKeys {
-		return fmt.Errorf("%w: %s: %d fingerprints is more than %d", ErrInvalidEvent, e.Action, len(e.Fingerprints), maxKeys)
-	}
-	for k, fp := range e.Fingerprints {
-		if err := check("fingerprint key name", k, maxNameLen); err != nil {
-			return err
-		}
-		if !validFingerprint(fp) {
-			// The offending string is not quoted: it might be the value itself.
-			return fmt.Errorf("%w: %s: fingerprint of key %q is not of the form hmac-sha256:<64 hex digits>", ErrInvalidEvent, e.Action, k)
-		}
+	// A KeySet was checked when it was made and cannot change since.
+	if err := e.validateKeys(); err != nil {
+		return err
 	}
 	if len(e.Details) > maxDetails {
 		return fmt.Errorf("%w: %s: %d details is more than %d", ErrInvalidEvent, e.Action, len(e.Details), maxDetails)

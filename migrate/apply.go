@@ -97,6 +97,9 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		return nil, fmt.Errorf("the plan is for provider %q, not %q", plan.Provider, opts.Provider.Name())
 	}
 	rep := &Report{APIVersion: PlanAPIVersion, Kind: "Report", Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, DryRun: opts.DryRun, Started: opts.Now().UTC(), Counts: map[Result]int{}}
+	if err := prepareAudit(plan); err != nil {
+		return nil, err
+	}
 
 	var j *Journal
 	if !opts.DryRun {
@@ -523,7 +526,12 @@ func (a *applier) event(action string, outcome audit.Outcome, it *Item, s *kube.
 // itemEvent builds the audit event for one item. The origin (a file path, or the cluster) is
 // made valid UTF-8: a file name need not be, and the audit log refuses text that is not.
 func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) audit.Event {
-	e := audit.Event{Action: action, Outcome: outcome, Keys: it.Keys, Fingerprints: it.KeyFingerprints}
+	e := audit.Event{Action: action, Outcome: outcome}
+	if it.keySet != nil {
+		e.KeySet = it.keySet
+	} else {
+		e.Keys, e.Fingerprints = it.Keys, it.KeyFingerprints
+	}
 	e.Source = &audit.Source{Namespace: it.Namespace, Name: it.Name, UID: it.UID, Origin: strings.ToValidUTF8(it.Origin.String(), "\uFFFD")}
 	if s != nil {
 		e.Source.Cluster = s.Origin.Cluster

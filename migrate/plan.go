@@ -107,6 +107,39 @@ type Item struct {
 	// stored is what Read returned at plan time, reused by Apply in the same process.
 	stored *providers.Stored
 	read   bool
+	// keySet is Keys and KeyFingerprints checked and encoded once for the audit log.
+	keySet *audit.KeySet
+}
+
+// prepareAudit checks the item's keys and fingerprints for the audit log, once.
+func (it *Item) prepareAudit() error {
+	if it.keySet != nil {
+		return nil
+	}
+	ks, err := audit.NewKeySet("migrate.write", it.Keys, it.KeyFingerprints)
+	if err != nil {
+		return err
+	}
+	it.keySet = ks
+	return nil
+}
+
+// prepareAudit checks every item of p for the audit log before anything is written: a saved
+// plan was checked when it was made, but its file may have been edited since.
+func prepareAudit(p *Plan) error {
+	var problems []Problem
+	for _, it := range p.Items {
+		if it.Action == ActionSkip {
+			continue // recorded as before: the log checks the keys of a skip record itself
+		}
+		if err := it.prepareAudit(); err != nil {
+			problems = append(problems, Problem{Ref: it.Ref(), Error: "cannot be audited: " + err.Error(), err: err})
+		}
+	}
+	if len(problems) > 0 {
+		return &ValidationError{Problems: problems}
+	}
+	return nil
 }
 
 // Ref is namespace/name.
@@ -276,9 +309,10 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 		}
 		// Every write is audited; an event the audit log would refuse must stop the plan now,
 		// not the run half-way.
-		ev := itemEvent("migrate.write", audit.OutcomeAttempt, it, s, "", nil)
-		if err := ev.Validate(); err != nil {
+		if err := it.prepareAudit(); err != nil {
 			addProblem(s, fmt.Errorf("cannot be audited: %w", err))
+		} else if ev := itemEvent("migrate.write", audit.OutcomeAttempt, it, s, "", nil); ev.Validate() != nil {
+			addProblem(s, fmt.Errorf("cannot be audited: %w", ev.Validate()))
 		}
 		key := fold(t.Address)
 		if other, dup := seen[key]; dup {

@@ -17,6 +17,9 @@ import (
 func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opts Options) (*Report, error) {
 	opts.defaults()
 	rep := &Report{APIVersion: PlanAPIVersion, Kind: "VerifyReport", Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, Started: opts.Now().UTC(), Counts: map[Result]int{}}
+	if err := prepareAudit(plan); err != nil {
+		return nil, err
+	}
 	if opts.Progress != nil {
 		opts.Progress.Start(len(plan.Items))
 	}
