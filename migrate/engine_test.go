@@ -785,3 +785,31 @@ func TestResumedRunRecordsWritesTheJournalLost(t *testing.T) {
 		})
 	}
 }
+
+func TestApplyChecksASavedPlanForTheAuditFirst(t *testing.T) {
+	// A plan read back from its file has no checked key sets; Apply checks every item before
+	// the first write, so an edited file cannot stop the run half-way.
+	m := newMem()
+	var ss []*kube.Secret
+	for i := range 100 {
+		ss = append(ss, secret("ns", fmt.Sprintf("s%03d", i), "k", fmt.Sprint(i)))
+	}
+	opts := testOpts(t, m)
+	opts.Recorder = &memRecorder{}
+	plan, err := BuildPlan(context.Background(), cands(ss...), SourceSpec{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, _ := json.Marshal(plan)
+	var loaded Plan
+	if err := json.Unmarshal(saved, &loaded); err != nil {
+		t.Fatal(err)
+	}
+	// The last item, in a later batch of intents than the first ones.
+	last := loaded.Items[len(loaded.Items)-1]
+	last.Keys = append(last.Keys, "-----BEGIN")
+	_, err = Apply(context.Background(), &loaded, sources(ss...), opts)
+	if !errors.Is(err, audit.ErrInvalidEvent) || m.writes != 0 {
+		t.Fatalf("Apply of an edited plan = %v with %d writes, want audit.ErrInvalidEvent and none", err, m.writes)
+	}
+}
