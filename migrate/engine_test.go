@@ -168,6 +168,15 @@ func secret(ns, name string, kv ...string) *kube.Secret {
 	return s
 }
 
+// numbered makes n Secrets ns/<format of i> with one key k = i.
+func numbered(n int, format string) []*kube.Secret {
+	ss := make([]*kube.Secret, n)
+	for i := range ss {
+		ss[i] = secret("ns", fmt.Sprintf(format, i), "k", fmt.Sprint(i))
+	}
+	return ss
+}
+
 func cands(ss ...*kube.Secret) []Candidate {
 	out := make([]Candidate, len(ss))
 	for i, s := range ss {
@@ -322,10 +331,7 @@ func TestAuditFailureStopsBeforeWrite(t *testing.T) {
 
 func TestAuditFailureMidRunStopsTheRun(t *testing.T) {
 	m := newMem()
-	var ss []*kube.Secret
-	for i := range 50 {
-		ss = append(ss, secret("ns", fmt.Sprintf("s%02d", i), "k", fmt.Sprint(i)))
-	}
+	ss := numbered(50, "s%02d")
 	opts := testOpts(t, m)
 	opts.Concurrency = 1
 	opts.Recorder = &failAfter{n: 10} // intents go in one batch; the 11th outcome record fails
@@ -399,10 +405,7 @@ func roundTrip(t *testing.T, p *Plan) *Plan {
 func TestResumeAfterInterruption(t *testing.T) {
 	ctx := context.Background()
 	m := newMem()
-	var ss []*kube.Secret
-	for i := range 20 {
-		ss = append(ss, secret("ns", fmt.Sprintf("s%02d", i), "k", fmt.Sprint(i)))
-	}
+	ss := numbered(20, "s%02d")
 	opts := testOpts(t, m)
 	opts.Concurrency = 1
 	m.failOn = "ns/s10" // the run fails on one item and goes on
@@ -453,10 +456,7 @@ func (p *durableProgress) Done() {
 }
 
 func TestApplyWithAuditLog(t *testing.T) {
-	var ss []*kube.Secret
-	for i := range 300 {
-		ss = append(ss, secret("ns", fmt.Sprintf("s%03d", i), "k", fmt.Sprint(i)))
-	}
+	ss := numbered(300, "s%03d")
 	signer := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize))
 
 	t.Run("items are reported done once their outcome is durable", func(t *testing.T) {
@@ -547,10 +547,7 @@ func (l *listingMem) Existing(_ context.Context, targets []providers.Target) (ma
 
 func TestPlanReadsOnlyListedTargets(t *testing.T) {
 	ctx := context.Background()
-	var ss []*kube.Secret
-	for i := range 20 {
-		ss = append(ss, secret("ns", fmt.Sprintf("s%02d", i), "k", fmt.Sprint(i)))
-	}
+	ss := numbered(20, "s%02d")
 	for _, tc := range []struct {
 		name    string
 		listErr error
@@ -687,10 +684,7 @@ func (p *pausingMem) Write(ctx context.Context, t providers.Target, pl providers
 func TestIntentsStayJustAheadOfTheWrites(t *testing.T) {
 	// After a crash the log should show intents for writes that were about to happen, not for
 	// the whole plan: batches are recorded at most one ahead of the items begun.
-	var ss []*kube.Secret
-	for i := range 1000 {
-		ss = append(ss, secret("ns", fmt.Sprintf("s%04d", i), "k", fmt.Sprint(i)))
-	}
+	ss := numbered(1000, "s%04d")
 	p := &pausingMem{memProvider: newMem(), at: "ns/s0150", paused: make(chan struct{}), release: make(chan struct{})}
 	rec := &memRecorder{}
 	opts := testOpts(t, p)
@@ -790,10 +784,7 @@ func TestApplyChecksASavedPlanForTheAuditFirst(t *testing.T) {
 	// A plan read back from its file has no checked key sets; Apply checks every item before
 	// the first write, so an edited file cannot stop the run half-way.
 	m := newMem()
-	var ss []*kube.Secret
-	for i := range 100 {
-		ss = append(ss, secret("ns", fmt.Sprintf("s%03d", i), "k", fmt.Sprint(i)))
-	}
+	ss := numbered(100, "s%03d")
 	opts := testOpts(t, m)
 	opts.Recorder = &memRecorder{}
 	plan, err := BuildPlan(context.Background(), cands(ss...), SourceSpec{}, opts)
