@@ -179,38 +179,9 @@ func canonical(buf *bytes.Buffer, v any) error {
 	return nil
 }
 
-// canonicalString writes s as JCS does: only '"', '\' and control characters are escaped, with
-// the short forms where JSON has them and \u00xx (lowercase hex) otherwise.
+// canonicalString writes s as JCS does (see appendString).
 func canonicalString(buf *bytes.Buffer, s string) {
-	const hexDigits = "0123456789abcdef"
-	buf.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			buf.WriteString(`\"`)
-		case '\\':
-			buf.WriteString(`\\`)
-		case '\b':
-			buf.WriteString(`\b`)
-		case '\f':
-			buf.WriteString(`\f`)
-		case '\n':
-			buf.WriteString(`\n`)
-		case '\r':
-			buf.WriteString(`\r`)
-		case '\t':
-			buf.WriteString(`\t`)
-		default:
-			if r < 0x20 {
-				buf.WriteString(`\u00`)
-				buf.WriteByte(hexDigits[r>>4])
-				buf.WriteByte(hexDigits[r&0xf])
-			} else {
-				buf.WriteRune(r)
-			}
-		}
-	}
-	buf.WriteByte('"')
+	buf.Write(appendString(buf.AvailableBuffer(), s))
 }
 
 // canonicalWithout returns the canonical form of object m without member drop.

@@ -42,13 +42,11 @@ var (
 		return out
 	}()
 	hashIndex = slices.Index(canonicalFields, "hash")
-	// canonicalIndex lists the members of the hashed form: all but hash.
+	// canonicalIndex is every member in canonical order (hash is left out while it is empty).
 	canonicalIndex = func() []int {
-		var out []int
-		for i := range canonicalFields {
-			if i != hashIndex {
-				out = append(out, i)
-			}
+		out := make([]int, len(canonicalFields))
+		for i := range out {
+			out[i] = i
 		}
 		return out
 	}()
@@ -57,23 +55,12 @@ var (
 // appendRecord appends r as one JSON object (no newline). Empty optional members are left out,
 // as the struct tags say; an empty Hash is left out too, which gives the form that is hashed.
 func appendRecord(b []byte, r *Record, order recordOrder) []byte {
-	names := lineFields
+	var e recordEncoder
+	e.encodeMembers(r)
 	if order == canonicalOrder {
-		names = canonicalFields
+		return e.assemble(b, canonicalIndex)
 	}
-	b = append(b, '{')
-	first := len(b)
-	for _, name := range names {
-		before := len(b)
-		if before > first {
-			b = append(b, ',')
-		}
-		mid := len(b)
-		if b = appendMember(b, r, name); len(b) == mid {
-			b = b[:before] // left out: no comma either
-		}
-	}
-	return append(b, '}')
+	return e.assemble(b, lineIndex)
 }
 
 // recordEncoder writes a record's canonical form and its line from one encoding of each
@@ -86,9 +73,9 @@ type recordEncoder struct {
 	actorJSON []byte
 }
 
-// encode sets r.Hash from r's canonical form (r.Hash must be empty) and appends r's line
-// (without newline) to dst.
-func (e *recordEncoder) encode(dst []byte, r *Record) []byte {
+// encodeMembers encodes every top-level member of r once into e.members and records where each
+// one is (an empty span for a member that is left out).
+func (e *recordEncoder) encodeMembers(r *Record) {
 	e.members = e.members[:0]
 	for i, name := range canonicalFields {
 		start := len(e.members)
@@ -109,7 +96,13 @@ func (e *recordEncoder) encode(dst []byte, r *Record) []byte {
 		}
 		e.spans[i] = [2]int{start, len(e.members)}
 	}
-	// The canonical form, without hash, is assembled after the members and hashed.
+}
+
+// encode sets r.Hash from r's canonical form (r.Hash must be empty, so the form leaves it out)
+// and appends r's line (without newline) to dst.
+func (e *recordEncoder) encode(dst []byte, r *Record) []byte {
+	e.encodeMembers(r)
+	// The canonical form is assembled after the members, hashed, and dropped again.
 	canon := len(e.members)
 	e.members = e.assemble(e.members, canonicalIndex)
 	sum := sha256.Sum256(e.members[canon:])

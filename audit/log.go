@@ -586,10 +586,13 @@ func (l *Log) recoverTornTail(torn *tornTailError) error {
 }
 
 // lastLineEnd returns the offset just after the last newline in the first size bytes of f (0
-// when there is none).
+// when there is none). A record line is never longer than maxLineLen, so it looks no further.
 func lastLineEnd(f *os.File, size int64) (int64, error) {
 	buf := make([]byte, 64<<10)
 	for end := size; end > 0; {
+		if size-end > maxLineLen {
+			return 0, fmt.Errorf("last record is longer than %d bytes", maxLineLen)
+		}
 		start := max(0, end-int64(len(buf)))
 		chunk := buf[:end-start]
 		if _, err := f.ReadAt(chunk, start); err != nil && err != io.EOF {
@@ -637,25 +640,15 @@ func readTail(f *os.File, size int64) (tailState, error) {
 		}
 		return tailState{}, &tornTailError{end: end, size: size}
 	}
-	// Read backwards in growing chunks until the newline before the last record is found.
-	chunk := int64(4096)
-	for {
-		if chunk > size {
-			chunk = size
-		}
-		buf := make([]byte, chunk)
-		if _, err := f.ReadAt(buf, size-chunk); err != nil && err != io.EOF {
-			return tailState{}, fmt.Errorf("read last record: %w", err)
-		}
-		body := buf[:len(buf)-1]
-		if i := bytes.LastIndexByte(body, '\n'); i >= 0 || chunk == size {
-			return tailFromLine(body[i+1:])
-		}
-		if chunk >= maxLineLen {
-			return tailState{}, fmt.Errorf("last record is longer than %d bytes", maxLineLen)
-		}
-		chunk *= 4
+	start, err := lastLineEnd(f, size-1)
+	if err != nil {
+		return tailState{}, err
 	}
+	line := make([]byte, size-1-start)
+	if _, err := f.ReadAt(line, start); err != nil && err != io.EOF {
+		return tailState{}, fmt.Errorf("read last record: %w", err)
+	}
+	return tailFromLine(line)
 }
 
 func tailFromLine(line []byte) (tailState, error) {

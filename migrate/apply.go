@@ -227,7 +227,7 @@ func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[
 			chunks = append(chunks, chunk{c: &intentChunk{ready: make(chan struct{}), reached: make(chan struct{})}})
 		}
 		ch := &chunks[len(chunks)-1]
-		ch.events = append(ch.events, a.event("migrate.write", audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
+		ch.events = append(ch.events, itemEvent("migrate.write", audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
 		a.intents[it] = ch.c
 	}
 	quit := make(chan struct{})
@@ -302,7 +302,7 @@ func (a *applier) recordThen(ctx context.Context, action string, outcome audit.O
 		}
 		return
 	}
-	e := a.event(action, outcome, it, s, version, cause)
+	e := itemEvent(action, outcome, it, s, version, cause)
 	e.Details = details
 	a.pending.Add(1)
 	done := func(err error) {
@@ -512,18 +512,13 @@ func (a *applier) record(ctx context.Context, action string, outcome audit.Outco
 	if a.opts.Recorder == nil || a.opts.DryRun {
 		return nil
 	}
-	if err := a.opts.Recorder.Record(ctx, a.event(action, outcome, it, s, version, cause)); err != nil {
+	if err := a.opts.Recorder.Record(ctx, itemEvent(action, outcome, it, s, version, cause)); err != nil {
 		return fmt.Errorf("%w: %w", ErrAudit, err)
 	}
 	return nil
 }
 
-// event builds the audit event for one item: names, target and keyed fingerprints only.
-func (a *applier) event(action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) audit.Event {
-	return itemEvent(action, outcome, it, s, version, cause)
-}
-
-// itemEvent builds the audit event for one item. The origin (a file path, or the cluster) is
+// itemEvent builds the audit event for one item: names, target and keyed fingerprints only. The origin (a file path, or the cluster) is
 // made valid UTF-8: a file name need not be, and the audit log refuses text that is not.
 func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) audit.Event {
 	e := audit.Event{Action: action, Outcome: outcome}

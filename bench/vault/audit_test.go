@@ -180,24 +180,12 @@ type timedRecorder struct {
 }
 
 func (t *timedRecorder) Record(ctx context.Context, e audit.Event) error {
-	start := time.Now()
-	err := t.inner.Record(ctx, e)
-	d := time.Since(start)
-	t.mu.Lock()
-	t.waits = append(t.waits, d)
-	t.mu.Unlock()
-	return err
+	return t.timed(&t.waits, func() error { return t.inner.Record(ctx, e) })
 }
 
 // RecordBatch forwards the engine's batched intents, timing the batch as one wait.
 func (t *timedRecorder) RecordBatch(ctx context.Context, events []audit.Event) error {
-	start := time.Now()
-	err := t.inner.(migrate.BatchRecorder).RecordBatch(ctx, events)
-	d := time.Since(start)
-	t.mu.Lock()
-	t.waits = append(t.waits, d)
-	t.mu.Unlock()
-	return err
+	return t.timed(&t.waits, func() error { return t.inner.(migrate.BatchRecorder).RecordBatch(ctx, events) })
 }
 
 // RecordAsync forwards the engine's outcome records, which no worker waits for, and keeps
@@ -205,23 +193,28 @@ func (t *timedRecorder) RecordBatch(ctx context.Context, events []audit.Event) e
 func (t *timedRecorder) RecordAsync(e audit.Event, done func(error)) error {
 	start := time.Now()
 	return t.inner.(migrate.AsyncRecorder).RecordAsync(e, func(err error) {
-		d := time.Since(start)
-		t.mu.Lock()
-		t.async = append(t.async, d)
-		t.mu.Unlock()
+		t.add(&t.async, time.Since(start))
 		done(err)
 	})
 }
 
 // Flush forwards the engine's final flush, timing it as one wait.
 func (t *timedRecorder) Flush(ctx context.Context) error {
+	return t.timed(&t.waits, func() error { return t.inner.(migrate.AsyncRecorder).Flush(ctx) })
+}
+
+// timed runs call and adds how long it took to list.
+func (t *timedRecorder) timed(list *[]time.Duration, call func() error) error {
 	start := time.Now()
-	err := t.inner.(migrate.AsyncRecorder).Flush(ctx)
-	d := time.Since(start)
-	t.mu.Lock()
-	t.waits = append(t.waits, d)
-	t.mu.Unlock()
+	err := call()
+	t.add(list, time.Since(start))
 	return err
+}
+
+func (t *timedRecorder) add(list *[]time.Duration, d time.Duration) {
+	t.mu.Lock()
+	*list = append(*list, d)
+	t.mu.Unlock()
 }
 
 // String summarises the waits; perItem divides their sum over that many Secrets.
