@@ -11,9 +11,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 
+	"golang.org/x/sync/errgroup"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -74,32 +73,24 @@ func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*I
 	}
 	readers := make([]*manifestReader, len(units))
 	errs := make([]error, len(units))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(units)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(units) {
-					return
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, u := range units {
+		g.Go(func() error {
+			if u.file {
+				var err error
+				if u.data, err = os.ReadFile(u.name); err != nil {
+					errs[i] = fmt.Errorf("read manifest %s: %w", u.name, err)
+					return nil
 				}
-				u := units[i]
-				if u.file {
-					var err error
-					if u.data, err = os.ReadFile(u.name); err != nil {
-						errs[i] = fmt.Errorf("read manifest %s: %w", u.name, err)
-						continue
-					}
-				}
-				r := &manifestReader{defaultNS: defaultNamespace}
-				r.readStream(u.name, u.data)
-				readers[i] = r
 			}
-		}()
+			r := &manifestReader{defaultNS: defaultNamespace}
+			r.readStream(u.name, u.data)
+			readers[i] = r
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

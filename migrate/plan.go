@@ -124,6 +124,15 @@ func (it *Item) prepareAudit() error {
 	return nil
 }
 
+// auditable checks that the audit log would take the records about it.
+func auditable(it *Item, s *kube.Secret) error {
+	if err := it.prepareAudit(); err != nil {
+		return err
+	}
+	ev := itemEvent("migrate.write", audit.OutcomeAttempt, it, s, "", nil)
+	return ev.Validate()
+}
+
 // prepareAudit checks every item of p for the audit log before anything is written: a saved
 // plan was checked when it was made, but its file may have been edited since.
 func prepareAudit(p *Plan) error {
@@ -309,10 +318,8 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 		}
 		// Every write is audited; an event the audit log would refuse must stop the plan now,
 		// not the run half-way.
-		if err := it.prepareAudit(); err != nil {
+		if err := auditable(it, s); err != nil {
 			addProblem(s, fmt.Errorf("cannot be audited: %w", err))
-		} else if ev := itemEvent("migrate.write", audit.OutcomeAttempt, it, s, "", nil); ev.Validate() != nil {
-			addProblem(s, fmt.Errorf("cannot be audited: %w", ev.Validate()))
 		}
 		key := fold(t.Address)
 		if other, dup := seen[key]; dup {
