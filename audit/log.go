@@ -77,6 +77,7 @@ type Log struct {
 	qmu     sync.Mutex
 	queue   []*pendingRecord
 	async   int         // records in queue that no caller waits for
+	urgent  int         // records in queue that a caller waits for
 	timer   *time.Timer // commits async records after AsyncDelay
 	leading bool
 
@@ -88,6 +89,7 @@ type Log struct {
 	// sync.
 	pending []byte
 	synced  int64
+	syncs   int // flushes of the log file so far
 	enc     recordEncoder
 	err     error // sticky: after a failed write nothing more is appended
 	closed  bool
@@ -260,7 +262,9 @@ type pendingRecord struct {
 func (l *Log) enqueue(ctx context.Context, urgent bool, ps ...*pendingRecord) {
 	l.qmu.Lock()
 	l.queue = append(l.queue, ps...)
-	if !urgent {
+	if urgent {
+		l.urgent += len(ps)
+	} else {
 		l.async += len(ps)
 	}
 	lead := !l.leading && (urgent || l.async >= AsyncBatch)
@@ -289,12 +293,23 @@ func (l *Log) onTimer() {
 	}
 }
 
-// lead writes queued events in batches until the queue is empty.
+// lead writes queued events in batches until the queue is empty, or holds only records that no
+// caller waits for and fewer than AsyncBatch of them: those are left to the delay timer, so that
+// a steady trickle of outcomes arriving during each commit does not turn into one disk flush per
+// handful of records.
 func (l *Log) lead(ctx context.Context) {
-	for {
+	for first := true; ; first = false {
 		l.qmu.Lock()
+		if !first && l.urgent == 0 && l.async < AsyncBatch {
+			l.leading = false
+			if len(l.queue) > 0 && l.timer == nil {
+				l.timer = time.AfterFunc(AsyncDelay, l.onTimer)
+			}
+			l.qmu.Unlock()
+			return
+		}
 		batch := l.queue
-		l.queue, l.async = nil, 0
+		l.queue, l.async, l.urgent = nil, 0, 0
 		if l.timer != nil {
 			l.timer.Stop()
 			l.timer = nil
@@ -737,6 +752,7 @@ func (l *Log) sync() error {
 	if err := l.f.Sync(); err != nil {
 		return l.fail("sync audit log", err)
 	}
+	l.syncs++
 	l.synced = l.st.size
 	return nil
 }

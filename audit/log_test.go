@@ -777,6 +777,76 @@ func TestRecordAsync(t *testing.T) {
 		verifyFile(t, path, 3*AsyncBatch/2+1)
 	})
 
+	t.Run("records arriving during a commit wait for the delay, not another flush", func(t *testing.T) {
+		// Outcomes trickle in while intents are committed: each commit must not be followed at
+		// once by another for the few records that arrived during its flush, or the log flushes
+		// the disk hundreds of times a second.
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		opts := testOptions(t, "run-async-trickle")
+		opts.CheckpointEvery = 1 << 20 // only the final one
+		l, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Outcomes arrive one every 100µs, faster than most disks flush (paced by spinning:
+		// a sleep that short lasts a millisecond or more), and an intent every 50ms.
+		const n, every, syncEvery = 3000, 100 * time.Microsecond, 50 * time.Millisecond
+		var wg sync.WaitGroup
+		wg.Add(n)
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		intents := 0
+		go func() {
+			defer close(stopped)
+			tick := time.NewTicker(syncEvery)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if err := l.Record(ctx, sampleEvent(fp, intents)); err != nil {
+						t.Error(err)
+					}
+					intents++
+				}
+			}
+		}()
+		start := time.Now()
+		for i := range n {
+			for time.Since(start) < time.Duration(i)*every {
+			}
+			if err := l.RecordAsync(sampleEvent(fp, i), func(err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				wg.Done()
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(stop)
+		<-stopped
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		l.mu.Lock()
+		syncs := l.syncs
+		l.mu.Unlock()
+		// One flush per synchronous record, per AsyncBatch records, per AsyncDelay of the
+		// run, the final Flush's and checkpoint's, and as much again for slack.
+		limit := 2 * (intents + n/AsyncBatch + int(elapsed/AsyncDelay) + 2)
+		t.Logf("%d async and %d sync records over %s: %d flushes of the log (at most %d)", n, intents, elapsed.Round(time.Millisecond), syncs, limit)
+		if syncs > limit {
+			t.Errorf("%d async and %d sync records over %s took %d flushes of the log, want at most %d", n, intents, elapsed.Round(time.Millisecond), syncs, limit)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		verifyFile(t, path, n+intents)
+	})
+
 	t.Run("invalid events are refused at once", func(t *testing.T) {
 		l, err := Open(filepath.Join(t.TempDir(), "audit.jsonl"), testOptions(t, "run-async-invalid"))
 		if err != nil {
