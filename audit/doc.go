@@ -49,7 +49,7 @@
 //
 // # Checkpoints and the head file
 //
-// Every Options.CheckpointEvery records (default 100) and at Close, the writer appends a record
+// Every Options.CheckpointEvery records (default 1,000) and at Close, the writer appends a record
 // with action audit.checkpoint whose "checkpoint" member is
 //
 //	{seq, count, head, run_id, event_id, time, key_id, fingerprint_key_id, signature}

@@ -35,7 +35,10 @@ var ErrTampered = errors.New("audit log tampered")
 
 // Defaults for Options.
 const (
-	DefaultCheckpointEvery = 100
+	// DefaultCheckpointEvery is how many records a checkpoint follows by default. Each one
+	// syncs the log, the head file and its folder, which is what a large migration feels most;
+	// a run always ends with one anyway.
+	DefaultCheckpointEvery = 1000
 	DefaultLockTimeout     = 30 * time.Second
 )
 
@@ -49,7 +52,7 @@ type Options struct {
 	Fingerprinter *Fingerprinter
 	// Signer signs checkpoints. Required.
 	Signer ed25519.PrivateKey
-	// CheckpointEvery writes a checkpoint after this many records (default 100); a negative
+	// CheckpointEvery writes a checkpoint after this many records (default 1,000); a negative
 	// value writes one only at Close.
 	CheckpointEvery int
 	// RunID correlates the records of one command run (default: a random UUID).

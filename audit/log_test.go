@@ -533,7 +533,7 @@ func benchLog(b *testing.B) (*Log, Options, Event) {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "audit.jsonl")
 	opts := testOptions(b, "run-bench")
-	opts.CheckpointEvery = DefaultCheckpointEvery
+	opts.CheckpointEvery = 0 // the default
 	opts.Now = nil
 	l, err := Open(path, opts)
 	if err != nil {

@@ -35,7 +35,7 @@ func BenchmarkApplyAudit(b *testing.B) {
 				var log *audit.Log
 				if audited {
 					var err error
-					if log, err = audit.Open(filepath.Join(b.TempDir(), "audit.jsonl"), audit.Options{Signer: signer, Fingerprinter: opts.Fingerprinter, RunID: "run-1", CheckpointEvery: 1000}); err != nil {
+					if log, err = audit.Open(filepath.Join(b.TempDir(), "audit.jsonl"), audit.Options{Signer: signer, Fingerprinter: opts.Fingerprinter, RunID: "run-1"}); err != nil {
 						b.Fatal(err)
 					}
 					opts.Recorder = log

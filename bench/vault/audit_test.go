@@ -317,7 +317,7 @@ func runLibrary(ctx context.Context, b *testing.B, f *fixture, name string, cand
 		actor := audit.CurrentActor()
 		id := p.(*vaultprovider.Provider).Identity()
 		actor.VaultDisplayName, actor.VaultAccessor = id.DisplayName, id.Accessor
-		log, err = audit.Open(filepath.Join(wd, "audit", "audit.jsonl"), audit.Options{Fingerprinter: fp, Signer: signer, RunID: runID, Actor: actor, CheckpointEvery: 1000})
+		log, err = audit.Open(filepath.Join(wd, "audit", "audit.jsonl"), audit.Options{Fingerprinter: fp, Signer: signer, RunID: runID, Actor: actor})
 		if err != nil {
 			b.Fatalf("%s: open audit log: %v", name, err)
 		}

@@ -46,9 +46,8 @@ func (a *auditFlags) open(f *factory, fp *audit.Fingerprinter, runID string, p p
 		id := vp.Identity()
 		actor.VaultDisplayName, actor.VaultAccessor = id.DisplayName, id.Accessor
 	}
-	// A signed checkpoint every 1,000 records (and at the end of every run): each one syncs the
-	// log, the head file and its folder, which is what a large migration feels most.
-	log, err := audit.Open(a.Log, audit.Options{Fingerprinter: fp, Signer: signer, RunID: runID, Actor: actor, CheckpointEvery: 1000})
+	// A signed checkpoint every audit.DefaultCheckpointEvery records and at the end of every run.
+	log, err := audit.Open(a.Log, audit.Options{Fingerprinter: fp, Signer: signer, RunID: runID, Actor: actor})
 	if err != nil {
 		return nil, withCode(ExitAudit, fmt.Errorf("%w: %w\nno Secret was written; fix the audit log location or permissions and run again", migrate.ErrAudit, err))
 	}
