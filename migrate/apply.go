@@ -459,13 +459,13 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	return nil, nil
 }
 
-// verify reads the target back and compares it with the source by keyed fingerprint.
+// verify reads the target back and compares it with the source.
 func (a *applier) verify(ctx context.Context, it *Item, s *kube.Secret) error {
 	st, err := a.opts.Provider.Read(ctx, *it.Target)
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", it.Target, err)
 	}
-	if !sameContent(it.Fingerprint, s, st, a.opts.Fingerprinter) {
+	if !sameContent(it.Fingerprint, s, st) {
 		return fmt.Errorf("read back %s: %w: stored content differs from the source (%s)", it.Target, ErrVerify, diffKeys(s.Data, st.Data, a.opts.Fingerprinter))
 	}
 	return nil

@@ -8,6 +8,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -399,7 +400,7 @@ func existing(ctx context.Context, p providers.Provider, items []*Item) (map[str
 
 // decide compares a source with what is stored.
 func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Action, string, string) {
-	if sameContent(it.Fingerprint, s, st, opts.Fingerprinter) {
+	if sameContent(it.Fingerprint, s, st) {
 		return ActionUnchanged, "", ""
 	}
 	if st.Managed && (st.SourceUID == "" || s.UID == "" || st.SourceUID == s.UID) {
@@ -414,17 +415,25 @@ func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Actio
 	return ActionConflict, "foreign-content", "target holds different content that secretshift did not write; --overwrite replaces it"
 }
 
-// sameContent reports whether st holds exactly s's type, keys and values. When the adapter
-// cannot read values it falls back to the keyed fingerprint recorded at write time.
-func sameContent(fp string, s *kube.Secret, st *providers.Stored, f *audit.Fingerprinter) bool {
+// sameContent reports whether st holds exactly s's type, keys and values; fp is s's set
+// fingerprint. When the adapter cannot read values it compares the keyed fingerprint recorded at
+// write time instead.
+func sameContent(fp string, s *kube.Secret, st *providers.Stored) bool {
 	if st.Data == nil {
 		return st.Fingerprint != "" && st.Fingerprint == fp
 	}
-	typ := st.Type
-	if typ == "" {
-		typ = s.EffectiveType()
+	if st.Type != "" && st.Type != s.EffectiveType() {
+		return false
 	}
-	return f.Set(typ, st.Data) == fp
+	if len(st.Data) != len(s.Data) {
+		return false
+	}
+	for k, v := range s.Data {
+		if w, ok := st.Data[k]; !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func newItem(s *kube.Secret, f *audit.Fingerprinter) *Item {

@@ -41,7 +41,7 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 				r.Result, r.Error = ResultMissing, "nothing stored at the target"
 			case err != nil:
 				r.Result, r.Error = ResultFailed, err.Error()
-			case sameContent(opts.Fingerprinter.Set(s.EffectiveType(), s.Data), s, st, opts.Fingerprinter):
+			case sameContent(opts.Fingerprinter.Set(s.EffectiveType(), s.Data), s, st):
 				r.Result, r.Verified, r.Version = ResultVerified, true, st.Version
 			default:
 				r.Result, r.Version = ResultMismatch, st.Version
