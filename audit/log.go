@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +33,12 @@ var ErrUnavailable = errors.New("audit log unavailable")
 // is shorter than its head file says). It is returned together with ErrUnavailable: the writer
 // refuses to extend a chain it cannot trust. Run Verify to find the first broken record.
 var ErrTampered = errors.New("audit log tampered")
+
+// ErrKeyMismatch means the keys given are not the ones the log was started with: its head file
+// names another signing key, or another fingerprint key. It is returned together with
+// ErrUnavailable. One log holds one key's signatures and one key's fingerprints, so that a single
+// public key verifies it and `audit fingerprint` finds every record of a value.
+var ErrKeyMismatch = errors.New("audit keys differ from the log's")
 
 // Defaults for Options.
 const (
@@ -639,7 +646,27 @@ func (l *Log) checkHeadFile() error {
 			"run `secretshift audit verify --log %s`, then move the log and its head file aside to start a new log",
 			ErrUnavailable, ErrTampered, l.path, l.st.seq, head.Seq+1, l.path)
 	}
+	const advice = "use the keys this log was started with, or write to a new log file and keep this one for auditors"
+	if head.KeyID != l.keyID {
+		return fmt.Errorf("%w: %w: audit log %s is signed with key %s, and the signing key given is %s\n%s",
+			ErrUnavailable, ErrKeyMismatch, l.path, printableID(head.KeyID), l.keyID, advice)
+	}
+	if head.FingerprintKeyID != "" && l.fpKeyID != "" && head.FingerprintKeyID != l.fpKeyID {
+		return fmt.Errorf("%w: %w: audit log %s holds fingerprints under HMAC key %s, and the HMAC key given is %s\n%s",
+			ErrUnavailable, ErrKeyMismatch, l.path, printableID(head.FingerprintKeyID), l.fpKeyID, advice)
+	}
 	return nil
+}
+
+// printableID returns a key id read from a file for an error message: as it is if it has the
+// shape of one (lowercase letters, digits, ':' and '-'), else a placeholder.
+func printableID(s string) string {
+	if s == "" || len(s) > 128 || strings.ContainsFunc(s, func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != ':' && r != '-'
+	}) {
+		return "(an unreadable key id)"
+	}
+	return s
 }
 
 // readTail reads the last record of a file of size bytes and checks its hash.

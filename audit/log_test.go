@@ -265,6 +265,47 @@ func TestOpenRefusesDamagedLogs(t *testing.T) {
 	}
 }
 
+func TestOpenRefusesOtherKeys(t *testing.T) {
+	otherFP, err := NewFingerprinter(bytes.Repeat([]byte{0x43}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		change func(*Options)
+		want   string
+	}{
+		{"another signing key", func(o *Options) { o.Signer = testSigner(8) }, "is signed with key " + KeyID(testSigner(7).Public().(ed25519.PublicKey))},
+		{"another fingerprint key", func(o *Options) { o.Fingerprinter = otherFP }, "holds fingerprints under HMAC key " + testFingerprinter(t).KeyID()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.jsonl")
+			before := writeRuns(t, path, 1, 3)
+			opts := testOptions(t, "run-other-key")
+			tt.change(&opts)
+			_, err := Open(path, opts)
+			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrKeyMismatch) {
+				t.Fatalf("Open = %v, want ErrUnavailable and ErrKeyMismatch", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open = %v, want it to name the log's key: %q", err, tt.want)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+				t.Error("the refused Open changed the log")
+			}
+			// The keys the log was started with still append.
+			l, err := Open(path, testOptions(t, "run-same-key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestConcurrentGoroutines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	opts := testOptions(t, "run-goroutines")

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
@@ -20,8 +21,17 @@ type Recorder interface {
 	Record(ctx context.Context, e audit.Event) error
 }
 
-// ErrAudit marks a failure to write the audit log. The run stopped; no write went unrecorded.
-var ErrAudit = errors.New("audit log unavailable")
+// ErrAudit marks a failure to write the audit log (it is audit.ErrUnavailable). The run stopped;
+// no write happened without its intent on record.
+var ErrAudit = audit.ErrUnavailable
+
+// AuditError marks err as a failure of the audit log, unless it already is one.
+func AuditError(err error) error {
+	if err == nil || errors.Is(err, ErrAudit) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrAudit, err)
+}
 
 // ErrSourceChanged: the Secret differs from what the plan was made from.
 var ErrSourceChanged = errors.New("source changed since the plan was made")
@@ -78,6 +88,10 @@ type Report struct {
 	Counts     map[Result]int `json:"counts"`
 	// Resumed counts items an earlier run of the same job had finished.
 	Resumed int `json:"resumed,omitempty"`
+	// Unrecorded counts items written to the store whose outcome did not reach the audit log
+	// because it failed (the run then stopped). They are not in Items; the next run finds
+	// them written, records that, and reports them.
+	Unrecorded int `json:"unrecorded,omitempty"`
 }
 
 // Failed reports whether any item failed, conflicted or did not verify.
@@ -151,6 +165,7 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		return rep.Items[i].Namespace+"/"+rep.Items[i].Name < rep.Items[k].Namespace+"/"+rep.Items[k].Name
 	})
 	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
+	rep.Unrecorded = int(a.unrecorded.Load())
 	if j != nil {
 		if cerr := j.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -174,6 +189,8 @@ type applier struct {
 	pending sync.WaitGroup
 	errMu   sync.Mutex
 	err     error
+	// unrecorded counts writes whose final outcome record is not yet durable.
+	unrecorded atomic.Int64
 }
 
 // BatchRecorder is implemented by recorders that can make many events durable at once
@@ -250,7 +267,7 @@ func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[
 			}
 			if err == nil {
 				if err = br.RecordBatch(ctx, ch.events); err != nil {
-					err = fmt.Errorf("%w: %w", ErrAudit, err)
+					err = AuditError(err)
 				}
 			}
 			ch.c.err = err
@@ -308,7 +325,7 @@ func (a *applier) recordThen(ctx context.Context, action string, outcome audit.O
 	done := func(err error) {
 		defer a.pending.Done()
 		if err != nil {
-			err = fmt.Errorf("%w: %w", ErrAudit, err)
+			err = AuditError(err)
 			a.errMu.Lock()
 			if a.err == nil {
 				a.err = err
@@ -336,7 +353,7 @@ func (a *applier) wait(ctx context.Context) error {
 		if err := ar.Flush(context.WithoutCancel(ctx)); err != nil {
 			a.errMu.Lock()
 			if a.err == nil {
-				a.err = fmt.Errorf("%w: %w", ErrAudit, err)
+				a.err = AuditError(err)
 			}
 			a.errMu.Unlock()
 		}
@@ -436,6 +453,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		return a.fail(ctx, r, it, s, err)
 	}
 	a.journal.Mark(it, "written", version)
+	a.unrecorded.Add(1)
 	r.Version = version
 	r.Result = ResultCreated
 	if action == ActionUpdate {
@@ -446,7 +464,10 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	if err := a.verify(ctx, it, s); err != nil {
 		r.Result, r.Error = ResultFailed, err.Error()
 		a.recordThen(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, nil, nil)
-		a.recordThen(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err, nil, func() { a.add(r) })
+		a.recordThen(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err, nil, func() {
+			a.unrecorded.Add(-1)
+			a.add(r)
+		})
 		return nil, nil
 	}
 	r.Verified = true
@@ -454,6 +475,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	// intent recorded before the write.
 	a.recordThen(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, map[string]string{"verified": "true"}, func() {
 		a.journal.Mark(it, "verified", version)
+		a.unrecorded.Add(-1)
 		a.add(r)
 	})
 	return nil, nil
@@ -513,7 +535,7 @@ func (a *applier) record(ctx context.Context, action string, outcome audit.Outco
 		return nil
 	}
 	if err := a.opts.Recorder.Record(ctx, itemEvent(action, outcome, it, s, version, cause)); err != nil {
-		return fmt.Errorf("%w: %w", ErrAudit, err)
+		return AuditError(err)
 	}
 	return nil
 }

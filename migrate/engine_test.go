@@ -339,20 +339,30 @@ func TestAuditFailureMidRunStopsTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Apply(context.Background(), plan, sources(ss...), opts)
+	rep, err := Apply(context.Background(), plan, sources(ss...), opts)
 	if !errors.Is(err, ErrAudit) {
 		t.Fatalf("want ErrAudit, got %v", err)
 	}
 	// Writes already in flight may finish, but none happened without its intent on record.
 	rec := opts.Recorder.(*failAfter)
-	intents := 0
+	intents, outcomes := 0, 0
 	for _, e := range rec.events {
 		if e.Outcome == audit.OutcomeAttempt {
 			intents++
+		} else {
+			outcomes++
 		}
 	}
 	if m.writes > intents {
 		t.Fatalf("%d writes but only %d recorded intents", m.writes, intents)
+	}
+	// The report lists what is done and on record, and counts the writes whose outcome is not.
+	if rep == nil {
+		t.Fatal("no report with the audit failure")
+	}
+	if len(rep.Items) != outcomes || rep.Unrecorded != m.writes-outcomes || rep.Unrecorded < 1 {
+		t.Errorf("report: %d items and %d unrecorded; want %d (outcomes on record) and %d (writes without one)",
+			len(rep.Items), rep.Unrecorded, outcomes, m.writes-outcomes)
 	}
 }
 

@@ -377,3 +377,79 @@ func auditReadFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestMigrateKeepsTheLogsKeys: a log is signed by one key and holds fingerprints under one key,
+// so a run with other keys — or with none, which would create new ones — is refused before
+// anything is written, and the log still verifies whole.
+func TestMigrateKeepsTheLogsKeys(t *testing.T) {
+	t.Chdir(t.TempDir())
+	writeTestSecrets(t, "in")
+	migrate := []string{"migrate", "--to", "sops", "-f", "in", "--sops-out", "out"}
+	if r := runCLI(t, "", migrate...); r.code != ExitOK {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	logPath := audit.DefaultLogPath
+	before, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(step string) {
+		t.Helper()
+		if after, _ := os.ReadFile(logPath); !bytes.Equal(after, before) {
+			t.Errorf("%s: the refused run changed the audit log", step)
+		}
+	}
+
+	// The keys are gone (a new checkout, a CI job without its secrets): none are made up.
+	if err := os.Rename(audit.DefaultKeyDir, "saved-keys"); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "", migrate...)
+	if r.code != ExitAudit || !strings.Contains(r.stderr, "already exists, so new keys are not made") {
+		t.Errorf("run without keys: exit %d, want %d and an explanation\n%s", r.code, ExitAudit, r.stderr)
+	}
+	if _, err := os.Stat(audit.DefaultKeyFiles("").SigningKey); err == nil {
+		t.Error("a new signing key was created for an existing log")
+	}
+	unchanged("no keys")
+	os.RemoveAll(audit.DefaultKeyDir)
+	if err := os.Rename("saved-keys", audit.DefaultKeyDir); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another signing key from the environment.
+	if r := runCLI(t, "", "audit", "keygen", "--dir", "other", "--no-record"); r.code != ExitOK {
+		t.Fatalf("keygen: exit %d\n%s", r.code, r.stderr)
+	}
+	other, err := os.ReadFile(filepath.Join("other", audit.SigningKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(audit.EnvSigningKey, string(other))
+	r = runCLI(t, "", migrate...)
+	if r.code != ExitAudit || !strings.Contains(r.stderr, "is signed with key ed25519:") {
+		t.Errorf("run with another signing key: exit %d, want %d and the log's key named\n%s", r.code, ExitAudit, r.stderr)
+	}
+	unchanged("other signing key")
+
+	// Another HMAC key: fingerprints of one value would differ within the log.
+	os.Unsetenv(audit.EnvSigningKey)
+	otherHMAC, err := os.ReadFile(filepath.Join("other", audit.HMACKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(audit.EnvHMACKey, string(otherHMAC))
+	r = runCLI(t, "", migrate...)
+	if r.code != ExitAudit || !strings.Contains(r.stderr, "holds fingerprints under HMAC key") {
+		t.Errorf("run with another HMAC key: exit %d, want %d and the log's key named\n%s", r.code, ExitAudit, r.stderr)
+	}
+	unchanged("other HMAC key")
+	os.Unsetenv(audit.EnvHMACKey)
+
+	if r := runCLI(t, "", migrate...); r.code != ExitOK {
+		t.Fatalf("run with the log's keys: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", "audit", "verify"); r.code != ExitOK {
+		t.Errorf("audit verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

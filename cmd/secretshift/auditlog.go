@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/pflag"
 
@@ -28,6 +29,12 @@ func (a *auditFlags) bind(fl *pflag.FlagSet) {
 func (a *auditFlags) open(f *factory, fp *audit.Fingerprinter, runID string, p providers.Provider) (*audit.Log, error) {
 	signer, err := audit.LoadSigner(a.SigningKey, f.Getenv)
 	if errors.Is(err, audit.ErrNoKey) && a.SigningKey == "" {
+		// New keys would sign a log that others already signed: nobody could verify it whole.
+		if _, serr := os.Stat(audit.HeadPath(a.Log)); serr == nil {
+			return nil, withCode(ExitAudit, fmt.Errorf("%w: %w: no signing key was given, and the audit log %s already exists, so new keys are not made for it\n"+
+				"give the keys it was started with (--audit-signing-key, $%s and $%s, or the files in %s), or write to a new log with --audit-log",
+				migrate.ErrAudit, audit.ErrNoKey, a.Log, audit.EnvSigningKey, audit.EnvHMACKey, audit.DefaultKeyDir))
+		}
 		files, created, kerr := audit.Keygen("")
 		if kerr != nil {
 			return nil, withCode(ExitAudit, fmt.Errorf("%w: create audit keys: %w", migrate.ErrAudit, kerr))
@@ -38,7 +45,7 @@ func (a *auditFlags) open(f *factory, fp *audit.Fingerprinter, runID string, p p
 		signer, err = audit.LoadSigner(files.SigningKey, f.Getenv)
 	}
 	if err != nil {
-		return nil, withCode(ExitAudit, fmt.Errorf("%w: %w", migrate.ErrAudit, err))
+		return nil, withCode(ExitAudit, migrate.AuditError(err))
 	}
 	actor := audit.CurrentActor()
 	actor.KubeUser = f.kubeUser
@@ -49,7 +56,10 @@ func (a *auditFlags) open(f *factory, fp *audit.Fingerprinter, runID string, p p
 	// A signed checkpoint every audit.DefaultCheckpointEvery records and at the end of every run.
 	log, err := audit.Open(a.Log, audit.Options{Fingerprinter: fp, Signer: signer, RunID: runID, Actor: actor})
 	if err != nil {
-		return nil, withCode(ExitAudit, fmt.Errorf("%w: %w\nno Secret was written; fix the audit log location or permissions and run again", migrate.ErrAudit, err))
+		if errors.Is(err, audit.ErrKeyMismatch) || errors.Is(err, audit.ErrTampered) {
+			return nil, withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written", err))
+		}
+		return nil, withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written; fix the audit log location or permissions and run again", migrate.AuditError(err)))
 	}
 	return log, nil
 }

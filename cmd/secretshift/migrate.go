@@ -393,7 +393,7 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		defer log.Close()
 		opts.Recorder = log
 		if err := log.Record(ctx, audit.Event{Action: audit.ActionPlanCreate, Outcome: audit.OutcomeSuccess, Details: planDetails(lp.Plan)}); err != nil {
-			return withCode(ExitAudit, fmt.Errorf("%w: %w", migrate.ErrAudit, err))
+			return withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written; fix the audit log location or permissions and run again", migrate.AuditError(err)))
 		}
 	}
 	bar := f.progress(len(lp.Items), "migrating")
@@ -406,7 +406,7 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 	}
 	if err != nil {
 		if errors.Is(err, migrate.ErrAudit) {
-			return withCode(ExitAudit, err)
+			return withCode(ExitAudit, auditStopped(f, rep, err))
 		}
 		return err
 	}
@@ -441,6 +441,25 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		return withCode(ExitPartial, fmt.Errorf("%d Secret(s) not migrated (see the report); run the same command again to retry them", rep.Counts[migrate.ResultFailed]+rep.Counts[migrate.ResultConflict]))
 	}
 	return nil
+}
+
+// auditStopped reports a run the audit log stopped: what was done and recorded, how many
+// writes reached the store without their outcome on record, and how to finish.
+func auditStopped(f *factory, rep *migrate.Report, err error) error {
+	if rep == nil {
+		return err
+	}
+	if len(rep.Items) > 0 {
+		if rerr := f.render(rep, func() error { return writeReportTable(f.Out, rep) }); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	listed := ""
+	if len(rep.Items) > 0 {
+		listed = " (listed above)"
+	}
+	return fmt.Errorf("%w\nthe run stopped: %d Secret(s) done and on record%s; %d written to the store without their outcome on record; the rest not written\n"+
+		"fix the audit log and run the same command again: it records the writes this run made and finishes the rest", err, len(rep.Items), listed, rep.Unrecorded)
 }
 
 func runVerify(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPlan) error {
