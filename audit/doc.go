@@ -50,7 +50,10 @@
 // # Checkpoints and the head file
 //
 // Every Options.CheckpointEvery records (default 1,000) and at Close, the writer appends a record
-// with action audit.checkpoint whose "checkpoint" member is
+// with action audit.checkpoint whose "checkpoint" member is shown below. Every run that recorded
+// something ends with a checkpoint carrying its own run_id, even when another run's checkpoint
+// came just before, so a run without a closing checkpoint is one that did not finish. The
+// member is
 //
 //	{seq, count, head, run_id, event_id, time, key_id, fingerprint_key_id, signature}
 //

@@ -94,7 +94,8 @@ type Log struct {
 	mu    sync.Mutex
 	f     *os.File
 	st    tailState
-	since int // records appended by this Log since its last checkpoint
+	since int  // records appended by this Log since its last checkpoint
+	wrote bool // this Log appended a record other than a checkpoint
 	// pending holds encoded lines not yet written; synced is the file size after the last
 	// sync.
 	pending []byte
@@ -110,7 +111,8 @@ type tailState struct {
 	size       int64
 	seq        uint64
 	hash       string
-	checkpoint bool // the last record is a checkpoint, or there is none
+	checkpoint bool   // the last record is a checkpoint, or there is none
+	runID      string // the last record's run
 }
 
 // HeadPath returns the head file of the log at path.
@@ -373,6 +375,7 @@ func (l *Log) writeBatch(ctx context.Context, batch []*pendingRecord) error {
 			return err
 		}
 		l.since++
+		l.wrote = true
 		if l.opts.CheckpointEvery > 0 && l.since >= l.opts.CheckpointEvery {
 			// The checkpoint's own append syncs the records before it too.
 			if err := l.checkpoint(); err != nil {
@@ -607,6 +610,7 @@ func (l *Log) recoverTornTail(torn *tornTailError) error {
 		return err
 	}
 	l.since++
+	l.wrote = true
 	return nil
 }
 
@@ -716,7 +720,7 @@ func tailFromLine(line []byte) (tailState, error) {
 	if rec.Hash == "" || sum != rec.Hash || rec.Seq == 0 {
 		return tailState{}, fmt.Errorf("%w: the last record (seq %d) does not match its hash", ErrTampered, rec.Seq)
 	}
-	return tailState{seq: rec.Seq, hash: rec.Hash, checkpoint: rec.Action == ActionCheckpoint}, nil
+	return tailState{seq: rec.Seq, hash: rec.Hash, checkpoint: rec.Action == ActionCheckpoint, runID: rec.RunID}, nil
 }
 
 func (l *Log) newRecord(e Event) *Record {
@@ -764,6 +768,7 @@ func (l *Log) write(rec *Record) error {
 		seq:        rec.Seq,
 		hash:       rec.Hash,
 		checkpoint: rec.Action == ActionCheckpoint,
+		runID:      rec.RunID,
 	}
 	return nil
 }
@@ -788,9 +793,11 @@ func (l *Log) sync() error {
 }
 
 // checkpoint appends a signed checkpoint covering every record in the file, then replaces the
-// head file with it. It does nothing when the last record already is a checkpoint.
+// head file with it. It does nothing when the last record already is a checkpoint of this run,
+// or of another run if this Log has recorded nothing: every run that recorded something ends
+// with a checkpoint of its own, even when concurrent runs append to the same file.
 func (l *Log) checkpoint() error {
-	if l.st.checkpoint {
+	if l.st.checkpoint && (l.st.runID == l.opts.RunID || !l.wrote) {
 		return nil
 	}
 	now := l.opts.Now().UTC()
