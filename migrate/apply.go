@@ -444,7 +444,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 			return nil, err
 		}
 	}
-	version, err := p.Write(ctx, *it.Target, providers.Payload{Secret: s, Fingerprint: it.Fingerprint, Cluster: s.Origin.Cluster, RunID: a.opts.RunID}, expect)
+	version, err := p.Write(ctx, *it.Target, providers.Payload{Secret: s, Fingerprint: it.Fingerprint, FingerprintKeyID: a.opts.Fingerprinter.KeyID(), Cluster: s.Origin.Cluster, RunID: a.opts.RunID}, expect)
 	if err != nil {
 		if errors.Is(err, providers.ErrConflict) {
 			r.Result, r.Error = ResultConflict, err.Error()

@@ -103,7 +103,8 @@ func (m *memProvider) Write(_ context.Context, t providers.Target, p providers.P
 	for k, v := range p.Secret.Data {
 		data[k] = append([]byte(nil), v...)
 	}
-	e.stored = providers.Stored{Data: data, Type: p.Secret.EffectiveType(), Fingerprint: p.Fingerprint, Managed: true, SourceUID: p.Secret.UID, RunID: p.RunID}
+	e.stored = providers.Stored{Data: data, Type: p.Secret.EffectiveType(), Fingerprint: p.Fingerprint, FingerprintKeyID: p.FingerprintKeyID,
+		Managed: true, SourceUID: p.Secret.UID, RunID: p.RunID}
 	return fmt.Sprint(e.version), nil
 }
 
@@ -276,6 +277,46 @@ func TestConflictWithForeignContent(t *testing.T) {
 	_, rep = run(t, ctx, cands(s), sources(s), opts)
 	if rep.Counts[ResultUpdated] != 1 || m.entries["ns/db"].version != 4 {
 		t.Fatalf("--overwrite: counts %v, version %d; want an update with check-and-set on version 3", rep.Counts, m.entries["ns/db"].version)
+	}
+}
+
+// TestChangedInStoreIsAConflict: a credential rotated in the store after secretshift wrote it
+// is not rolled back from the stale source unless --overwrite says so; a source changed in the
+// cluster still updates what secretshift wrote.
+func TestChangedInStoreIsAConflict(t *testing.T) {
+	ctx := context.Background()
+	m := newMem()
+	opts := testOpts(t, m)
+	v1 := secret("ns", "db", "password", "v1")
+	if _, rep := run(t, ctx, cands(v1), sources(v1), opts); rep.Counts[ResultCreated] != 1 {
+		t.Fatalf("first run: %v", rep.Counts)
+	}
+	// The source changes: secretshift updates its own entry.
+	v2 := secret("ns", "db", "password", "v2")
+	if _, rep := run(t, ctx, cands(v2), sources(v2), opts); rep.Counts[ResultUpdated] != 1 {
+		t.Fatalf("changed source: %v, want an update", rep.Counts)
+	}
+	// Someone rotates the password in the store; the entry still says secretshift manages it.
+	m.mu.Lock()
+	m.entries["ns/db"].stored.Data["password"] = []byte("rotated-in-store")
+	m.entries["ns/db"].version++
+	m.mu.Unlock()
+	plan, rep := run(t, ctx, cands(v2), sources(v2), opts)
+	if plan.Items[0].Action != ActionConflict || plan.Items[0].Reason != "changed-in-store" || rep.Counts[ResultConflict] != 1 {
+		t.Fatalf("store changed: plan %s (%s), counts %v; want a changed-in-store conflict", plan.Items[0].Action, plan.Items[0].Reason, rep.Counts)
+	}
+	if got := string(m.entries["ns/db"].stored.Data["password"]); got != "rotated-in-store" {
+		t.Fatalf("the rotated value was replaced by %q", got)
+	}
+	// Under another fingerprint key nothing can be told, and secretshift's own entry updates.
+	other := opts
+	other.Fingerprinter, _ = audit.NewFingerprinter(bytes.Repeat([]byte{9}, 32))
+	if plan, err := BuildPlan(ctx, cands(v2), SourceSpec{}, other); err != nil || plan.Items[0].Action != ActionUpdate {
+		t.Fatalf("other key: %v, %v; want an update", plan.Items[0].Action, err)
+	}
+	opts.Overwrite = true
+	if _, rep := run(t, ctx, cands(v2), sources(v2), opts); rep.Counts[ResultUpdated] != 1 {
+		t.Fatalf("--overwrite: %v, want an update", rep.Counts)
 	}
 }
 

@@ -403,6 +403,14 @@ func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Actio
 	if sameContent(it.Fingerprint, s, st) {
 		return ActionUnchanged, "", ""
 	}
+	if changedInStore(st, s, opts.Fingerprinter) {
+		// Someone wrote a newer version (a password rotated in the store itself): the source is
+		// what is stale, and overwriting would roll the credential back.
+		if opts.Overwrite {
+			return ActionUpdate, "overwrite", "target was changed in the store after secretshift wrote it; --overwrite replaces it"
+		}
+		return ActionConflict, "changed-in-store", "target was changed in the store after secretshift wrote it (a newer version, or the latest one deleted); --overwrite replaces it"
+	}
 	if st.Managed && (st.SourceUID == "" || s.UID == "" || st.SourceUID == s.UID) {
 		return ActionUpdate, "", ""
 	}
@@ -413,6 +421,19 @@ func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Actio
 		return ActionConflict, "other-source", fmt.Sprintf("target was written by secretshift for another Secret (uid %s); --overwrite replaces it", st.SourceUID)
 	}
 	return ActionConflict, "foreign-content", "target holds different content that secretshift did not write; --overwrite replaces it"
+}
+
+// changedInStore reports whether secretshift wrote st but its content is no longer what was
+// written: the fingerprint recorded at write time, under the same key, does not match it.
+func changedInStore(st *providers.Stored, s *kube.Secret, f *audit.Fingerprinter) bool {
+	if !st.Managed || st.Data == nil || st.Fingerprint == "" || st.FingerprintKeyID != f.KeyID() {
+		return false
+	}
+	typ := st.Type
+	if typ == "" {
+		typ = s.EffectiveType()
+	}
+	return f.Set(typ, st.Data) != st.Fingerprint
 }
 
 // sameContent reports whether st holds exactly s's type, keys and values; fp is s's set

@@ -46,6 +46,10 @@ type Payload struct {
 	// Fingerprint is the keyed fingerprint of the Secret's type and data (audit.Fingerprinter.Set).
 	// Adapters may store it as metadata; it reveals nothing without the key.
 	Fingerprint string
+	// FingerprintKeyID names the key Fingerprint was made under (audit.Fingerprinter.KeyID).
+	// Adapters store it with the fingerprint, so that a later run under the same key can tell
+	// content changed in the store after secretshift wrote it.
+	FingerprintKeyID string
 	// Cluster names the source cluster (kubeconfig server) or "" for manifest input.
 	Cluster string
 	// RunID identifies the secretshift run that writes, for provenance metadata.
@@ -62,6 +66,8 @@ type Stored struct {
 	Type string
 	// Fingerprint is the keyed fingerprint recorded as metadata at write time, if any.
 	Fingerprint string
+	// FingerprintKeyID names the key Fingerprint was made under, if recorded.
+	FingerprintKeyID string
 	// Version is the adapter's version of the stored object for check-and-set ("" if the
 	// store is not versioned).
 	Version string

@@ -120,7 +120,7 @@ func fingerprint(t testing.TB, s *kube.Secret) string {
 }
 
 func payload(t testing.TB, s *kube.Secret) providers.Payload {
-	return providers.Payload{Secret: s, Fingerprint: fingerprint(t, s), RunID: "run-1"}
+	return providers.Payload{Secret: s, Fingerprint: fingerprint(t, s), FingerprintKeyID: "hmac-sha256:0123456789abcdef", RunID: "run-1"}
 }
 
 // write stores s as a new file and returns its target and version.

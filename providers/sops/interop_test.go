@@ -287,7 +287,7 @@ func TestSopsBinaryFilesReadBack(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	p := open(t, &Config{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: key})
 	s := sampleSecrets()[1]
-	plainTree := secretTree(s, fingerprint(t, s))
+	plainTree := secretTree(s, fingerprint(t, s), payload(t, s).FingerprintKeyID)
 	plain, err := sopsyaml.NewStore(&config.YAMLStoreConfig{}).EmitPlainFile(sops.TreeBranches{plainTree})
 	if err != nil {
 		t.Fatal(err)

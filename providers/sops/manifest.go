@@ -21,6 +21,8 @@ const (
 	AnnotationFingerprint = "secretshift.io/fingerprint"
 	// AnnotationSourceUID holds the UID of the source Secret in its cluster.
 	AnnotationSourceUID = "secretshift.io/source-uid"
+	// AnnotationFingerprintKey names the HMAC key of AnnotationFingerprint (its key id).
+	AnnotationFingerprintKey = "secretshift.io/fingerprint-key"
 	// ManagedByValue is the value of AnnotationManagedBy.
 	ManagedByValue = "secretshift"
 )
@@ -37,7 +39,7 @@ const encryptedRegex = `^(data|stringData)$`
 // resourceVersion, creationTimestamp, ownerReferences, managedFields) are left out: they belong
 // to the source cluster and would be rejected or misleading when Flux applies the manifest. The
 // run ID and source cluster are not recorded either: they would change the file on every run.
-func secretTree(s *kube.Secret, fingerprint string) sops.TreeBranch {
+func secretTree(s *kube.Secret, fingerprint, fingerprintKey string) sops.TreeBranch {
 	meta := sops.TreeBranch{
 		{Key: "name", Value: s.Name},
 		{Key: "namespace", Value: s.Namespace},
@@ -55,6 +57,9 @@ func secretTree(s *kube.Secret, fingerprint string) sops.TreeBranch {
 	ann[AnnotationManagedBy] = ManagedByValue
 	if fingerprint != "" {
 		ann[AnnotationFingerprint] = fingerprint
+	}
+	if fingerprintKey != "" {
+		ann[AnnotationFingerprintKey] = fingerprintKey
 	}
 	if s.UID != "" {
 		ann[AnnotationSourceUID] = s.UID

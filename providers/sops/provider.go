@@ -170,11 +170,12 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 	root := f.tree.Branches[0]
 	ann := annotations(root)
 	st := &providers.Stored{
-		Type:        str(root, "type"),
-		Fingerprint: ann[AnnotationFingerprint],
-		Version:     f.version,
-		Managed:     ann[AnnotationManagedBy] == ManagedByValue,
-		SourceUID:   ann[AnnotationSourceUID],
+		Type:             str(root, "type"),
+		Fingerprint:      ann[AnnotationFingerprint],
+		FingerprintKeyID: ann[AnnotationFingerprintKey],
+		Version:          f.version,
+		Managed:          ann[AnnotationManagedBy] == ManagedByValue,
+		SourceUID:        ann[AnnotationSourceUID],
 	}
 	if derr != nil {
 		p.noteOnce("noidentity", fmt.Sprintf("cannot decrypt %s with the available identities, so read-back compares the recorded fingerprints only: %v", rel, derr))
@@ -213,7 +214,7 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 		return "", err
 	}
 
-	plain := secretTree(s, pl.Fingerprint)
+	plain := secretTree(s, pl.Fingerprint, pl.FingerprintKeyID)
 	cur, err := p.load(rel, path)
 	exists := err == nil
 	switch {

@@ -132,7 +132,8 @@ func TestRoundTripQuickStart(t *testing.T) {
 		if !sameData(st.Data, s.Data) {
 			t.Errorf("%s: read back %v, wrote %v", tg, st.Data, s.Data)
 		}
-		if st.Type != s.EffectiveType() || !st.Managed || st.SourceUID != s.UID || st.Fingerprint != fingerprint(t, s) {
+		if st.Type != s.EffectiveType() || !st.Managed || st.SourceUID != s.UID || st.Fingerprint != fingerprint(t, s) ||
+			st.FingerprintKeyID != "hmac-sha256:0123456789abcdef" {
 			t.Errorf("%s: stored %+v", tg, st)
 		}
 		if fingerprint(t, &kube.Secret{Type: st.Type, Data: st.Data}) != st.Fingerprint {

@@ -39,6 +39,7 @@ const (
 	metaManagedBy   = "managed-by"
 	metaManagedByV  = "secretshift"
 	metaFingerprint = "secretshift-fingerprint"
+	metaFPKey       = "secretshift-fingerprint-key"
 	metaEncoding    = "secretshift-base64-keys"
 	metaCluster     = "source-cluster"
 	metaNamespace   = "source-namespace"
@@ -197,6 +198,7 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 	meta := stringMap(sec.CustomMetadata)
 	st.Managed = meta[metaManagedBy] == metaManagedByV
 	st.Fingerprint = meta[metaFingerprint]
+	st.FingerprintKeyID = meta[metaFPKey]
 	st.SourceUID = meta[metaUID]
 	st.RunID = meta[metaRun]
 	st.Type = meta[metaType]
@@ -332,6 +334,7 @@ func (p *Provider) metadata(pl providers.Payload, marker string) map[string]any 
 		}
 	}
 	set(metaFingerprint, pl.Fingerprint)
+	set(metaFPKey, pl.FingerprintKeyID)
 	set(metaNamespace, s.Namespace)
 	set(metaName, s.Name)
 	set(metaUID, s.UID)

@@ -139,7 +139,7 @@ func TestWriteReadRoundTripIsByteExact(t *testing.T) {
 	if _, err := p.Read(ctx, tgt); !errors.Is(err, providers.ErrNotFound) {
 		t.Fatalf("read before write: want ErrNotFound, got %v", err)
 	}
-	v, err := p.Write(ctx, tgt, providers.Payload{Secret: s, Fingerprint: "hmac-sha256:abc", Cluster: "https://k8s.example:6443", RunID: "run-1"}, "")
+	v, err := p.Write(ctx, tgt, providers.Payload{Secret: s, Fingerprint: "hmac-sha256:abc", FingerprintKeyID: "hmac-sha256:0123456789abcdef", Cluster: "https://k8s.example:6443", RunID: "run-1"}, "")
 	if err != nil || v != "1" {
 		t.Fatalf("write: %v, version %q", err, v)
 	}
@@ -147,7 +147,8 @@ func TestWriteReadRoundTripIsByteExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Managed || st.Fingerprint != "hmac-sha256:abc" || st.SourceUID != "uid-1" || st.Type != "kubernetes.io/basic-auth" || st.Version != "1" || st.RunID != "run-1" {
+	if !st.Managed || st.Fingerprint != "hmac-sha256:abc" || st.SourceUID != "uid-1" || st.Type != "kubernetes.io/basic-auth" || st.Version != "1" || st.RunID != "run-1" ||
+		st.FingerprintKeyID != "hmac-sha256:0123456789abcdef" {
 		t.Errorf("metadata: %+v", st)
 	}
 	for k, want := range s.Data {
