@@ -331,6 +331,14 @@ func decodeKeyText(text []byte) ([]byte, error) {
 	if b, err := hex.DecodeString(s); err == nil {
 		return b, nil
 	}
+	// Text of hex digits only is a hex key with a digit missing or extra (a base64 key has
+	// letters beyond f, or padding, with near certainty): reading it as base64 would silently
+	// give another key.
+	if len(s) >= 2*MinKeyLen-2 && !strings.ContainsFunc(s, func(r rune) bool {
+		return (r < '0' || r > '9') && (r < 'a' || r > 'f') && (r < 'A' || r > 'F')
+	}) {
+		return nil, fmt.Errorf("key text is %d hex digits: a hex key has an even number of them (64 for 32 bytes)", len(s))
+	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil {
 			return b, nil

@@ -592,6 +592,13 @@ func TestKeygenAndLoad(t *testing.T) {
 		t.Errorf("an explicit file must win over the environment")
 	}
 
+	// A hex key with a digit lost in copying is refused, not read as base64 (another key).
+	short := strings.Repeat("ab", 32)[:63]
+	if k, err := LoadHMACKey("", func(k string) string { return map[string]string{EnvHMACKey: short}[k] }); err == nil ||
+		!strings.Contains(err.Error(), "63 hex digits") || strings.Contains(err.Error(), short) {
+		t.Errorf("LoadHMACKey of 63 hex digits = %x, %v; want a refusal that does not echo the key", k, err)
+	}
+
 	// Bad key text is refused without echoing it.
 	bad := map[string]string{EnvHMACKey: "CANARY-not-a-key-but-a-secret", EnvSigningKey: "CANARY-not-a-key-but-a-secret"}
 	for _, load := range []func() error{
