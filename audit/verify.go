@@ -387,8 +387,14 @@ func (v *verifier) checkCheckpoint(line int, rec *Record, m map[string]any) bool
 	case err != nil, !t.Equal(rec.Time), cp.RunID != rec.RunID, cp.EventID != rec.EventID, rec.Outcome != OutcomeSuccess:
 		v.report(line, rec.Seq, KindEdited, "the checkpoint record's time, run id, event id or outcome differ from its signed checkpoint")
 		return false
-	case cp.Seq != rec.Seq-1 || cp.Head != rec.Prev:
+	case cp.Seq != rec.Seq-1:
 		v.report(line, rec.Seq, KindEdited, "the checkpoint covers seq %d, but the record before it is seq %d", cp.Seq, rec.Seq-1)
+		return false
+	case cp.Head != rec.Prev:
+		// Every link checked out, so the chain was re-hashed after an edit: the signed head
+		// is the one thing that could not be recomputed.
+		v.report(line, rec.Seq, KindEdited, "a record at or before seq %d was changed and the chain re-hashed after this checkpoint was signed: the signed head is %s, the chain's is %s",
+			cp.Seq, printableID(cp.Head), printableID(rec.Prev))
 		return false
 	case cp.Count != uint64(line-1):
 		v.report(line, rec.Seq, KindEdited, "the checkpoint counts %d records, but %d lines precede it", cp.Count, line-1)

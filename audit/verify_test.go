@@ -61,6 +61,28 @@ func editLine(t *testing.T, line []byte, rehash bool) []byte {
 	return marshalLine(t, m)
 }
 
+// rechain recomputes prev and hash of every line from index from on, as an attacker who edited
+// an earlier record would to hide it from the chain (the checkpoints' signatures stay as signed).
+func rechain(t *testing.T, lines [][]byte, from int) [][]byte {
+	t.Helper()
+	out := append([][]byte{}, lines...)
+	for i := from; i < len(out); i++ {
+		var prev map[string]any
+		json.Unmarshal(out[i-1], &prev)
+		var m map[string]any
+		json.Unmarshal(out[i], &m)
+		m["prev"] = prev["hash"]
+		delete(m, "hash")
+		h, err := hashObject(toGeneric(t, m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m["hash"] = h
+		out[i] = marshalLine(t, m)
+	}
+	return out
+}
+
 func marshalLine(t *testing.T, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -205,6 +227,7 @@ func TestVerifyClassifiesProblems(t *testing.T) {
 	}{
 		{"edited field", replaceLine(lines, 2, editLine(t, lines[2], false)), pub, head, KindEdited, 3},
 		{"edited field with recomputed hash", replaceLine(lines, 2, editLine(t, lines[2], true)), pub, head, KindChainBroken, 4},
+		{"edited field, chain re-hashed to the end", rechain(t, replaceLine(lines, 2, editLine(t, lines[2], true)), 3), pub, head, KindEdited, 5},
 		{"deleted record", without(lines, 2), pub, head, KindDeleted, 3},
 		{"deleted first record", without(lines, 0), pub, head, KindDeleted, 1},
 		{"swapped records", replaceLine(replaceLine(lines, 2, lines[3]), 3, lines[2]), pub, head, KindReordered, 3},
@@ -228,6 +251,9 @@ func TestVerifyClassifiesProblems(t *testing.T) {
 			}
 			if rep.Problem.Kind != tt.kind || rep.Problem.Line != tt.line {
 				t.Errorf("problem = %v, want %s at line %d", rep.Problem, tt.kind, tt.line)
+			}
+			if strings.Contains(tt.name, "re-hashed") && !strings.Contains(rep.Problem.Detail, "changed and the chain re-hashed") {
+				t.Errorf("problem = %v, want it to say a record before the checkpoint was changed", rep.Problem)
 			}
 		})
 	}
