@@ -453,3 +453,23 @@ func TestMigrateKeepsTheLogsKeys(t *testing.T) {
 		t.Errorf("audit verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestApplyRefusesAnotherStore: a saved plan is applied to the store it was made for, not to
+// wherever the current flags point (for SOPS, the output folder).
+func TestApplyRefusesAnotherStore(t *testing.T) {
+	t.Chdir(t.TempDir())
+	writeTestSecrets(t, "in")
+	if r := runCLI(t, "", "plan", "--to", "sops", "-f", "in", "--sops-out", "out", "--out", "plan.json"); r.code != ExitOK {
+		t.Fatalf("plan: exit %d\n%s", r.code, r.stderr)
+	}
+	r := runCLI(t, "", "apply", "plan.json")
+	if r.code == ExitOK || !strings.Contains(r.stderr, "the plan was made for sops files in") {
+		t.Fatalf("apply to the default folder: exit %d, want a refusal naming the plan's folder\n%s", r.code, r.stderr)
+	}
+	if entries, _ := os.ReadDir("secretshift-sops"); len(entries) > 0 {
+		t.Error("the refused apply wrote files")
+	}
+	if r := runCLI(t, "", "apply", "plan.json", "--sops-out", "out"); r.code != ExitOK {
+		t.Fatalf("apply with the plan's folder: exit %d\n%s", r.code, r.stderr)
+	}
+}

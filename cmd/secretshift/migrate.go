@@ -318,6 +318,9 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 	if err != nil {
 		return nil, err
 	}
+	if d, ok := p.(interface{ Describe() string }); ok && saved.Store != "" && d.Describe() != saved.Store {
+		return nil, fmt.Errorf("the plan was made for %s, but the current settings give %s\nuse the provider settings the plan was made with", saved.Store, d.Describe())
+	}
 	src := saved.Source
 	o.source.Files = src.Files
 	if len(src.Files) == 0 {
