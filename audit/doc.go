@@ -13,8 +13,8 @@
 //	event_id      random UUID of this record
 //	seq           1, 2, 3 … within the file
 //	action        lowercase words joined by dots: plan.create, migrate.write, migrate.verify,
-//	              migrate.conflict, migrate.skip, rotate.*, audit.keygen, audit.checkpoint, audit.rotate,
-//	              audit.recover
+//	              migrate.conflict, migrate.skip, verify.check (the verify command), rotate.*,
+//	              audit.keygen, audit.checkpoint, audit.rotate, audit.recover
 //	outcome       success | failure | skipped, or attempt: the intent, recorded before the action
 //	error_class   short machine-readable class of a failure (caller-supplied, value-free)
 //	error         error text (caller-supplied, value-free)
@@ -125,16 +125,17 @@
 // ocsf: one JSON object per line, OCSF 1.3.0 class API Activity (class_uid 6003, category_uid 6):
 //
 //	activity_id    1 Create (…create/write/put/keygen/generate/seal/encrypt), 2 Read
-//	               (…read/get/list/verify/discover/fetch), 3 Update (…update/set/rotate/promote/
+//	               (…read/get/list/verify/check/discover/fetch), 3 Update (…update/set/rotate/promote/
 //	               stage/finish/annotate/adopt/rollback/cutover), 4 Delete (…delete/destroy/purge/
 //	               prune), 99 Other; by the last word of the action. type_uid = 600300 + activity_id
 //	time           record time in ms since the epoch; metadata.original_time the RFC 3339 text
-//	status_id      1 Success, 2 Failure, 99 (status "Skipped"); status_code = error_class,
+//	status_id      1 Success, 2 Failure, 99 Other with status "Attempt" (an intent) or "Skipped";
+//	               status_code = error_class,
 //	               status_detail = error
 //	severity_id    1 Informational, 3 Medium for failures
 //	metadata       version "1.3.0", product {name, vendor_name: "secretshift", version},
 //	               uid = event_id, correlation_uid = run_id, sequence = seq, event_code = action
-//	actor          app_name "secretshift", user {name, uid} = CI actor, else kube_user, else
+//	actor          app_name "secretshift", user.name = CI actor, else kube_user, else
 //	               vault_display_name, else os_user
 //	api            operation = action, service.name = target provider, request.uid = event_id
 //	src_endpoint   name "secretshift", hostname = actor host

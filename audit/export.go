@@ -234,7 +234,7 @@ func ocsfActivity(action string) (int, string) {
 	switch verb {
 	case "create", "write", "put", "keygen", "generate", "seal", "encrypt":
 		return ocsfCreate, "Create"
-	case "read", "get", "list", "verify", "discover", "fetch":
+	case "read", "get", "list", "verify", "check", "discover", "fetch":
 		return ocsfRead, "Read"
 	case "update", "set", "rotate", "promote", "stage", "finish", "annotate", "adopt", "rollback", "cutover":
 		return ocsfUpdate, "Update"
@@ -301,7 +301,7 @@ func OCSFEvent(r *Record, productVersion string) map[string]any {
 
 	actor := map[string]any{"app_name": "secretshift"}
 	if name := actorName(r.Actor); name != "" {
-		actor["user"] = map[string]any{"name": name, "uid": name}
+		actor["user"] = map[string]any{"name": name}
 	}
 	ev["actor"] = actor
 	src := map[string]any{"name": "secretshift"}

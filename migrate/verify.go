@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -36,21 +37,26 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 			r.Result, r.Error = ResultFailed, "the source Secret no longer exists"
 		default:
 			st, err := opts.Provider.Read(ctx, *it.Target)
+			var cause error
 			switch {
 			case errors.Is(err, providers.ErrNotFound):
-				r.Result, r.Error = ResultMissing, "nothing stored at the target"
+				r.Result, r.Error, cause = ResultMissing, "nothing stored at the target", err
 			case err != nil:
-				r.Result, r.Error = ResultFailed, err.Error()
+				r.Result, r.Error, cause = ResultFailed, err.Error(), err
 			case sameContent(opts.Fingerprinter.Set(s.EffectiveType(), s.Data), s, st):
 				r.Result, r.Verified, r.Version = ResultVerified, true, st.Version
 			default:
 				r.Result, r.Version = ResultMismatch, st.Version
 				r.Error = "stored content differs from the source (" + diffKeys(s.Data, st.Data, opts.Fingerprinter) + ")"
+				cause = fmt.Errorf("%w: %s", ErrVerify, r.Error)
 			}
 			outcome := audit.OutcomeSuccess
-			var cause error
 			if !r.Verified {
-				outcome, cause = audit.OutcomeFailure, errors.New(r.Error)
+				outcome = audit.OutcomeFailure
+				if cause != nil {
+					// The record's error text is the report's; the class comes from the cause.
+					cause = classified{cause, r.Error}
+				}
 			}
 			recErr = a.record(ctx, "verify.check", outcome, it, s, r.Version, cause)
 		}
@@ -69,3 +75,12 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
 	return rep, err
 }
+
+// classified carries the error of a report line with the class of the error behind it.
+type classified struct {
+	cause error
+	text  string
+}
+
+func (c classified) Error() string { return c.text }
+func (c classified) Unwrap() error { return c.cause }

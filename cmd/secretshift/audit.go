@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -350,10 +351,10 @@ Export does not verify the log; run 'secretshift audit verify' first.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Format, "format", string(audit.FormatJSONL), "jsonl, csv, ocsf or cef")
-	fl.StringVar(&opts.Since, "since", "", "only records at or after this time (RFC 3339, a date, or a duration like 24h)")
+	fl.StringVar(&opts.Since, "since", "", "only records at or after this time (RFC 3339, a date, or a duration ago like 24h or 7d)")
 	fl.StringVar(&opts.Until, "until", "", "only records before this time (RFC 3339, a date, or a duration ago)")
 	fl.StringSliceVar(&opts.Actions, "action", nil, "only these actions; patterns like 'migrate.*' allowed (repeatable)")
-	fl.StringSliceVar(&opts.Outcomes, "outcome", nil, "only these outcomes: success, failure, skipped (repeatable)")
+	fl.StringSliceVar(&opts.Outcomes, "outcome", nil, "only these outcomes: success, failure, skipped, attempt (repeatable)")
 	fl.StringArrayVar(&opts.Logs, "log", []string{audit.DefaultLogPath}, "audit log file (repeat for rotated files, oldest first)")
 	return cmd
 }
@@ -371,10 +372,13 @@ func auditExportRun(f *factory, opts *auditExportOptions) error {
 	if filter.Until, err = parseTimeFlag(opts.Until, now); err != nil {
 		return usageError("--until: %v", err)
 	}
+	if !filter.Since.IsZero() && !filter.Until.IsZero() && !filter.Since.Before(filter.Until) {
+		return usageError("--since %s is not before --until %s: no record could match", filter.Since.UTC().Format(time.RFC3339), filter.Until.UTC().Format(time.RFC3339))
+	}
 	for _, o := range opts.Outcomes {
 		out := audit.Outcome(strings.ToLower(o))
 		if !out.Valid() {
-			return usageError("--outcome %q: use success, failure or skipped", o)
+			return usageError("--outcome %q: use success, failure, skipped or attempt", o)
 		}
 		filter.Outcomes = append(filter.Outcomes, out)
 	}
@@ -402,7 +406,8 @@ func auditExportRun(f *factory, opts *auditExportOptions) error {
 	return nil
 }
 
-// parseTimeFlag accepts RFC 3339, a date (YYYY-MM-DD, UTC) or a duration before now.
+// parseTimeFlag accepts RFC 3339, a date (YYYY-MM-DD, UTC) or a duration before now: Go's
+// (90m, 24h) or a number of days or weeks (7d, 2w).
 func parseTimeFlag(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
@@ -416,7 +421,16 @@ func parseTimeFlag(s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a date or a duration", s)
+	if n := len(s); n > 1 && (s[n-1] == 'd' || s[n-1] == 'w') {
+		if k, err := strconv.Atoi(s[:n-1]); err == nil && k >= 0 && k <= 100*366 {
+			days := k
+			if s[n-1] == 'w' {
+				days = 7 * k
+			}
+			return now.AddDate(0, 0, -days), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a date or a duration (24h, 7d, 2w)", s)
 }
 
 // fingerprint

@@ -300,6 +300,17 @@ func TestAuditExport(t *testing.T) {
 				t.Error("records of the last hour are missing")
 			}
 		}},
+		{"since days and weeks", []string{"--since", "1d", "--until", "0w"}, ExitOK, func(t *testing.T, s string) {
+			if s != string(logBytes) {
+				t.Error("records of the last day are missing")
+			}
+		}},
+		{"since in days, none that old", []string{"--until", "2d"}, ExitOK, func(t *testing.T, s string) {
+			if s != "" {
+				t.Errorf("got output %q", s)
+			}
+		}},
+		{"since after until", []string{"--since", "1h", "--until", "2h"}, ExitUsage, nil},
 		{"unknown format", []string{"--format", "xml"}, ExitUsage, nil},
 		{"bad outcome", []string{"--outcome", "maybe"}, ExitUsage, nil},
 		{"bad time", []string{"--until", "yesterday"}, ExitUsage, nil},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/internal/testenv"
 	"github.com/secretshift/secretshift/internal/testenv/vaultapi"
 	"github.com/secretshift/secretshift/migrate"
@@ -162,6 +164,22 @@ func TestMigrateToVaultEndToEnd(t *testing.T) {
 	r = runCLI(t, "", "verify", "--to", "vault", "-f", "in")
 	if r.code != ExitVerify || !strings.Contains(r.stdout, "different value for key password") {
 		t.Fatalf("verify after tampering: exit %d\n%s", r.code, r.stdout)
+	}
+	// The audit log classifies the mismatch.
+	logBytes, err := os.ReadFile(audit.DefaultLogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"action":"verify.check","outcome":"failure","error_class":"verify","error":"stored content differs`).Match(logBytes) {
+		t.Error("no verify.check failure of class verify in the audit log")
+	}
+	// The value changed in Vault is not rolled back from the stale source by the next migrate.
+	r = runCLI(t, "", "migrate", "--to", "vault", "-f", "in")
+	if r.code != ExitPartial || !strings.Contains(r.stdout, "changed in the store after secretshift wrote it") {
+		t.Fatalf("migrate after a change in Vault: exit %d, want %d and a conflict\n%s%s", r.code, ExitPartial, r.stdout, r.stderr)
+	}
+	if s := readKV(t, v.client, "shop/login"); s.Data["password"] != "changed" {
+		t.Errorf("the password changed in Vault was replaced")
 	}
 
 	// The manifests exist for every migrated Secret.
