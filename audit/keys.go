@@ -169,9 +169,23 @@ func writeNewFile(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
+// createWithKeygen is how a missing key of one's own is made.
+const createWithKeygen = "run `secretshift audit keygen` to create"
+
+// pathHint explains a variable that holds a file name where the key's text belongs.
+func pathHint(from string, text []byte) string {
+	if !strings.HasPrefix(from, "$") {
+		return ""
+	}
+	if info, err := os.Stat(strings.TrimSpace(string(text))); err == nil && info.Mode().IsRegular() {
+		return fmt.Sprintf("\n%s holds a file name; it takes the key's text (%s=\"$(cat FILE)\"), or pass the file with the key file flag", from, from[1:])
+	}
+	return ""
+}
+
 // keyText finds the text of one key: file when given, else the environment variable env, else
 // the default file. It returns where the key came from, for messages.
-func keyText(file, env, defaultFile string, getenv func(string) string) ([]byte, string, error) {
+func keyText(file, env, defaultFile, create string, getenv func(string) string) ([]byte, string, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -187,7 +201,7 @@ func keyText(file, env, defaultFile string, getenv func(string) string) ([]byte,
 	}
 	b, err := os.ReadFile(defaultFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", fmt.Errorf("%w: pass a key file, set %s, or create %s with `secretshift audit keygen`", ErrNoKey, env, defaultFile)
+		return nil, "", fmt.Errorf("%w: pass a key file, set %s to the key's text, or %s %s", ErrNoKey, env, create, defaultFile)
 	}
 	if err != nil {
 		return nil, defaultFile, fmt.Errorf("read key file %s: %w", defaultFile, err)
@@ -199,13 +213,13 @@ func keyText(file, env, defaultFile string, getenv func(string) string) ([]byte,
 // or else from the default key file. The text is hex or base64 of at least 32 bytes; surrounding
 // whitespace is ignored. getenv is os.Getenv when nil.
 func LoadHMACKey(file string, getenv func(string) string) ([]byte, error) {
-	text, from, err := keyText(file, EnvHMACKey, DefaultKeyFiles("").HMACKey, getenv)
+	text, from, err := keyText(file, EnvHMACKey, DefaultKeyFiles("").HMACKey, createWithKeygen, getenv)
 	if err != nil {
 		return nil, err
 	}
 	key, err := decodeKeyText(text)
 	if err != nil {
-		return nil, fmt.Errorf("hmac key from %s: %w", from, err)
+		return nil, fmt.Errorf("hmac key from %s: %w%s", from, err, pathHint(from, text))
 	}
 	if len(key) < MinKeyLen {
 		return nil, fmt.Errorf("hmac key from %s is %d bytes: need at least %d", from, len(key), MinKeyLen)
@@ -227,13 +241,13 @@ func LoadFingerprinter(file string, getenv func(string) string) (*Fingerprinter,
 // "PRIVATE KEY" (PKCS #8, as keygen writes and `openssl genpkey -algorithm ed25519` makes), or
 // hex/base64 of the 32-byte seed or the 64-byte private key. getenv is os.Getenv when nil.
 func LoadSigner(file string, getenv func(string) string) (ed25519.PrivateKey, error) {
-	text, from, err := keyText(file, EnvSigningKey, DefaultKeyFiles("").SigningKey, getenv)
+	text, from, err := keyText(file, EnvSigningKey, DefaultKeyFiles("").SigningKey, createWithKeygen, getenv)
 	if err != nil {
 		return nil, err
 	}
 	key, err := ParseSigner(text)
 	if err != nil {
-		return nil, fmt.Errorf("signing key from %s: %w", from, err)
+		return nil, fmt.Errorf("signing key from %s: %w%s", from, err, pathHint(from, text))
 	}
 	return key, nil
 }
@@ -242,13 +256,13 @@ func LoadSigner(file string, getenv func(string) string) (ed25519.PrivateKey, er
 // $SECRETSHIFT_AUDIT_PUBLIC_KEY, or else from the default key file. Accepted forms: PEM "PUBLIC
 // KEY" (PKIX) or hex/base64 of the 32-byte key. getenv is os.Getenv when nil.
 func LoadVerifier(file string, getenv func(string) string) (ed25519.PublicKey, error) {
-	text, from, err := keyText(file, EnvPublicKey, DefaultKeyFiles("").PublicKey, getenv)
+	text, from, err := keyText(file, EnvPublicKey, DefaultKeyFiles("").PublicKey, "copy the public key of the keys that signed the log (audit-signing.pub) to", getenv)
 	if err != nil {
 		return nil, err
 	}
 	key, err := ParseVerifier(text)
 	if err != nil {
-		return nil, fmt.Errorf("public key from %s: %w", from, err)
+		return nil, fmt.Errorf("public key from %s: %w%s", from, err, pathHint(from, text))
 	}
 	return key, nil
 }

@@ -122,6 +122,12 @@ func HeadPath(path string) string { return path + ".head" }
 // needed. It fails, wrapping ErrUnavailable, when the file cannot be created, locked or
 // read, when it ends with an incomplete record, or when it contradicts its head file.
 func Open(path string, opts Options) (*Log, error) {
+	return open(path, opts, true)
+}
+
+// open is Open; keys false skips the check that the head file names the keys given, for Rotate,
+// which may start the new file under new keys.
+func open(path string, opts Options, keys bool) (*Log, error) {
 	if len(opts.Signer) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: open audit log %s: %w: a checkpoint signing key is required", ErrUnavailable, path, ErrNoKey)
 	}
@@ -181,7 +187,7 @@ func Open(path string, opts Options) (*Log, error) {
 		f.Close()
 		return nil, err
 	}
-	if err := l.checkHeadFile(); err != nil {
+	if err := l.checkHeadFile(keys); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -425,11 +431,27 @@ func (l *Log) seal() error {
 // archived chain's last hash as prev and names the archived file. Both files then verify on
 // their own, and `audit verify --log archive --log path` also checks the link.
 func Rotate(path, archive string, opts Options) error {
-	l, err := Open(path, opts)
+	l, err := open(path, opts, false)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	// Under keys other than the log's, nothing may be appended to the old file, not even the
+	// checkpoint Close would add after a failure.
+	var sameKeys error
+	if head, err := ReadHead(l.headPath); err == nil {
+		sameKeys = l.checkKeys(head)
+	}
+	abandon := sameKeys != nil
+	defer func() {
+		if abandon {
+			l.mu.Lock()
+			l.closed = true
+			l.f.Close()
+			l.mu.Unlock()
+			return
+		}
+		l.Close()
+	}()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.lockFile(context.Background()); err != nil {
@@ -444,6 +466,10 @@ func Rotate(path, archive string, opts Options) error {
 	}
 	if _, err := os.Lstat(archive); err == nil {
 		return fmt.Errorf("rotate audit log %s: %s already exists", path, archive)
+	}
+	// New keys may start the new file, but only the keys that signed this one may seal it.
+	if !l.st.checkpoint && sameKeys != nil {
+		return fmt.Errorf("%w\nthe log does not end with a checkpoint (a run did not finish), so it must be sealed with its own keys: rotate it with them first", sameKeys)
 	}
 	if err := l.checkpoint(); err != nil {
 		return err
@@ -472,6 +498,7 @@ func Rotate(path, archive string, opts Options) error {
 	}
 	l.f.Close()
 	l.f = nf
+	abandon = false // the new file is this Log's to seal
 	l.st = tailState{size: 0, seq: 0, hash: prevHead}
 	l.synced = 0
 	rec := l.newRecord(Event{Action: ActionRotate, Outcome: OutcomeSuccess, Details: map[string]string{
@@ -637,7 +664,7 @@ func lastLineEnd(f *os.File, size int64) (int64, error) {
 
 // checkHeadFile refuses a log that is shorter than its head file says: continuing it and then
 // overwriting the head file would hide the truncation.
-func (l *Log) checkHeadFile() error {
+func (l *Log) checkHeadFile(keys bool) error {
 	head, err := ReadHead(l.headPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -650,7 +677,15 @@ func (l *Log) checkHeadFile() error {
 			"run `secretshift audit verify --log %s`, then move the log and its head file aside to start a new log",
 			ErrUnavailable, ErrTampered, l.path, l.st.seq, head.Seq+1, l.path)
 	}
-	const advice = "use the keys this log was started with, or write to a new log file and keep this one for auditors"
+	if !keys {
+		return nil
+	}
+	return l.checkKeys(head)
+}
+
+// checkKeys refuses keys other than those that made the head checkpoint.
+func (l *Log) checkKeys(head *Checkpoint) error {
+	const advice = "use the keys this log was started with, or rotate it (`secretshift audit rotate`) to go on under new keys"
 	if head.KeyID != l.keyID {
 		return fmt.Errorf("%w: %w: audit log %s is signed with key %s, and the signing key given is %s\n%s",
 			ErrUnavailable, ErrKeyMismatch, l.path, printableID(head.KeyID), l.keyID, advice)

@@ -524,6 +524,69 @@ func TestRotate(t *testing.T) {
 	}
 }
 
+// TestRotateToNewKeys: new keys start a new file; the archived one stays signed by the old key
+// alone, and a log that does not end sealed cannot be sealed by a new key.
+func TestRotateToNewKeys(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	archive := filepath.Join(dir, "audit-1.jsonl")
+	writeRuns(t, path, 2, 3)
+	newKeys := testOptions(t, "run-rotate")
+	newKeys.Signer = testSigner(8)
+
+	// A run that did not finish: its last record is not a checkpoint.
+	unfinished, err := Open(path, testOptions(t, "run-unfinished"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unfinished.Record(ctx, sampleEvent(testFingerprinter(t), 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Rotate(path, archive, newKeys); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("Rotate of an unsealed log under new keys = %v, want ErrKeyMismatch", err)
+	}
+	if err := unfinished.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := Rotate(path, archive, newKeys); err != nil {
+		t.Fatal(err)
+	}
+	newOpts := testOptions(t, "run-new-key")
+	newOpts.Signer = testSigner(8)
+	l, err := Open(path, newOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(ctx, sampleEvent(testFingerprinter(t), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var reps []Report
+	for i, p := range []string{archive, path} {
+		b, _ := os.ReadFile(p)
+		head, err := ReadHead(HeadPath(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := Verify(bytes.NewReader(b), testSigner(byte(7+i)).Public().(ed25519.PublicKey), head)
+		if !rep.OK {
+			t.Fatalf("%s: %v", filepath.Base(p), rep.Problem)
+		}
+		reps = append(reps, rep)
+	}
+	if err := VerifyLink(reps[0], reps[1]); err != nil {
+		t.Errorf("VerifyLink: %v", err)
+	}
+	// The new file now refuses the old key.
+	if _, err := Open(path, testOptions(t, "run-old-key")); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("Open of the new file with the old key = %v, want ErrKeyMismatch", err)
+	}
+}
+
 func TestKeygenAndLoad(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "keys")
 	// An HMAC key made earlier (by plan, on first use) is kept.
@@ -597,6 +660,16 @@ func TestKeygenAndLoad(t *testing.T) {
 	if k, err := LoadHMACKey("", func(k string) string { return map[string]string{EnvHMACKey: short}[k] }); err == nil ||
 		!strings.Contains(err.Error(), "63 hex digits") || strings.Contains(err.Error(), short) {
 		t.Errorf("LoadHMACKey of 63 hex digits = %x, %v; want a refusal that does not echo the key", k, err)
+	}
+
+	// A variable holding the key file's name instead of its text gets a hint.
+	if _, err := LoadHMACKey("", func(k string) string { return map[string]string{EnvHMACKey: files.HMACKey}[k] }); err == nil ||
+		!strings.Contains(err.Error(), "$"+EnvHMACKey+" holds a file name") {
+		t.Errorf("LoadHMACKey with a path in the variable: %v; want a hint", err)
+	}
+	// An auditor without the public key is not told to make new keys.
+	if _, err := LoadVerifier("", noEnv); err == nil || strings.Contains(err.Error(), "keygen") || !strings.Contains(err.Error(), "audit-signing.pub") {
+		t.Errorf("LoadVerifier without a key: %v", err)
 	}
 
 	// Bad key text is refused without echoing it.

@@ -315,8 +315,8 @@ func printVerifyResult(w io.Writer, r verifyResult) {
 		return
 	}
 	rep := r.Report
-	fmt.Fprintf(w, "%s: OK: %d records in %d runs, %d checkpoints, signed through seq %d, key %s\n",
-		r.Log, rep.Records, rep.Runs, rep.Checkpoints, rep.SignedThrough, rep.KeyID)
+	fmt.Fprintf(w, "%s: OK: %s in %s, %s, signed through seq %d, key %s\n",
+		r.Log, plural(rep.Records, "record"), plural(rep.Runs, "run"), plural(rep.Checkpoints, "checkpoint"), rep.SignedThrough, rep.KeyID)
 }
 
 // export

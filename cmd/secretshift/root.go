@@ -118,9 +118,10 @@ func newRootCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "secretshift",
 		Short: "Move plain Kubernetes Secrets into real secret stores, and keep them fresh",
-		Long: `secretshift finds plain Kubernetes Secrets, migrates them into HashiCorp Vault (KV v2, OpenBao too),
-Azure Key Vault, SOPS-encrypted files or Sealed Secrets, generates External Secrets Operator manifests so
-workloads keep their Secret names, and records every change in a tamper-evident audit log.
+		Long: `secretshift finds plain Kubernetes Secrets, migrates them into HashiCorp Vault (KV v2, OpenBao too)
+or SOPS-encrypted files (Azure Key Vault and Sealed Secrets are planned), generates External Secrets
+Operator manifests so workloads keep their Secret names, and records every change in a tamper-evident
+audit log.
 
 Secret values are never printed: output shows key names, sizes and keyed fingerprints.`,
 		SilenceUsage:  true,
