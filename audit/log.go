@@ -95,6 +95,7 @@ type Log struct {
 	f     *os.File
 	st    tailState
 	since int  // records appended by this Log since its last checkpoint
+	cut   int  // bytes of incomplete records this Log cut off (audit.recover)
 	wrote bool // this Log appended a record other than a checkpoint
 	// pending holds encoded lines not yet written; synced is the file size after the last
 	// sync.
@@ -638,7 +639,16 @@ func (l *Log) recoverTornTail(torn *tornTailError) error {
 	}
 	l.since++
 	l.wrote = true
+	l.cut += len(frag)
 	return nil
+}
+
+// Recovered returns how many bytes of an incomplete last record (left by a writer that stopped
+// mid-write) this Log has cut off the file, each time recorded as audit.recover; 0 if none.
+func (l *Log) Recovered() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cut
 }
 
 // lastLineEnd returns the offset just after the last newline in the first size bytes of f (0

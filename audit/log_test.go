@@ -1088,6 +1088,9 @@ func TestOpenRecoversFromACrashMidWrite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open after a crash mid-write: %v", err)
 	}
+	if n := l.Recovered(); n != len(fragment) {
+		t.Errorf("Recovered = %d, want the %d bytes cut", n, len(fragment))
+	}
 	if err := l.Record(context.Background(), sampleEvent(opts.Fingerprinter, 0)); err != nil {
 		t.Fatal(err)
 	}

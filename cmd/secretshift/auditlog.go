@@ -61,5 +61,8 @@ func (a *auditFlags) open(f *factory, fp *audit.Fingerprinter, runID string, p p
 		}
 		return nil, withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written; fix the audit log location or permissions and run again", migrate.AuditError(err)))
 	}
+	if n := log.Recovered(); n > 0 {
+		fmt.Fprintf(f.ErrOut, "the audit log %s ended with an incomplete record (%d bytes, from a run that stopped mid-write); it was cut off and the repair recorded (audit.recover)\n", a.Log, n)
+	}
 	return log, nil
 }
