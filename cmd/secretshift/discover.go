@@ -124,6 +124,15 @@ func summaryLine(s kube.Summary) string {
 	return line
 }
 
+// shortFingerprint keeps the prefix and the first 16 hex digits of a fingerprint.
+func shortFingerprint(fp string) string {
+	const keep = len("hmac-sha256:") + 16
+	if len(fp) <= keep {
+		return fp
+	}
+	return fp[:keep] + "…"
+}
+
 func plural(n int, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, word)
@@ -135,15 +144,26 @@ func plural(n int, word string) string {
 // could not be read), then the missing references, if any.
 func writeDiscoverTable(out io.Writer, r *kube.Report, now time.Time) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tNAME\tTYPE\tKEYS\tSIZE\tAGE\tCONSUMERS\tACTION/REASON")
+	// With --fingerprints, the table shows each Secret's fingerprint shortened, enough to compare
+	// by eye; -o json has the whole one and one per key.
+	withFP := len(r.Items) > 0 && r.Items[0].Fingerprint != ""
+	header := "NAMESPACE\tNAME\tTYPE\tKEYS\tSIZE\tAGE\tCONSUMERS\tACTION/REASON"
+	if withFP {
+		header += "\tFINGERPRINT"
+	}
+	fmt.Fprintln(tw, header)
 	for i := range r.Items {
 		it := &r.Items[i]
 		action := string(it.Action)
 		if it.Reason != "" {
 			action += "/" + string(it.Reason)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", it.Namespace, it.Name, it.Type, len(it.Keys),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s", it.Namespace, it.Name, it.Type, len(it.Keys),
 			humanSize(it.Size), age(it.Created, now), consumerList(it.Consumers), action)
+		if withFP {
+			fmt.Fprintf(tw, "\t%s", shortFingerprint(it.Fingerprint))
+		}
+		fmt.Fprintln(tw)
 	}
 	seen := map[string]bool{}
 	for _, p := range r.Errors {

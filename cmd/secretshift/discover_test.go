@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -132,6 +133,18 @@ func TestDiscoverManifestsTable(t *testing.T) {
 		if !strings.Contains(errOut, s) {
 			t.Errorf("stderr lacks %q:\n%s", s, errOut)
 		}
+	}
+}
+
+func TestDiscoverTableShowsFingerprints(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, out, _ := runMain(t, discoverManifest, "discover", "-f", "-", "--fingerprints")
+	lines := strings.Split(out, "\n")
+	if !regexp.MustCompile(`ACTION/REASON +FINGERPRINT$`).MatchString(lines[0]) {
+		t.Fatalf("header %q has no FINGERPRINT column", lines[0])
+	}
+	if !regexp.MustCompile(`migrate\s+hmac-sha256:[0-9a-f]{16}…$`).MatchString(lines[1]) {
+		t.Errorf("row %q has no short fingerprint", lines[1])
 	}
 }
 
