@@ -438,7 +438,10 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 				break
 			}
 		}
-		fmt.Fprintln(f.ErrOut, h.HintFor(example))
+		// How to use what was written, once something was.
+		if example != "" {
+			fmt.Fprintln(f.ErrOut, h.HintFor(example))
+		}
 	}
 	if rep.Failed() {
 		return withCode(ExitPartial, fmt.Errorf("%d Secret(s) not migrated (see the report); run the same command again to retry them", rep.Counts[migrate.ResultFailed]+rep.Counts[migrate.ResultConflict]))
