@@ -108,10 +108,13 @@
 // file contents: SECRETSHIFT_AUDIT_HMAC_KEY, SECRETSHIFT_AUDIT_SIGNING_KEY,
 // SECRETSHIFT_AUDIT_PUBLIC_KEY (precedence: explicit file, then environment, then default file).
 //
-// One log file uses one signing key. To start a new file (size, retention, a new key), use
-// Rotate (or `secretshift audit rotate`): it seals the file, moves it and its head file aside,
-// and starts a new file whose first record, audit.rotate, has prev = the old file's last hash
-// and names the old file. Each file verifies alone; verifying them in order also checks each link
+// One log file uses one signing key and one fingerprint key: Open refuses others
+// (ErrKeyMismatch). To start a new file (size, retention, new keys), use Rotate (or `secretshift
+// audit rotate`): it seals the file (with its own keys only, if the last run did not finish),
+// moves it and its head file aside, and starts a new file whose first record, audit.rotate, has
+// prev = the old file's last hash and names the old file (details previous_log, previous_head,
+// previous_seq, and previous_key_id when the new file is signed by another key). Each file
+// verifies alone with its own public key; verifying them in order also checks each link
 // (VerifyLink). Pointing --audit-log at a different path simply starts an independent chain.
 //
 // # Export formats

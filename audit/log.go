@@ -439,8 +439,10 @@ func Rotate(path, archive string, opts Options) error {
 	// Under keys other than the log's, nothing may be appended to the old file, not even the
 	// checkpoint Close would add after a failure.
 	var sameKeys error
+	prevKeyID := ""
 	if head, err := ReadHead(l.headPath); err == nil {
 		sameKeys = l.checkKeys(head)
+		prevKeyID = head.KeyID
 	}
 	abandon := sameKeys != nil
 	defer func() {
@@ -502,11 +504,16 @@ func Rotate(path, archive string, opts Options) error {
 	abandon = false // the new file is this Log's to seal
 	l.st = tailState{size: 0, seq: 0, hash: prevHead}
 	l.synced = 0
-	rec := l.newRecord(Event{Action: ActionRotate, Outcome: OutcomeSuccess, Details: map[string]string{
+	details := map[string]string{
 		"previous_log":  filepath.Base(archive),
 		"previous_head": prevHead,
 		"previous_seq":  strconv.FormatUint(prevSeq, 10),
-	}})
+	}
+	// The archive's signing key, when the new file is signed by another one.
+	if prevKeyID != "" && prevKeyID != l.keyID && printableID(prevKeyID) == prevKeyID {
+		details["previous_key_id"] = prevKeyID
+	}
+	rec := l.newRecord(Event{Action: ActionRotate, Outcome: OutcomeSuccess, Details: details})
 	if err := l.append(rec); err != nil {
 		return err
 	}

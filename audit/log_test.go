@@ -581,6 +581,10 @@ func TestRotateToNewKeys(t *testing.T) {
 	if err := VerifyLink(reps[0], reps[1]); err != nil {
 		t.Errorf("VerifyLink: %v", err)
 	}
+	// The new file names the key that signed the archive.
+	if b, _ := os.ReadFile(path); !bytes.Contains(b, []byte(`"previous_key_id":"`+KeyID(testSigner(7).Public().(ed25519.PublicKey))+`"`)) {
+		t.Error("the audit.rotate record does not name the archive's key")
+	}
 	// The new file now refuses the old key.
 	if _, err := Open(path, testOptions(t, "run-old-key")); !errors.Is(err, ErrKeyMismatch) {
 		t.Errorf("Open of the new file with the old key = %v, want ErrKeyMismatch", err)

@@ -406,7 +406,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		expect = st.Version
 		if action == ActionConflict {
 			r.Result, r.Reason, r.Error = ResultConflict, reason, msg
-			return r, a.record(ctx, "migrate.conflict", audit.OutcomeFailure, it, s, st.Version, errors.New(msg))
+			return r, a.record(ctx, "migrate.conflict", audit.OutcomeFailure, it, s, st.Version, conflictError{reason, msg})
 		}
 	}
 	if action == ActionUnchanged {
@@ -564,6 +564,10 @@ func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, v
 
 // errorClass names the sentinel behind err, for the audit log and reports.
 func errorClass(err error) string {
+	var conflict conflictError
+	if errors.As(err, &conflict) && conflict.reason != "" {
+		return conflict.reason
+	}
 	for _, c := range []struct {
 		err  error
 		name string
@@ -578,3 +582,10 @@ func errorClass(err error) string {
 	}
 	return "error"
 }
+
+// conflictError is a planned conflict: its class in the audit log is its reason
+// (changed-in-store, foreign-content, other-source), and it is a providers.ErrConflict.
+type conflictError struct{ reason, msg string }
+
+func (c conflictError) Error() string { return c.msg }
+func (c conflictError) Unwrap() error { return providers.ErrConflict }

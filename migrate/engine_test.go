@@ -301,9 +301,22 @@ func TestChangedInStoreIsAConflict(t *testing.T) {
 	m.entries["ns/db"].stored.Data["password"] = []byte("rotated-in-store")
 	m.entries["ns/db"].version++
 	m.mu.Unlock()
+	rec := &memRecorder{}
+	opts.Recorder = rec
 	plan, rep := run(t, ctx, cands(v2), sources(v2), opts)
+	opts.Recorder = nil
 	if plan.Items[0].Action != ActionConflict || plan.Items[0].Reason != "changed-in-store" || rep.Counts[ResultConflict] != 1 {
 		t.Fatalf("store changed: plan %s (%s), counts %v; want a changed-in-store conflict", plan.Items[0].Action, plan.Items[0].Reason, rep.Counts)
+	}
+	// The audit log says which kind of conflict it was.
+	var classes []string
+	for _, e := range rec.events {
+		if e.Action == "migrate.conflict" {
+			classes = append(classes, e.ErrorClass)
+		}
+	}
+	if len(classes) != 1 || classes[0] != "changed-in-store" {
+		t.Errorf("migrate.conflict records with classes %v, want one of class changed-in-store", classes)
 	}
 	if got := string(m.entries["ns/db"].stored.Data["password"]); got != "rotated-in-store" {
 		t.Fatalf("the rotated value was replaced by %q", got)

@@ -158,6 +158,8 @@ type auditVerifyOptions struct {
 	NoHead            bool
 	AllowUnsignedTail bool
 	Keys              auditKeyFlags
+	// PublicKeys are --public-key files; each log file is checked with the one that signed it.
+	PublicKeys []string
 }
 
 // verifyResult is the outcome for one log file.
@@ -186,6 +188,8 @@ log, so removing whole runs from the end is detected too. Records after the last
 that crashed) fail verification unless --allow-unsigned-tail is given.
 
 Give --log several times, oldest first, to verify rotated files and the links between them.
+Give --public-key several times when the files were signed by different keys (audit rotate
+can start a new file under new keys): each file is checked with the key that signed it.
 
 Exit status: 0 when every file verifies, 5 when verification fails, 1 when a file or key cannot be read.`,
 		Example: `  secretshift audit verify
@@ -198,7 +202,7 @@ Exit status: 0 when every file verifies, 5 when verification fails, 1 when a fil
 	fl.StringVar(&opts.Head, "head", "", "head file to compare with (default: <log>.head; only with one --log)")
 	fl.BoolVar(&opts.NoHead, "no-head", false, "do not require a head file (truncation of whole runs is then not detected)")
 	fl.BoolVar(&opts.AllowUnsignedTail, "allow-unsigned-tail", false, "accept records after the last checkpoint (a run that did not finish)")
-	fl.StringVar(&opts.Keys.PublicKey, "public-key", "", "Ed25519 public key file (default: $"+audit.EnvPublicKey+", "+audit.DefaultKeyDir+"/"+audit.PublicKeyFile+")")
+	fl.StringArrayVar(&opts.PublicKeys, "public-key", nil, "Ed25519 public key file, repeatable (default: the key text in $"+audit.EnvPublicKey+", else "+audit.DefaultKeyDir+"/"+audit.PublicKeyFile+")")
 	fl.StringVar(&opts.Keys.SigningKey, "signing-key", "", "derive the public key from this signing key when no public key is found")
 	return cmd
 }
@@ -223,30 +227,45 @@ func auditVerifyRun(f *factory, opts *auditVerifyOptions) error {
 	if opts.Head != "" && opts.NoHead {
 		return usageError("--head and --no-head exclude each other")
 	}
-	pub, err := loadVerifier(f, opts.Keys)
-	if err != nil {
-		return err
+	var pubs []ed25519.PublicKey
+	if len(opts.PublicKeys) == 0 {
+		pub, err := loadVerifier(f, opts.Keys)
+		if err != nil {
+			return err
+		}
+		pubs = append(pubs, pub)
+	}
+	for _, file := range opts.PublicKeys {
+		pub, err := audit.LoadVerifier(file, f.Getenv)
+		if err != nil {
+			return err
+		}
+		pubs = append(pubs, pub)
 	}
 
 	out := verifyOutput{OK: true}
 	var prev *audit.Report
 	for i, path := range opts.Logs {
-		res, err := verifyOne(path, pub, opts)
+		res, err := verifyOne(path, pubs, opts)
 		if err != nil {
 			return err
 		}
+		// The link is checked between files that verified: a failed one's report ends early.
 		if i > 0 && prev != nil && res.Report != nil && res.OK {
 			if err := audit.VerifyLink(*prev, *res.Report); err != nil {
 				res.OK = false
 				res.Error = fmt.Sprintf("does not continue %s: %v", opts.Logs[i-1], err)
 			}
 		}
-		prev = res.Report
+		prev = nil
+		if res.OK {
+			prev = res.Report
+		}
 		out.OK = out.OK && res.OK
 		out.Logs = append(out.Logs, res)
 	}
 
-	err = f.render(out, func() error {
+	err := f.render(out, func() error {
 		for _, r := range out.Logs {
 			printVerifyResult(f.Out, r)
 		}
@@ -266,7 +285,7 @@ func auditVerifyRun(f *factory, opts *auditVerifyOptions) error {
 	return nil
 }
 
-func verifyOne(path string, pub ed25519.PublicKey, opts *auditVerifyOptions) (verifyResult, error) {
+func verifyOne(path string, pubs []ed25519.PublicKey, opts *auditVerifyOptions) (verifyResult, error) {
 	res := verifyResult{Log: path}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -290,7 +309,18 @@ func verifyOne(path string, pub ed25519.PublicKey, opts *auditVerifyOptions) (ve
 			return res, nil
 		}
 	}
-	rep := audit.Verify(bytes.NewReader(b), pub, head)
+	// The key that signed the file: the head file names it; without one, the first key that
+	// is not refused as unknown.
+	var rep audit.Report
+	for i, pub := range pubs {
+		if head != nil && len(pubs) > 1 && head.KeyID != audit.KeyID(pub) && i < len(pubs)-1 {
+			continue
+		}
+		rep = audit.Verify(bytes.NewReader(b), pub, head)
+		if rep.OK || rep.Problem == nil || rep.Problem.Kind != audit.KindUnknownKey {
+			break
+		}
+	}
 	res.Report = &rep
 	res.OK = rep.OK
 	if rep.Problem != nil {
@@ -548,18 +578,33 @@ func auditRotateRun(f *factory, opts *auditRotateOptions) error {
 	if to == "" {
 		to = filepath.Join(filepath.Dir(opts.Log), "audit-"+opts.Now().UTC().Format("20060102T150405Z")+".jsonl")
 	}
+	var oldKey string
+	if head, err := audit.ReadHead(audit.HeadPath(opts.Log)); err == nil {
+		oldKey = head.KeyID
+	}
 	if err := audit.Rotate(opts.Log, to, audit.Options{Signer: signer, Fingerprinter: fp}); err != nil {
 		if errors.Is(err, audit.ErrUnavailable) {
 			return withCode(ExitAudit, err)
 		}
 		return err
 	}
+	newKey := audit.KeyID(signer.Public().(ed25519.PublicKey))
 	result := struct {
-		Archived string `json:"archived"`
-		Log      string `json:"log"`
-	}{to, opts.Log}
+		Archived    string `json:"archived"`
+		Log         string `json:"log"`
+		PublicKeyID string `json:"publicKeyID"`
+		KeyChanged  bool   `json:"keyChanged,omitempty"`
+	}{to, opts.Log, newKey, oldKey != "" && oldKey != newKey}
 	return f.render(result, func() error {
-		_, err := fmt.Fprintf(f.Out, "archived %s to %s; %s continues its chain\n", opts.Log, to, opts.Log)
-		return err
+		if _, err := fmt.Fprintf(f.Out, "archived %s to %s; %s continues its chain\n", opts.Log, to, opts.Log); err != nil {
+			return err
+		}
+		if result.KeyChanged {
+			fmt.Fprintf(f.ErrOut, "%s is now signed by %s (the archive by %s): use the new keys for every later run "+
+				"(--audit-signing-key and --fingerprint-key, $%s and $%s, or put them in %s), and give auditors the new public key; "+
+				"`audit verify --public-key OLD.pub --public-key NEW.pub --log %s --log %s` checks both files and the link\n",
+				opts.Log, newKey, oldKey, audit.EnvSigningKey, audit.EnvHMACKey, audit.DefaultKeyDir, to, opts.Log)
+		}
+		return nil
 	})
 }

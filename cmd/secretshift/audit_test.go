@@ -239,6 +239,36 @@ func TestAuditRotateAndVerifyChain(t *testing.T) {
 	}
 }
 
+// TestAuditRotateToNewKeys: after rotating under new keys, each file verifies with its own
+// public key, the pair verifies with both keys given, and the link holds.
+func TestAuditRotateToNewKeys(t *testing.T) {
+	files, logPath := auditSetup(t)
+	dir := filepath.Dir(logPath)
+	newDir := filepath.Join(dir, "new-keys")
+	if r := runAuditCLI(t, nil, "", "audit", "keygen", "--dir", newDir, "--no-record"); r.code != ExitOK {
+		t.Fatalf("keygen: exit %d: %s", r.code, r.stderr)
+	}
+	newFiles := audit.DefaultKeyFiles(newDir)
+	archive := filepath.Join(dir, "audit-old.jsonl")
+	r := runAuditCLI(t, nil, "", "audit", "rotate", "--log", logPath, "--to", archive, "--signing-key", newFiles.SigningKey, "--hmac-key", newFiles.HMACKey)
+	if r.code != ExitOK || !strings.Contains(r.stderr, "use the new keys for every later run") {
+		t.Fatalf("rotate under new keys: exit %d, want 0 and what to do next\n%s", r.code, r.stderr)
+	}
+	both := runAuditCLI(t, nil, "", "audit", "verify", "--public-key", files.PublicKey, "--public-key", newFiles.PublicKey, "--log", archive, "--log", logPath)
+	if both.code != ExitOK || strings.Count(both.stdout, ": OK: ") != 2 {
+		t.Errorf("verify with both keys: exit %d\n%s%s", both.code, both.stdout, both.stderr)
+	}
+	// With the old key alone the new file fails on its key, and no false link error follows.
+	old := runAuditCLI(t, nil, "", "audit", "verify", "--public-key", files.PublicKey, "--log", archive, "--log", logPath)
+	if old.code != ExitVerify || !strings.Contains(old.stdout, "unknown-key") || strings.Contains(old.stdout, "does not continue") {
+		t.Errorf("verify with the old key only: exit %d\n%s", old.code, old.stdout)
+	}
+	newOnly := runAuditCLI(t, nil, "", "audit", "verify", "--public-key", newFiles.PublicKey, "--log", archive, "--log", logPath)
+	if newOnly.code != ExitVerify || strings.Contains(newOnly.stdout, "does not continue") {
+		t.Errorf("verify with the new key only: exit %d\n%s", newOnly.code, newOnly.stdout)
+	}
+}
+
 func TestAuditExport(t *testing.T) {
 	_, logPath := auditSetup(t)
 	logBytes, _ := os.ReadFile(logPath)

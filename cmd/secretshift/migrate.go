@@ -444,7 +444,14 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		}
 	}
 	if rep.Failed() {
-		return withCode(ExitPartial, fmt.Errorf("%d Secret(s) not migrated (see the report); run the same command again to retry them", rep.Counts[migrate.ResultFailed]+rep.Counts[migrate.ResultConflict]))
+		var hints []string
+		if n := rep.Counts[migrate.ResultFailed]; n > 0 {
+			hints = append(hints, fmt.Sprintf("%d failed: run the same command again to retry them", n))
+		}
+		if n := rep.Counts[migrate.ResultConflict]; n > 0 {
+			hints = append(hints, fmt.Sprintf("%d in conflict with what the store holds: check them, then pass --overwrite to replace them", n))
+		}
+		return withCode(ExitPartial, fmt.Errorf("%d Secret(s) not migrated (see the report)\n%s", rep.Counts[migrate.ResultFailed]+rep.Counts[migrate.ResultConflict], strings.Join(hints, "\n")))
 	}
 	return nil
 }
