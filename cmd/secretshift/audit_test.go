@@ -446,12 +446,42 @@ func TestMigrateKeepsTheLogsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCLI(t, "", migrate...)
-	if r.code != ExitAudit || !strings.Contains(r.stderr, "already exists, so new keys are not made") {
+	if r.code != ExitAudit || !strings.Contains(r.stderr, "not made") {
 		t.Errorf("run without keys: exit %d, want %d and an explanation\n%s", r.code, ExitAudit, r.stderr)
 	}
 	if _, err := os.Stat(audit.DefaultKeyFiles("").SigningKey); err == nil {
 		t.Error("a new signing key was created for an existing log")
 	}
+	// The right signing key but no HMAC key: no new one is made either, and discover and plan
+	// say why instead of fingerprinting under a key the log would refuse.
+	signing, err := os.ReadFile(filepath.Join("saved-keys", audit.SigningKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(audit.EnvSigningKey, string(signing))
+	for _, args := range [][]string{migrate, {"plan", "--to", "sops", "-f", "in", "--sops-out", "out"}, {"discover", "-f", "in", "--fingerprints"}} {
+		r := runCLI(t, "", args...)
+		if r.code != ExitAudit || !strings.Contains(r.stderr, "no fingerprint key was given, and the audit log") {
+			t.Errorf("%s without the HMAC key: exit %d, want %d and an explanation\n%s", args[0], r.code, ExitAudit, r.stderr)
+		}
+	}
+	if _, err := os.Stat(audit.DefaultKeyFiles("").HMACKey); err == nil {
+		t.Error("a new HMAC key was created for an existing log")
+	}
+	os.Unsetenv(audit.EnvSigningKey)
+	// The right HMAC key but no signing key: no new signing key is made.
+	hmacKey, err := os.ReadFile(filepath.Join("saved-keys", audit.HMACKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(audit.EnvHMACKey, string(hmacKey))
+	if r := runCLI(t, "", migrate...); r.code != ExitAudit || !strings.Contains(r.stderr, "no signing key was given, and the audit log") {
+		t.Errorf("run without the signing key: exit %d, want %d and an explanation\n%s", r.code, ExitAudit, r.stderr)
+	}
+	if _, err := os.Stat(audit.DefaultKeyFiles("").SigningKey); err == nil {
+		t.Error("a new signing key was created for an existing log")
+	}
+	os.Unsetenv(audit.EnvHMACKey)
 	unchanged("no keys")
 	os.RemoveAll(audit.DefaultKeyDir)
 	if err := os.Rename("saved-keys", audit.DefaultKeyDir); err != nil {

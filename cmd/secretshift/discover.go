@@ -78,7 +78,7 @@ func runDiscover(ctx context.Context, f *factory, o *discoverOptions) error {
 		return err
 	}
 	if o.Fingerprints {
-		fp, err := f.fingerprinter(o.FingerprintKey)
+		fp, err := f.fingerprinter(o.FingerprintKey, "")
 		if err != nil {
 			return err
 		}

@@ -26,12 +26,18 @@ const (
 //   - the file at path (--fingerprint-key), hex or base64;
 //   - $SECRETSHIFT_AUDIT_HMAC_KEY, the same text;
 //   - .secretshift/keys/hmac.key, generated (32 random bytes, hex, mode 0600) on first use,
-//     with a notice on errOut.
+//     with a notice on errOut — but not while the audit log auditLog exists: its fingerprints
+//     are under the key it was started with, and a new one would only be refused later.
 //
 // Loading is audit.LoadHMACKey's. The key is never printed.
-func fingerprintKey(path string, getenv func(string) string, errOut io.Writer) ([]byte, error) {
+func fingerprintKey(path, auditLog string, getenv func(string) string, errOut io.Writer) ([]byte, error) {
 	key, err := audit.LoadHMACKey(path, getenv)
 	if errors.Is(err, audit.ErrNoKey) && path == "" {
+		if head, herr := audit.ReadHead(audit.HeadPath(auditLog)); herr == nil {
+			return nil, fmt.Errorf("%w: %w: no fingerprint key was given, and the audit log %s exists (its fingerprints are under HMAC key %s), so a new key is not made\n"+
+				"give the key it was started with: --fingerprint-key FILE, $%s (the key's text), or %s",
+				errKeyForLog, audit.ErrNoKey, auditLog, head.FingerprintKeyID, fingerprintKeyEnv, defaultFingerprintKeyFile)
+		}
 		return generateKeyFile(defaultFingerprintKeyFile, getenv, errOut)
 	}
 	if err != nil {
@@ -47,13 +53,23 @@ func fingerprintKey(path string, getenv func(string) string, errOut io.Writer) (
 	return key, nil
 }
 
-// fingerprinter returns an audit.Fingerprinter under the key fingerprintKey finds.
-func (f *factory) fingerprinter(path string) (*audit.Fingerprinter, error) {
+// errKeyForLog marks a missing fingerprint key that an existing audit log needs.
+var errKeyForLog = errors.New("audit log unavailable")
+
+// fingerprinter returns an audit.Fingerprinter under the key fingerprintKey finds; auditLog is
+// the log the command writes, or the default one.
+func (f *factory) fingerprinter(path, auditLog string) (*audit.Fingerprinter, error) {
 	getenv := f.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	key, err := fingerprintKey(path, getenv, f.ErrOut)
+	if auditLog == "" {
+		auditLog = audit.DefaultLogPath
+	}
+	key, err := fingerprintKey(path, auditLog, getenv, f.ErrOut)
+	if errors.Is(err, errKeyForLog) {
+		return nil, withCode(ExitAudit, err)
+	}
 	if err != nil {
 		return nil, err
 	}

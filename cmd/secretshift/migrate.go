@@ -269,7 +269,7 @@ func buildPlan(ctx context.Context, f *factory, o *migrateOptions) (*loadedPlan,
 	if o.Concurrency <= 0 {
 		return nil, usageError("--concurrency must be positive")
 	}
-	fp, err := f.fingerprinter(o.FingerprintKey)
+	fp, err := f.fingerprinter(o.FingerprintKey, o.audit.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +307,7 @@ func planFrom(ctx context.Context, f *factory, o *migrateOptions, p providers.Pr
 // reloadPlan reads a saved plan's Secrets again and checks that the current settings give the
 // same targets.
 func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migrate.Plan) (*loadedPlan, error) {
-	fp, err := f.fingerprinter(o.FingerprintKey)
+	fp, err := f.fingerprinter(o.FingerprintKey, o.audit.Log)
 	if err != nil {
 		return nil, err
 	}

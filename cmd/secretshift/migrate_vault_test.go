@@ -475,7 +475,7 @@ func TestMigrateCorpusToVault(t *testing.T) {
 			if err := json.Unmarshal([]byte(d.stdout), &inv); err != nil {
 				t.Fatal(err)
 			}
-			fp, err := (&factory{ErrOut: io.Discard, Getenv: os.Getenv}).fingerprinter("")
+			fp, err := (&factory{ErrOut: io.Discard, Getenv: os.Getenv}).fingerprinter("", "")
 			if err != nil {
 				t.Fatal(err)
 			}
