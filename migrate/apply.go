@@ -381,13 +381,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	if fp := a.opts.Fingerprinter.Set(s.EffectiveType(), s.Data); fp != it.Fingerprint {
 		return a.fail(ctx, r, it, s, fmt.Errorf("%s: %w\nmake a new plan", it.Ref(), ErrSourceChanged))
 	}
-	// A plan made in this process has just read the target, which is better evidence than the
-	// journal; a saved plan trusts the journal for items an earlier run finished.
-	if e, ok := a.journal.Done(it); ok && !it.read {
-		r.Result, r.Version, r.Verified = ResultDone, e.Version, true
-		return r, nil
-	}
-
+	// A plan made in this process has just read the target; a saved plan reads it now.
 	st, err := it.stored, error(nil)
 	if !it.read {
 		st, err = p.Read(ctx, *it.Target)
@@ -396,6 +390,12 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		}
 		if err != nil {
 			return a.fail(ctx, r, it, s, err)
+		}
+		// An earlier run of this plan finished the item, and the store still holds it. If the
+		// store lost it since (deleted, changed), the item is decided again below.
+		if _, ok := a.journal.Done(it); ok && st != nil && sameContent(it.Fingerprint, s, st) {
+			r.Result, r.Version, r.Verified = ResultDone, st.Version, true
+			return r, nil
 		}
 	}
 	action := ActionCreate

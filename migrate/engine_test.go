@@ -466,6 +466,36 @@ func roundTrip(t *testing.T, p *Plan) *Plan {
 	return &out
 }
 
+// TestReappliedPlanChecksTheStore: a saved plan applied again does not report an item done on
+// the journal's word when the store lost it since.
+func TestReappliedPlanChecksTheStore(t *testing.T) {
+	ctx := context.Background()
+	m := newMem()
+	ss := numbered(3, "s%d")
+	opts := testOpts(t, m)
+	plan, err := BuildPlan(ctx, cands(ss...), SourceSpec{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := roundTrip(t, plan)
+	if rep, err := Apply(ctx, saved, sources(ss...), opts); err != nil || rep.Counts[ResultCreated] != 3 {
+		t.Fatalf("first apply: %v, %v", rep.Counts, err)
+	}
+	m.mu.Lock()
+	delete(m.entries, "ns/s1")
+	m.mu.Unlock()
+	rep, err := Apply(ctx, roundTrip(t, plan), sources(ss...), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts[ResultDone] != 2 || rep.Counts[ResultCreated] != 1 {
+		t.Fatalf("second apply after a target was deleted: %v, want 2 done and 1 created again", rep.Counts)
+	}
+	if _, ok := m.entries["ns/s1"]; !ok {
+		t.Error("the deleted target was not written again")
+	}
+}
+
 func TestResumeAfterInterruption(t *testing.T) {
 	ctx := context.Background()
 	m := newMem()
