@@ -87,7 +87,7 @@ func (p *Provider) Identity() Identity { return p.identity }
 
 // Describe says which store the adapter writes to, for plans and reports.
 func (p *Provider) Describe() string {
-	s := fmt.Sprintf("vault %s mount %s/ (kv v2)", p.addr, p.mount)
+	s := fmt.Sprintf("vault %s mount %s/ (kv v2)", strings.TrimRight(p.addr, "/"), p.mount)
 	if p.namespace != "" {
 		s += " namespace " + p.namespace
 	}
