@@ -177,8 +177,13 @@ func pathHint(from string, text []byte) string {
 	if !strings.HasPrefix(from, "$") {
 		return ""
 	}
-	if info, err := os.Stat(strings.TrimSpace(string(text))); err == nil && info.Mode().IsRegular() {
+	t := strings.TrimSpace(string(text))
+	if info, err := os.Stat(t); err == nil && info.Mode().IsRegular() {
 		return fmt.Sprintf("\n%s holds a file name; it takes the key's text (%s=\"$(cat FILE)\"), or pass the file with the key file flag", from, from[1:])
+	}
+	if strings.HasPrefix(t, "/") || strings.HasPrefix(t, "./") || strings.HasPrefix(t, "~") ||
+		strings.HasSuffix(t, ".key") || strings.HasSuffix(t, ".pub") || strings.HasSuffix(t, ".pem") {
+		return fmt.Sprintf("\nif %s holds a file name: it takes the key's text (%s=\"$(cat FILE)\"), or pass the file with the key file flag", from, from[1:])
 	}
 	return ""
 }
