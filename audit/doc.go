@@ -40,7 +40,8 @@
 // booleans, objects and arrays, so JCS reduces to: object members sorted by the UTF-16 code
 // units of their names, no whitespace, integers in plain decimal, strings escaping only '"', '\'
 // and U+0000–U+001F (\b \f \n \r \t, else \u00xx). The hash covers the JSON value as parsed, so
-// members the writer did not know are covered too. Verify refuses lines with duplicate member
+// members the writer did not know are covered too, and a line re-encoded without changing any
+// value (other whitespace, other escapes) still verifies: what is protected is the content. Verify refuses lines with duplicate member
 // names, non-integer numbers or invalid UTF-8, so two parsers cannot read different records
 // from the same bytes. To check one line by hand (jq's sorted compact output equals JCS unless
 // text holds control characters, U+007F or characters outside the Basic Multilingual Plane):

@@ -82,7 +82,9 @@ type ExportOptions struct {
 	ProductVersion string
 }
 
-// Reader reads records from a log without verifying them.
+// Reader reads records from a log without verifying their hashes, but refuses a line that
+// Verify would not parse (duplicate member names, invalid UTF-8, non-integer numbers), so an
+// export never shows a reading of a line that the verifier does not share.
 type Reader struct {
 	br   *bufio.Reader
 	line int
@@ -98,6 +100,9 @@ func (r *Reader) Next() (*Record, []byte, error) {
 		return nil, nil, err
 	}
 	r.line++
+	if _, err := parseStrict(b); err != nil {
+		return nil, nil, fmt.Errorf("line %d: %w (run `secretshift audit verify`)", r.line, err)
+	}
 	var rec Record
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, nil, fmt.Errorf("line %d: %w", r.line, err)

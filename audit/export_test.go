@@ -61,6 +61,19 @@ func TestExportJSONLRoundTrip(t *testing.T) {
 	}
 }
 
+// TestExportRefusesWhatVerifyCannotParse: a line with a member given twice reads differently
+// in different parsers; export refuses it instead of showing one reading.
+func TestExportRefusesWhatVerifyCannotParse(t *testing.T) {
+	log, _ := exportLog(t)
+	lines := splitLines(log)
+	lines[2] = bytes.Replace(lines[2], []byte(`{"time"`), []byte(`{"outcome":"failure","time"`), 1)
+	var out bytes.Buffer
+	_, err := Export(&out, bytes.NewReader(bytes.Join(lines, nil)), ExportOptions{Format: FormatCSV})
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("Export of a line with a duplicate member = %v, want an error naming line 3", err)
+	}
+}
+
 func TestExportCSVRoundTrip(t *testing.T) {
 	log, recs := exportLog(t)
 	out := export(t, log, ExportOptions{Format: FormatCSV})
