@@ -107,7 +107,10 @@ func (e *recordEncoder) encode(dst []byte, r *Record) []byte {
 	e.members = e.assemble(e.members, canonicalIndex)
 	sum := sha256.Sum256(e.members[canon:])
 	e.members = e.members[:canon]
-	r.Hash = HashPrefix + hex.EncodeToString(sum[:])
+	var h [len(HashPrefix) + 2*sha256.Size]byte
+	copy(h[:], HashPrefix)
+	hex.Encode(h[len(HashPrefix):], sum[:])
+	r.Hash = string(h[:])
 	start := len(e.members)
 	e.members = appendMember(e.members, r, "hash")
 	e.spans[hashIndex] = [2]int{start, len(e.members)}

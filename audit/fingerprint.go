@@ -21,7 +21,8 @@ const MinKeyLen = 32
 // Fingerprinter computes keyed fingerprints (HMAC-SHA256) of secret values. A bare hash of a
 // short password is reversed by a dictionary; a keyed one cannot be checked without the key.
 type Fingerprinter struct {
-	key []byte
+	key   []byte
+	keyID string
 	// macs holds HMAC states keyed with key: a reset one starts from the saved inner-pad state
 	// instead of hashing both pads again, which for short values halves the work.
 	macs sync.Pool
@@ -34,6 +35,9 @@ func NewFingerprinter(key []byte) (*Fingerprinter, error) {
 	}
 	f := &Fingerprinter{key: append([]byte(nil), key...)}
 	f.macs.New = func() any { return hmac.New(sha256.New, f.key) }
+	m := hmac.New(sha256.New, f.key)
+	m.Write([]byte("secretshift/key-id/v1"))
+	f.keyID = FingerprintPrefix + hex.EncodeToString(m.Sum(nil))[:16]
 	return f, nil
 }
 
@@ -97,8 +101,4 @@ func (f *Fingerprinter) Set(typ string, data map[string][]byte) string {
 
 // KeyID names the key without revealing it: "hmac-sha256:" + the first 16 hex digits of the HMAC
 // of a fixed label. Checkpoints carry it so a reader knows which key fingerprints were made under.
-func (f *Fingerprinter) KeyID() string {
-	m := hmac.New(sha256.New, f.key)
-	m.Write([]byte("secretshift/key-id/v1"))
-	return FingerprintPrefix + hex.EncodeToString(m.Sum(nil))[:16]
-}
+func (f *Fingerprinter) KeyID() string { return f.keyID }
