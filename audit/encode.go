@@ -2,7 +2,6 @@ package audit
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -107,10 +106,7 @@ func (e *recordEncoder) encode(dst []byte, r *Record) []byte {
 	e.members = e.assemble(e.members, canonicalIndex)
 	sum := sha256.Sum256(e.members[canon:])
 	e.members = e.members[:canon]
-	var h [len(HashPrefix) + 2*sha256.Size]byte
-	copy(h[:], HashPrefix)
-	hex.Encode(h[len(HashPrefix):], sum[:])
-	r.Hash = string(h[:])
+	r.Hash = prefixedHex(HashPrefix, &sum)
 	start := len(e.members)
 	e.members = appendMember(e.members, r, "hash")
 	e.spans[hashIndex] = [2]int{start, len(e.members)}

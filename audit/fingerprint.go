@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
-	"io"
 	"sort"
 	"sync"
 )
@@ -51,12 +50,16 @@ func (f *Fingerprinter) mac() hash.Hash {
 // done returns m's fingerprint and m to the pool.
 func (f *Fingerprinter) done(m hash.Hash) string {
 	var sum [sha256.Size]byte
-	var out [len(FingerprintPrefix) + 2*sha256.Size]byte
 	m.Sum(sum[:0])
 	f.macs.Put(m)
-	copy(out[:], FingerprintPrefix)
-	hex.Encode(out[len(FingerprintPrefix):], sum[:])
-	return string(out[:])
+	return prefixedHex(FingerprintPrefix, &sum)
+}
+
+// prefixedHex returns prefix followed by sum in lowercase hex, with one allocation: the form of
+// fingerprints and record hashes.
+func prefixedHex(prefix string, sum *[sha256.Size]byte) string {
+	var buf [32 + 2*sha256.Size]byte
+	return string(hex.AppendEncode(append(buf[:0], prefix...), sum[:]))
 }
 
 // Value returns the fingerprint of one value: "hmac-sha256:<64 hex digits>".
@@ -72,20 +75,13 @@ func (f *Fingerprinter) Value(v []byte) string {
 func (f *Fingerprinter) Set(typ string, data map[string][]byte) string {
 	m := f.mac()
 	var n [8]byte
-	length := func(l int) {
-		binary.BigEndian.PutUint64(n[:], uint64(l))
-		m.Write(n[:])
-	}
 	write := func(b []byte) {
-		length(len(b))
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		m.Write(n[:])
 		m.Write(b)
 	}
-	writeString := func(s string) {
-		length(len(s))
-		_, _ = io.WriteString(m, s)
-	}
-	writeString("secretshift/set/v1")
-	writeString(typ)
+	write([]byte("secretshift/set/v1"))
+	write([]byte(typ))
 	var small [16]string
 	keys := small[:0]
 	for k := range data {
@@ -93,7 +89,7 @@ func (f *Fingerprinter) Set(typ string, data map[string][]byte) string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		writeString(k)
+		write([]byte(k))
 		write(data[k])
 	}
 	return f.done(m)
