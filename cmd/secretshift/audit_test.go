@@ -441,81 +441,63 @@ func TestMigrateKeepsTheLogsKeys(t *testing.T) {
 		}
 	}
 
+	// refused runs args (migrate when none) with env set to the key in file, and wants exit 6
+	// with an explanation holding want, and the log as it was.
+	refused := func(step, env, file, want string, args ...string) {
+		t.Helper()
+		if len(args) == 0 {
+			args = migrate
+		}
+		key, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(env, string(key))
+		defer os.Unsetenv(env)
+		if r := runCLI(t, "", args...); r.code != ExitAudit || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: exit %d, want %d and %q\n%s", step, r.code, ExitAudit, want, r.stderr)
+		}
+		unchanged(step)
+	}
+	noneMade := func(file string) {
+		t.Helper()
+		if _, err := os.Stat(file); err == nil {
+			t.Errorf("%s was created for an existing log", file)
+		}
+	}
+	keys := audit.DefaultKeyFiles("")
+
 	// The keys are gone (a new checkout, a CI job without its secrets): none are made up.
 	if err := os.Rename(audit.DefaultKeyDir, "saved-keys"); err != nil {
 		t.Fatal(err)
 	}
+	saved := audit.DefaultKeyFiles("saved-keys")
 	r := runCLI(t, "", migrate...)
 	if r.code != ExitAudit || !strings.Contains(r.stderr, "not made") {
 		t.Errorf("run without keys: exit %d, want %d and an explanation\n%s", r.code, ExitAudit, r.stderr)
 	}
-	if _, err := os.Stat(audit.DefaultKeyFiles("").SigningKey); err == nil {
-		t.Error("a new signing key was created for an existing log")
-	}
+	noneMade(keys.SigningKey)
 	// The right signing key but no HMAC key: no new one is made either, and discover and plan
 	// say why instead of fingerprinting under a key the log would refuse.
-	signing, err := os.ReadFile(filepath.Join("saved-keys", audit.SigningKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(audit.EnvSigningKey, string(signing))
 	for _, args := range [][]string{migrate, {"plan", "--to", "sops", "-f", "in", "--sops-out", "out"}, {"discover", "-f", "in", "--fingerprints"}} {
-		r := runCLI(t, "", args...)
-		if r.code != ExitAudit || !strings.Contains(r.stderr, "no fingerprint key was given, and the audit log") {
-			t.Errorf("%s without the HMAC key: exit %d, want %d and an explanation\n%s", args[0], r.code, ExitAudit, r.stderr)
-		}
+		refused(args[0]+" without the HMAC key", audit.EnvSigningKey, saved.SigningKey, "no fingerprint key was given, and the audit log", args...)
 	}
-	if _, err := os.Stat(audit.DefaultKeyFiles("").HMACKey); err == nil {
-		t.Error("a new HMAC key was created for an existing log")
-	}
-	os.Unsetenv(audit.EnvSigningKey)
+	noneMade(keys.HMACKey)
 	// The right HMAC key but no signing key: no new signing key is made.
-	hmacKey, err := os.ReadFile(filepath.Join("saved-keys", audit.HMACKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(audit.EnvHMACKey, string(hmacKey))
-	if r := runCLI(t, "", migrate...); r.code != ExitAudit || !strings.Contains(r.stderr, "no signing key was given, and the audit log") {
-		t.Errorf("run without the signing key: exit %d, want %d and an explanation\n%s", r.code, ExitAudit, r.stderr)
-	}
-	if _, err := os.Stat(audit.DefaultKeyFiles("").SigningKey); err == nil {
-		t.Error("a new signing key was created for an existing log")
-	}
-	os.Unsetenv(audit.EnvHMACKey)
-	unchanged("no keys")
+	refused("run without the signing key", audit.EnvHMACKey, saved.HMACKey, "no signing key was given, and the audit log")
+	noneMade(keys.SigningKey)
 	os.RemoveAll(audit.DefaultKeyDir)
 	if err := os.Rename("saved-keys", audit.DefaultKeyDir); err != nil {
 		t.Fatal(err)
 	}
 
-	// Another signing key from the environment.
+	// Other keys: signatures by two keys, or fingerprints of one value that differ, in one log.
 	if r := runCLI(t, "", "audit", "keygen", "--dir", "other", "--no-record"); r.code != ExitOK {
 		t.Fatalf("keygen: exit %d\n%s", r.code, r.stderr)
 	}
-	other, err := os.ReadFile(filepath.Join("other", audit.SigningKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(audit.EnvSigningKey, string(other))
-	r = runCLI(t, "", migrate...)
-	if r.code != ExitAudit || !strings.Contains(r.stderr, "is signed with key ed25519:") {
-		t.Errorf("run with another signing key: exit %d, want %d and the log's key named\n%s", r.code, ExitAudit, r.stderr)
-	}
-	unchanged("other signing key")
-
-	// Another HMAC key: fingerprints of one value would differ within the log.
-	os.Unsetenv(audit.EnvSigningKey)
-	otherHMAC, err := os.ReadFile(filepath.Join("other", audit.HMACKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(audit.EnvHMACKey, string(otherHMAC))
-	r = runCLI(t, "", migrate...)
-	if r.code != ExitAudit || !strings.Contains(r.stderr, "holds fingerprints under HMAC key") {
-		t.Errorf("run with another HMAC key: exit %d, want %d and the log's key named\n%s", r.code, ExitAudit, r.stderr)
-	}
-	unchanged("other HMAC key")
-	os.Unsetenv(audit.EnvHMACKey)
+	other := audit.DefaultKeyFiles("other")
+	refused("run with another signing key", audit.EnvSigningKey, other.SigningKey, "is signed with key ed25519:")
+	refused("run with another HMAC key", audit.EnvHMACKey, other.HMACKey, "holds fingerprints under HMAC key")
 
 	if r := runCLI(t, "", migrate...); r.code != ExitOK {
 		t.Fatalf("run with the log's keys: exit %d\n%s", r.code, r.stderr)
