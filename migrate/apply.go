@@ -406,7 +406,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		expect = st.Version
 		if action == ActionConflict {
 			r.Result, r.Reason, r.Error = ResultConflict, reason, msg
-			return r, a.record(ctx, "migrate.conflict", audit.OutcomeFailure, it, s, st.Version, conflictError{reason, msg})
+			return r, a.record(ctx, "migrate.conflict", audit.OutcomeFailure, it, s, st.Version, reportedError{text: msg, class: reason, cause: providers.ErrConflict})
 		}
 	}
 	if action == ActionUnchanged {
@@ -564,9 +564,9 @@ func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, v
 
 // errorClass names the sentinel behind err, for the audit log and reports.
 func errorClass(err error) string {
-	var conflict conflictError
-	if errors.As(err, &conflict) && conflict.reason != "" {
-		return conflict.reason
+	var reported reportedError
+	if errors.As(err, &reported) && reported.class != "" {
+		return reported.class
 	}
 	for _, c := range []struct {
 		err  error
@@ -583,9 +583,12 @@ func errorClass(err error) string {
 	return "error"
 }
 
-// conflictError is a planned conflict: its class in the audit log is its reason
-// (changed-in-store, foreign-content, other-source), and it is a providers.ErrConflict.
-type conflictError struct{ reason, msg string }
+// reportedError is an outcome as the report words it (text), for the audit log: its class is
+// class when set (a conflict's reason: changed-in-store, foreign-content, ...), else cause's.
+type reportedError struct {
+	text, class string
+	cause       error
+}
 
-func (c conflictError) Error() string { return c.msg }
-func (c conflictError) Unwrap() error { return providers.ErrConflict }
+func (e reportedError) Error() string { return e.text }
+func (e reportedError) Unwrap() error { return e.cause }

@@ -3,7 +3,6 @@ package migrate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -48,15 +47,12 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 			default:
 				r.Result, r.Version = ResultMismatch, st.Version
 				r.Error = "stored content differs from the source (" + diffKeys(s.Data, st.Data, opts.Fingerprinter) + ")"
-				cause = fmt.Errorf("%w: %s", ErrVerify, r.Error)
+				cause = ErrVerify
 			}
 			outcome := audit.OutcomeSuccess
 			if !r.Verified {
-				outcome = audit.OutcomeFailure
-				if cause != nil {
-					// The record's error text is the report's; the class comes from the cause.
-					cause = classified{cause, r.Error}
-				}
+				// The record's error text is the report's; the class comes from the cause.
+				outcome, cause = audit.OutcomeFailure, reportedError{text: r.Error, cause: cause}
 			}
 			recErr = a.record(ctx, "verify.check", outcome, it, s, r.Version, cause)
 		}
@@ -75,12 +71,3 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
 	return rep, err
 }
-
-// classified carries the error of a report line with the class of the error behind it.
-type classified struct {
-	cause error
-	text  string
-}
-
-func (c classified) Error() string { return c.text }
-func (c classified) Unwrap() error { return c.cause }

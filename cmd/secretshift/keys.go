@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/migrate"
 )
 
 const (
@@ -36,7 +37,7 @@ func fingerprintKey(path, auditLog string, getenv func(string) string, errOut io
 		if head, herr := audit.ReadHead(audit.HeadPath(auditLog)); herr == nil {
 			return nil, fmt.Errorf("%w: %w: no fingerprint key was given, and the audit log %s exists (its fingerprints are under HMAC key %s), so a new key is not made\n"+
 				"give the key it was started with: --fingerprint-key FILE, $%s (the key's text), or %s",
-				errKeyForLog, audit.ErrNoKey, auditLog, head.FingerprintKeyID, fingerprintKeyEnv, defaultFingerprintKeyFile)
+				migrate.ErrAudit, audit.ErrNoKey, auditLog, head.FingerprintKeyID, fingerprintKeyEnv, defaultFingerprintKeyFile)
 		}
 		return generateKeyFile(defaultFingerprintKeyFile, getenv, errOut)
 	}
@@ -53,9 +54,6 @@ func fingerprintKey(path, auditLog string, getenv func(string) string, errOut io
 	return key, nil
 }
 
-// errKeyForLog marks a missing fingerprint key that an existing audit log needs.
-var errKeyForLog = errors.New("audit log unavailable")
-
 // fingerprinter returns an audit.Fingerprinter under the key fingerprintKey finds; auditLog is
 // the log the command writes, or the default one.
 func (f *factory) fingerprinter(path, auditLog string) (*audit.Fingerprinter, error) {
@@ -67,7 +65,7 @@ func (f *factory) fingerprinter(path, auditLog string) (*audit.Fingerprinter, er
 		auditLog = audit.DefaultLogPath
 	}
 	key, err := fingerprintKey(path, auditLog, getenv, f.ErrOut)
-	if errors.Is(err, errKeyForLog) {
+	if errors.Is(err, migrate.ErrAudit) { // the key an existing audit log needs is missing
 		return nil, withCode(ExitAudit, err)
 	}
 	if err != nil {
