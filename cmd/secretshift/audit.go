@@ -309,18 +309,7 @@ func verifyOne(path string, pubs []ed25519.PublicKey, opts *auditVerifyOptions) 
 			return res, nil
 		}
 	}
-	// The key that signed the file: the head file names it; without one, the first key that
-	// is not refused as unknown.
-	var rep audit.Report
-	for i, pub := range pubs {
-		if head != nil && len(pubs) > 1 && head.KeyID != audit.KeyID(pub) && i < len(pubs)-1 {
-			continue
-		}
-		rep = audit.Verify(bytes.NewReader(b), pub, head)
-		if rep.OK || rep.Problem == nil || rep.Problem.Kind != audit.KindUnknownKey {
-			break
-		}
-	}
+	rep := verifyWith(b, pubs, head)
 	res.Report = &rep
 	res.OK = rep.OK
 	if rep.Problem != nil {
@@ -337,6 +326,26 @@ func verifyOne(path string, pubs []ed25519.PublicKey, opts *auditVerifyOptions) 
 		res.Warning = strings.TrimPrefix(res.Warning+"; not compared with a head file", "; ")
 	}
 	return res, nil
+}
+
+// verifyWith verifies log with the key that signed it: the one its head file names, else the
+// first the log does not refuse as unknown (the last key's report when none fits).
+func verifyWith(log []byte, pubs []ed25519.PublicKey, head *audit.Checkpoint) audit.Report {
+	if head != nil {
+		for _, pub := range pubs {
+			if audit.KeyID(pub) == head.KeyID {
+				return audit.Verify(bytes.NewReader(log), pub, head)
+			}
+		}
+	}
+	var rep audit.Report
+	for _, pub := range pubs {
+		rep = audit.Verify(bytes.NewReader(log), pub, head)
+		if rep.Problem == nil || rep.Problem.Kind != audit.KindUnknownKey {
+			break
+		}
+	}
+	return rep
 }
 
 func printVerifyResult(w io.Writer, r verifyResult) {
