@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/kube"
 )
 
@@ -126,7 +127,7 @@ func summaryLine(s kube.Summary) string {
 
 // shortFingerprint keeps the prefix and the first 16 hex digits of a fingerprint.
 func shortFingerprint(fp string) string {
-	const keep = len("hmac-sha256:") + 16
+	const keep = len(audit.FingerprintPrefix) + 16
 	if len(fp) <= keep {
 		return fp
 	}
