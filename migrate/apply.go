@@ -60,18 +60,41 @@ const (
 	ResultMissing  Result = "missing"
 )
 
+// Check is how a target was compared with its source.
+type Check string
+
+const (
+	// CheckContent: the values were read back and compared byte by byte.
+	CheckContent Check = "content"
+	// CheckFingerprint: the values could not be read back; the keyed fingerprint the store
+	// recorded at write time was compared instead.
+	CheckFingerprint Check = "recorded-fingerprint"
+)
+
+// checkOf says how st was compared.
+func checkOf(st *providers.Stored) Check {
+	if st.Data == nil {
+		return CheckFingerprint
+	}
+	return CheckContent
+}
+
 // ItemReport is the outcome for one Secret. It holds no values.
 type ItemReport struct {
-	Namespace   string            `json:"namespace"`
-	Name        string            `json:"name"`
-	Target      *providers.Target `json:"target,omitempty"`
-	Planned     Action            `json:"planned"`
-	Result      Result            `json:"result"`
-	Version     string            `json:"version,omitempty"`
-	Verified    bool              `json:"verified"`
-	Fingerprint string            `json:"fingerprint"`
-	Reason      string            `json:"reason,omitempty"`
-	Error       string            `json:"error,omitempty"`
+	Namespace string            `json:"namespace"`
+	Name      string            `json:"name"`
+	Target    *providers.Target `json:"target,omitempty"`
+	Planned   Action            `json:"planned"`
+	Result    Result            `json:"result"`
+	Version   string            `json:"version,omitempty"`
+	Verified  bool              `json:"verified"`
+	// Check says how Verified was established: CheckContent (every byte read back and
+	// compared) or CheckFingerprint (the store could not be read, e.g. a SOPS file without a
+	// decryption key, and only the keyed fingerprint recorded at write time was compared).
+	Check       Check  `json:"check,omitempty"`
+	Fingerprint string `json:"fingerprint"`
+	Reason      string `json:"reason,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 // Report is the outcome of Apply or Verify.
@@ -88,10 +111,24 @@ type Report struct {
 	Counts     map[Result]int `json:"counts"`
 	// Resumed counts items an earlier run of the same job had finished.
 	Resumed int `json:"resumed,omitempty"`
+	// Problems lists why nothing was done when the run stopped before the first write (an
+	// input that could not be read, a rejected plan).
+	Problems []Problem `json:"problems,omitempty"`
 	// Unrecorded counts items written to the store whose outcome did not reach the audit log
 	// because it failed (the run then stopped). They are not in Items; the next run finds
 	// them written, records that, and reports them.
 	Unrecorded int `json:"unrecorded,omitempty"`
+}
+
+// Checked counts the verified items compared by check.
+func (r *Report) Checked(check Check) int {
+	n := 0
+	for _, it := range r.Items {
+		if it.Verified && it.Check == check {
+			n++
+		}
+	}
+	return n
 }
 
 // Failed reports whether any item failed, conflicted or did not verify.
@@ -244,7 +281,7 @@ func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[
 			chunks = append(chunks, chunk{c: &intentChunk{ready: make(chan struct{}), reached: make(chan struct{})}})
 		}
 		ch := &chunks[len(chunks)-1]
-		ch.events = append(ch.events, itemEvent("migrate.write", audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
+		ch.events = append(ch.events, itemEvent(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
 		a.intents[it] = ch.c
 	}
 	quit := make(chan struct{})
@@ -320,7 +357,12 @@ func (a *applier) recordThen(ctx context.Context, action string, outcome audit.O
 		return
 	}
 	e := itemEvent(action, outcome, it, s, version, cause)
-	e.Details = details
+	for k, v := range details {
+		if e.Details == nil {
+			e.Details = map[string]string{}
+		}
+		e.Details[k] = v
+	}
 	a.pending.Add(1)
 	done := func(err error) {
 		defer a.pending.Done()
@@ -373,7 +415,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 
 	if it.Action == ActionSkip {
 		r.Result = ResultSkipped
-		return r, a.record(ctx, "migrate.skip", audit.OutcomeSkipped, it, s, "", nil)
+		return r, a.record(ctx, audit.ActionMigrateSkip, audit.OutcomeSkipped, it, s, "", nil)
 	}
 	if s == nil {
 		return a.fail(ctx, r, it, s, fmt.Errorf("%s: %w: the Secret no longer exists in the source", it.Ref(), ErrSourceChanged))
@@ -393,8 +435,8 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		}
 		// An earlier run of this plan finished the item, and the store still holds it. If the
 		// store lost it since (deleted, changed), the item is decided again below.
-		if _, ok := a.journal.Done(it); ok && st != nil && sameContent(it.Fingerprint, s, st) {
-			r.Result, r.Version, r.Verified = ResultDone, st.Version, true
+		if _, ok := a.journal.Done(it); ok && st != nil && st.Rewrite == "" && sameContent(it.Fingerprint, s, st) {
+			r.Result, r.Version, r.Verified, r.Check = ResultDone, st.Version, true, checkOf(st)
 			return r, nil
 		}
 	}
@@ -406,18 +448,19 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		expect = st.Version
 		if action == ActionConflict {
 			r.Result, r.Reason, r.Error = ResultConflict, reason, msg
-			return r, a.record(ctx, "migrate.conflict", audit.OutcomeFailure, it, s, st.Version, reportedError{text: msg, class: reason, cause: providers.ErrConflict})
+			return r, a.record(ctx, audit.ActionMigrateConflict, audit.OutcomeFailure, it, s, st.Version, reportedError{text: msg, class: reason, cause: providers.ErrConflict})
 		}
 	}
+	a.opts.Logger.Debug("decided", "secret", it.Ref(), "target", it.Target.String(), "action", action, "expect", expect)
 	if action == ActionUnchanged {
-		r.Result, r.Version, r.Verified = ResultUnchanged, st.Version, true
+		r.Result, r.Version, r.Verified, r.Check = ResultUnchanged, st.Version, true, checkOf(st)
 		e, _ := a.journal.Done(it)
 		earlier := e.State == "written" || (e.State != "verified" && st.RunID != a.opts.RunID && a.journal.EarlierRun(st.RunID))
 		if earlier && !a.opts.DryRun {
 			// An earlier run of this job wrote this entry and stopped before its outcome was on
 			// record (a crash; its journal may not even have said "written"): record now that
 			// it is there and equal to the source.
-			a.recordThen(ctx, "migrate.verify", audit.OutcomeSuccess, it, s, st.Version, nil, map[string]string{"written_by_earlier_run": "true"}, func() {
+			a.recordThen(ctx, audit.ActionMigrateVerify, audit.OutcomeSuccess, it, s, st.Version, nil, map[string]string{"written_by_earlier_run": "true"}, func() {
 				a.journal.Mark(it, "verified", st.Version)
 				a.add(r)
 			})
@@ -440,15 +483,16 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		return nil, err
 	}
 	if !recorded {
-		if err := a.record(ctx, "migrate.write", audit.OutcomeAttempt, it, s, expect, nil); err != nil {
+		if err := a.record(ctx, audit.ActionMigrateWrite, audit.OutcomeAttempt, it, s, expect, nil); err != nil {
 			return nil, err
 		}
 	}
+	a.opts.Logger.Debug("writing", "secret", it.Ref(), "target", it.Target.String(), "expect", expect)
 	version, err := p.Write(ctx, *it.Target, providers.Payload{Secret: s, Fingerprint: it.Fingerprint, FingerprintKeyID: a.opts.Fingerprinter.KeyID(), Cluster: s.Origin.Cluster, RunID: a.opts.RunID}, expect)
 	if err != nil {
 		if errors.Is(err, providers.ErrConflict) {
 			r.Result, r.Error = ResultConflict, err.Error()
-			return r, a.record(ctx, "migrate.write", audit.OutcomeFailure, it, s, expect, err)
+			return r, a.record(ctx, audit.ActionMigrateWrite, audit.OutcomeFailure, it, s, expect, err)
 		}
 		return a.fail(ctx, r, it, s, err)
 	}
@@ -461,19 +505,21 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	}
 	// The item is reported (and, once verified, journaled as done) only when its outcome
 	// records are durable.
-	if err := a.verify(ctx, it, s); err != nil {
+	check, err := a.verify(ctx, it, s)
+	a.opts.Logger.Debug("read back", "secret", it.Ref(), "target", it.Target.String(), "version", version, "check", check, "ok", err == nil)
+	if err != nil {
 		r.Result, r.Error = ResultFailed, err.Error()
-		a.recordThen(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, nil, nil)
-		a.recordThen(ctx, "migrate.verify", audit.OutcomeFailure, it, s, version, err, nil, func() {
+		a.recordThen(ctx, audit.ActionMigrateWrite, audit.OutcomeSuccess, it, s, version, nil, nil, nil)
+		a.recordThen(ctx, audit.ActionMigrateVerify, audit.OutcomeFailure, it, s, version, err, nil, func() {
 			a.unrecorded.Add(-1)
 			a.add(r)
 		})
 		return nil, nil
 	}
-	r.Verified = true
+	r.Verified, r.Check = true, check
 	// One record says both: written at this version and read back equal. It follows the
 	// intent recorded before the write.
-	a.recordThen(ctx, "migrate.write", audit.OutcomeSuccess, it, s, version, nil, map[string]string{"verified": "true"}, func() {
+	a.recordThen(ctx, audit.ActionMigrateWrite, audit.OutcomeSuccess, it, s, version, nil, map[string]string{"verified": "true"}, func() {
 		a.journal.Mark(it, "verified", version)
 		a.unrecorded.Add(-1)
 		a.add(r)
@@ -481,16 +527,24 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	return nil, nil
 }
 
-// verify reads the target back and compares it with the source.
-func (a *applier) verify(ctx context.Context, it *Item, s *kube.Secret) error {
+// verify reads the target back and compares it with the source; it says how.
+func (a *applier) verify(ctx context.Context, it *Item, s *kube.Secret) (Check, error) {
 	st, err := a.opts.Provider.Read(ctx, *it.Target)
 	if err != nil {
-		return fmt.Errorf("read back %s: %w", it.Target, err)
+		return "", fmt.Errorf("read back %s: %w", it.Target, err)
 	}
 	if !sameContent(it.Fingerprint, s, st) {
-		return fmt.Errorf("read back %s: %w: stored content differs from the source (%s)", it.Target, ErrVerify, diffKeys(s.Data, st.Data, a.opts.Fingerprinter))
+		return "", fmt.Errorf("read back %s: %w: stored content differs from the source (%s)", it.Target, ErrVerify, diffStored(s.Data, st, a.opts.Fingerprinter))
 	}
-	return nil
+	return checkOf(st), nil
+}
+
+// diffStored names what differs between want and st, never a value.
+func diffStored(want kube.Data, st *providers.Stored, f *audit.Fingerprinter) string {
+	if st.Problem != "" {
+		return st.Problem
+	}
+	return diffKeys(want, st.Data, f)
 }
 
 // diffKeys names the keys that differ, never their values.
@@ -525,7 +579,7 @@ func (a *applier) fail(ctx context.Context, r *ItemReport, it *Item, s *kube.Sec
 	}
 	r.Result, r.Error = ResultFailed, err.Error()
 	a.journal.Mark(it, "failed", "")
-	return r, a.record(ctx, "migrate.write", audit.OutcomeFailure, it, s, "", err)
+	return r, a.record(ctx, audit.ActionMigrateWrite, audit.OutcomeFailure, it, s, "", err)
 }
 
 // record writes one audit event and waits until it is durable; a failure becomes ErrAudit and
@@ -558,6 +612,10 @@ func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, v
 	}
 	if cause != nil {
 		e.ErrorClass, e.Error = errorClass(cause), cause.Error()
+	}
+	if it.Action == ActionUpdate && it.Reason != "" && action == audit.ActionMigrateWrite {
+		// Why content is replaced (--overwrite, new SOPS recipients) is part of the record.
+		e.Details = map[string]string{"reason": it.Reason}
 	}
 	return e
 }

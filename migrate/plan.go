@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -76,13 +77,18 @@ type Plan struct {
 	Created    time.Time `json:"created"`
 	Provider   string    `json:"provider"`
 	// Store describes the target store (address, mount, folder), for review.
-	Store  string     `json:"store,omitempty"`
-	Source SourceSpec `json:"source"`
+	Store string `json:"store,omitempty"`
+	// StoreSettings are the provider settings the plan was made with, for providers that
+	// pin them (providers.Pinned: SOPS recipients); apply uses them instead of today's.
+	StoreSettings map[string]string `json:"storeSettings,omitempty"`
+	Source        SourceSpec        `json:"source"`
 	// KeyID is the fingerprint of the empty string under the fingerprint key: it identifies the
 	// key (so apply can refuse a plan made under another key) without revealing it.
 	KeyID   string  `json:"keyID"`
 	Items   []*Item `json:"items"`
 	Summary Summary `json:"summary"`
+	// Problems lists why the plan was rejected; a plan with problems is never applied.
+	Problems []Problem `json:"problems,omitempty"`
 }
 
 // Item is one Secret in a plan.
@@ -117,7 +123,7 @@ func (it *Item) prepareAudit() error {
 	if it.keySet != nil {
 		return nil
 	}
-	ks, err := audit.NewKeySet("migrate.write", it.Keys, it.KeyFingerprints)
+	ks, err := audit.NewKeySet(audit.ActionMigrateWrite, it.Keys, it.KeyFingerprints)
 	if err != nil {
 		return err
 	}
@@ -130,7 +136,7 @@ func auditable(it *Item, s *kube.Secret) error {
 	if err := it.prepareAudit(); err != nil {
 		return err
 	}
-	ev := itemEvent("migrate.write", audit.OutcomeAttempt, it, s, "", nil)
+	ev := itemEvent(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, s, "", nil)
 	return ev.Validate()
 }
 
@@ -243,6 +249,8 @@ type Options struct {
 	JournalDir string
 	// Progress is told about finished items; nil for none.
 	Progress Progress
+	// Logger is told what each step does, at debug level (names, never values); nil for none.
+	Logger *slog.Logger
 	// RunID identifies this run in provider metadata and the audit log.
 	RunID string
 	// Now is time.Now, replaceable in tests.
@@ -258,6 +266,9 @@ func (o *Options) defaults() {
 	}
 	if o.JournalDir == "" {
 		o.JournalDir = ".secretshift/journal"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
@@ -281,6 +292,9 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 	}
 	if d, ok := p.(interface{ Describe() string }); ok {
 		plan.Store = d.Describe()
+	}
+	if pin, ok := p.(providers.Pinned); ok {
+		plan.StoreSettings = pin.Pin()
 	}
 
 	var problems []Problem
@@ -366,6 +380,7 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 		it.stored, it.read = st, true
 		it.Version = st.Version
 		it.Action, it.Reason, it.Message = decide(byRef[it.Ref()], it, st, opts)
+		opts.Logger.Debug("planned", "secret", it.Ref(), "target", it.Target.String(), "version", st.Version, "action", it.Action, "reason", it.Reason)
 		return nil
 	})
 	plan.Summary = summarize(plan.Items)
@@ -400,7 +415,18 @@ func existing(ctx context.Context, p providers.Provider, items []*Item) (map[str
 
 // decide compares a source with what is stored.
 func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Action, string, string) {
+	if st.Problem != "" {
+		// The adapter cannot use what is there (a file edited by hand): only an explicit
+		// --overwrite replaces it.
+		if opts.Overwrite {
+			return ActionUpdate, "overwrite", st.Problem + "; --overwrite replaces it"
+		}
+		return ActionConflict, "unreadable-target", st.Problem + "; --overwrite replaces it"
+	}
 	if sameContent(it.Fingerprint, s, st) {
+		if st.Rewrite != "" {
+			return ActionUpdate, "rewrite", st.Rewrite
+		}
 		return ActionUnchanged, "", ""
 	}
 	if changedInStore(st, s, opts.Fingerprinter) {
@@ -440,6 +466,9 @@ func changedInStore(st *providers.Stored, s *kube.Secret, f *audit.Fingerprinter
 // fingerprint. When the adapter cannot read values it compares the keyed fingerprint recorded at
 // write time instead.
 func sameContent(fp string, s *kube.Secret, st *providers.Stored) bool {
+	if st.Problem != "" {
+		return false
+	}
 	if st.Data == nil {
 		return st.Fingerprint != "" && st.Fingerprint == fp
 	}

@@ -43,10 +43,10 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 			case err != nil:
 				r.Result, r.Error, cause = ResultFailed, err.Error(), err
 			case sameContent(opts.Fingerprinter.Set(s.EffectiveType(), s.Data), s, st):
-				r.Result, r.Verified, r.Version = ResultVerified, true, st.Version
+				r.Result, r.Verified, r.Version, r.Check = ResultVerified, true, st.Version, checkOf(st)
 			default:
 				r.Result, r.Version = ResultMismatch, st.Version
-				r.Error = "stored content differs from the source (" + diffKeys(s.Data, st.Data, opts.Fingerprinter) + ")"
+				r.Error = "stored content differs from the source (" + diffStored(s.Data, st, opts.Fingerprinter) + ")"
 				cause = ErrVerify
 			}
 			outcome := audit.OutcomeSuccess

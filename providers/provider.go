@@ -6,6 +6,7 @@ package providers
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/secretshift/secretshift/kube"
 )
@@ -77,6 +78,14 @@ type Stored struct {
 	SourceUID string
 	// RunID is the secretshift run that wrote the current content, if the store records it.
 	RunID string
+	// Problem, when set, says why the adapter cannot use what is stored (a SOPS file edited
+	// after encryption, a file that is not SOPS at all). Data is nil then. The target is a
+	// conflict unless the user asks to overwrite it; Version still names the state a
+	// check-and-set write replaces.
+	Problem string
+	// Rewrite, when set, asks for the target to be written again although it holds the same
+	// values, and says why (new recipients for a SOPS file under --sops-update-keys).
+	Rewrite string
 }
 
 // Provider is one store Secrets can move into.
@@ -159,6 +168,36 @@ type ExternalRef struct {
 	Decoding string
 	// Paths are the store paths a read policy must allow for this key, e.g. "secret/data/ns/a".
 	Paths []string
+}
+
+// Pinned is implemented by providers whose settings a saved plan must carry, so that apply
+// writes exactly what was reviewed (SOPS: the recipients, and the .sops.yaml they came from).
+type Pinned interface {
+	// Pin returns the settings to record in a plan. They hold no key material.
+	Pin() map[string]string
+	// UsePin makes the provider use the settings a plan recorded with Pin. It returns an error
+	// when the store's own configuration changed since the plan was made (for example its
+	// .sops.yaml was edited); nothing is written then.
+	UsePin(pin map[string]string) error
+}
+
+// FolderWriter is implemented by providers that write files into a local folder (SOPS,
+// Sealed Secrets). Commands never read that folder as input of the same run.
+type FolderWriter interface {
+	// OutputFolder returns the folder the provider writes into.
+	OutputFolder() string
+}
+
+// Noter is implemented by providers that have something to tell the user after a run (a key
+// generated, a configuration file updated). Notes hold paths and public keys only.
+type Noter interface {
+	Notes() []string
+}
+
+// Logger is implemented by providers that can say what each step does (for -v and -vv).
+// Messages name objects and steps, never values.
+type Logger interface {
+	SetLogger(l *slog.Logger)
 }
 
 // CertificateUser is implemented by providers that encrypt to a public certificate fetched from
