@@ -46,7 +46,18 @@ const (
 	ReasonEmpty Reason = "empty"
 )
 
-// Reasons returns every skip reason in the order Classify checks them.
+// Skip reasons of manifests whose values are ciphertext (Secret.Encrypted). They are checked
+// before all others and cannot be included: there is no plain Secret to migrate.
+const (
+	// ReasonSOPSEncrypted: a Secret manifest already encrypted with SOPS.
+	ReasonSOPSEncrypted Reason = "sops-encrypted"
+	// ReasonSealedManifest: a SealedSecret manifest, which only the sealed-secrets controller
+	// of its cluster can unseal. (ReasonSealedSecret is the Secret that controller produces.)
+	ReasonSealedManifest Reason = "sealed-manifest"
+)
+
+// Reasons returns every skip reason ClassifyOptions.Include may name, in the order Classify
+// checks them. EncryptedReasons are reported too, but never included.
 func Reasons() []Reason {
 	return []Reason{
 		ReasonServiceAccountToken, ReasonBootstrapToken, ReasonHelmRelease, ReasonSealedSecret,
@@ -54,12 +65,20 @@ func Reasons() []Reason {
 	}
 }
 
-// ParseReason returns the Reason named s. "system-namespaces" is accepted for
-// ReasonSystemNamespace because that is how people say it on the command line.
+// EncryptedReasons returns the skip reasons of encrypted manifests, which no option includes.
+func EncryptedReasons() []Reason {
+	return []Reason{ReasonSOPSEncrypted, ReasonSealedManifest}
+}
+
+// ParseReason returns the Reason named s, one of Reasons(). "system-namespaces" is accepted
+// for ReasonSystemNamespace because that is how people say it on the command line.
 func ParseReason(s string) (Reason, error) {
 	s = strings.TrimSpace(s)
 	if s == "system-namespaces" {
 		return ReasonSystemNamespace, nil
+	}
+	if slices.Contains(EncryptedReasons(), Reason(s)) {
+		return "", fmt.Errorf("skip reason %q cannot be included: the manifest holds ciphertext, not a plain Secret to migrate", s)
 	}
 	for _, r := range Reasons() {
 		if string(r) == s {
@@ -106,8 +125,12 @@ const (
 )
 
 // Classify decides whether s should be migrated. It reads metadata, type and the number of
-// keys only, never a value.
+// keys only, never a value. A Secret whose manifest holds ciphertext (Encrypted) is skipped
+// for one of EncryptedReasons whatever opts include.
 func Classify(s *Secret, opts ClassifyOptions) Decision {
+	if s.Encrypted != nil {
+		return encryptedDecision(s.Encrypted)
+	}
 	for _, r := range Reasons() {
 		if slices.Contains(opts.Include, r) {
 			continue
@@ -117,6 +140,16 @@ func Classify(s *Secret, opts ClassifyOptions) Decision {
 		}
 	}
 	return Decision{Action: ActionMigrate, Message: "plain Secret that no controller manages"}
+}
+
+// encryptedDecision skips a Secret whose manifest holds ciphertext, whatever is included.
+func encryptedDecision(e *Encrypted) Decision {
+	if e.By == EncryptedBySealedSecrets {
+		return Decision{Action: ActionSkip, Reason: ReasonSealedManifest,
+			Message: "SealedSecret: only the sealed-secrets controller in its cluster can unseal the values; migrate the Secret it produces from the cluster instead"}
+	}
+	return Decision{Action: ActionSkip, Reason: ReasonSOPSEncrypted,
+		Message: "already encrypted with SOPS, so the manifest holds ciphertext; decrypt it (sops --decrypt) to migrate the Secret"}
 }
 
 // skipBecause reports whether reason r applies to s, with the sentence that explains it.
@@ -139,7 +172,7 @@ func skipBecause(r Reason, s *Secret, opts ClassifyOptions) (string, bool) {
 			return "Helm release record; Helm rewrites it on every upgrade", true
 		}
 	case ReasonSealedSecret:
-		if o, ok := s.ownerOfKind("SealedSecret"); ok {
+		if o, ok := s.ownerOfKind(kindSealedSecret); ok {
 			return fmt.Sprintf("produced by SealedSecret %s; the sealed manifest is already its source of truth", o.Name), true
 		}
 	case ReasonExternalSecrets:

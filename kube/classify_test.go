@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,6 +40,12 @@ func TestClassify(t *testing.T) {
 			[]Reason{ReasonServiceAccountToken}, ReasonSystemNamespace, ""},
 		{"all included", Secret{Namespace: "kube-system", Name: "t", Type: TypeServiceAccountToken},
 			Reasons(), "", ""},
+		{"SOPS-encrypted, whatever is included", Secret{Namespace: "app", Name: "s", Encrypted: &Encrypted{By: EncryptedBySOPS, Keys: []string{"k"}}},
+			append(Reasons(), EncryptedReasons()...), ReasonSOPSEncrypted, "sops --decrypt"},
+		{"SealedSecret, whatever is included", Secret{Namespace: "kube-system", Name: "s", Encrypted: &Encrypted{By: EncryptedBySealedSecrets, Keys: []string{"k"}},
+			Owners: []Owner{{Kind: "Application", Name: "a"}}}, append(Reasons(), EncryptedReasons()...), ReasonSealedManifest, "sealed-secrets controller"},
+		{"encrypted is checked before every other reason", Secret{Namespace: "kube-system", Name: "s", Type: TypeServiceAccountToken,
+			Encrypted: &Encrypted{By: EncryptedBySOPS, Keys: []string{}}}, nil, ReasonSOPSEncrypted, "SOPS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,5 +75,13 @@ func TestParseReason(t *testing.T) {
 	}
 	if _, err := ParseReason("bogus"); err == nil || !strings.Contains(err.Error(), "service-account-token") {
 		t.Errorf("unknown reason error should list the valid names: %v", err)
+	}
+	for _, r := range EncryptedReasons() {
+		if slices.Contains(Reasons(), r) {
+			t.Errorf("%s is in Reasons(), which --include may name", r)
+		}
+		if _, err := ParseReason(string(r)); err == nil || !strings.Contains(err.Error(), "cannot be included") {
+			t.Errorf("ParseReason(%q) = %v, want it refused", r, err)
+		}
 	}
 }

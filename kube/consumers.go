@@ -43,7 +43,7 @@ type secretIndex map[string]map[string]bool
 func newSecretIndex(inv *Inventory) secretIndex {
 	ix := make(secretIndex, len(inv.Secrets)+len(inv.Others))
 	for _, s := range inv.Secrets {
-		ix.add(s.Namespace, s.Name, s.Data.Keys())
+		ix.add(s.Namespace, s.Name, s.KeyNames())
 	}
 	for _, o := range inv.Others {
 		ix.add(o.Namespace, o.Name, o.Keys)

@@ -28,22 +28,9 @@ type fieldError struct {
 // name, when readable) together with every failure, so that all bad keys are named at once.
 func decodeSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) {
 	s := &Secret{}
-	var errs []fieldError
+	errs := decodeSecretHead(s, obj)
 	fail := func(key, format string, a ...any) {
 		errs = append(errs, fieldError{key: key, msg: fmt.Sprintf(format, a...)})
-	}
-
-	errs = append(errs, decodeSecretMeta(s, obj["metadata"])...)
-
-	if t, err := stringField(obj, "type"); err != nil {
-		fail("", "%v", err)
-	} else {
-		s.Type = t
-	}
-	if raw, ok := obj["immutable"]; ok && jsonKind(raw) != "null" {
-		if err := json.Unmarshal(raw, &s.Immutable); err != nil {
-			fail("", "immutable: must be a boolean, got %s", jsonKind(raw))
-		}
 	}
 
 	data, bad := decodeValues(obj["data"], "data", func(key string, raw json.RawMessage) ([]byte, string) {
@@ -95,6 +82,22 @@ func decodeSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) {
 		s.Data = nil
 	}
 	return s, errs
+}
+
+// decodeSecretHead fills what a Secret holds besides its values: metadata, type, immutable.
+func decodeSecretHead(s *Secret, obj map[string]json.RawMessage) []fieldError {
+	errs := decodeSecretMeta(s, obj["metadata"])
+	if t, err := stringField(obj, "type"); err != nil {
+		errs = append(errs, fieldError{msg: err.Error()})
+	} else {
+		s.Type = t
+	}
+	if raw, ok := obj["immutable"]; ok && jsonKind(raw) != "null" {
+		if err := json.Unmarshal(raw, &s.Immutable); err != nil {
+			errs = append(errs, fieldError{msg: "immutable: must be a boolean, got " + jsonKind(raw)})
+		}
+	}
+	return errs
 }
 
 // decodeValues decodes the data or stringData map, checking each key name and value.

@@ -32,14 +32,20 @@ type Options struct {
 	// not read.
 	Files []string
 	Stdin io.Reader
+	// ExcludePaths are files and folders never read as manifests, such as the output folder of
+	// the same run (see ReadOptions.ExcludePaths).
+	ExcludePaths []string
 
 	// Client reads a live cluster when Files is empty; Cluster names it (server URL).
 	Client  kubernetes.Interface
 	Cluster string
 
-	// Namespace limits a cluster listing to one namespace (empty: all namespaces). For
-	// manifests it is the namespace of objects that name none ("default" when empty), as
-	// `kubectl apply -n` would place them.
+	// Namespace limits the Secrets and workloads read to one namespace; empty reads all.
+	// For a cluster it is the namespace listed (the command passes -n, else the kubeconfig
+	// context's namespace, unless -A). For manifests, objects of other namespaces are left
+	// out the same way, and objects that name none are placed in it, as `kubectl apply -n`
+	// would; when empty they go to "default". The command passes only -n for manifests, so a
+	// context's namespace never filters files.
 	Namespace string
 	Filter
 	// PageSize is the list page size for clusters (DefaultPageSize when zero).
@@ -59,8 +65,11 @@ type Options struct {
 //
 //	apiVersion: secretshift.io/v1alpha1
 //	kind: Inventory
-//	source: {cluster, namespace} | {files}
-//	items:                          # one per Secret read, sorted by namespace and name
+//	source: {cluster, namespace} | {files, namespace}
+//	items:                          # one per Secret read, sorted by namespace and name; a
+//	                                # SOPS-encrypted Secret or a SealedSecret read from files is
+//	                                # one too, always skipped (reason sops-encrypted or
+//	                                # sealed-manifest): its keys have size 0 and no fingerprint
 //	- namespace, name, type, uid, labels, owners, immutable, created
 //	  origin: {cluster} | {file, index}         # index: 0-based object position, omitted when 0
 //	  keys: [{name, size, fingerprint}]          # fingerprint only with --fingerprints
@@ -170,7 +179,7 @@ func Discover(ctx context.Context, opts Options) (*Report, error) {
 	b := &reportBuilder{opts: opts}
 	switch {
 	case len(opts.Files) > 0:
-		inv, err := ReadManifests(opts.Files, opts.Stdin, opts.Namespace)
+		inv, err := ReadManifests(opts.Files, ReadOptions{Stdin: opts.Stdin, Namespace: opts.Namespace, ExcludePaths: opts.ExcludePaths})
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +189,7 @@ func Discover(ctx context.Context, opts Options) (*Report, error) {
 		for _, s := range inv.Secrets {
 			b.add(s)
 		}
-		return b.report(inv, Source{Files: opts.Files}), nil
+		return b.report(inv, Source{Files: opts.Files, Namespace: opts.Namespace}), nil
 	case opts.Client != nil:
 		lo := ListOptions{Filter: opts.Filter, Namespace: opts.Namespace, PageSize: opts.PageSize, Cluster: opts.Cluster}
 		inv, err := listCluster(ctx, opts.Client, lo, b)
@@ -212,23 +221,28 @@ func (b *reportBuilder) has(ref string) bool {
 }
 
 // add classifies s, takes its key sizes and fingerprints, and drops its values unless the
-// caller keeps them.
+// caller keeps them. An encrypted Secret has key names only: no values to size or fingerprint.
 func (b *reportBuilder) add(s *Secret) {
+	names := s.KeyNames()
 	it := Item{
 		Namespace: s.Namespace, Name: s.Name, Type: s.EffectiveType(), UID: s.UID, Labels: s.Labels,
 		Owners: s.Owners, Immutable: s.Immutable, Created: s.Created, Origin: s.Origin,
-		Keys: make([]KeyInfo, 0, len(s.Data)), Size: s.Data.Size(),
+		Keys: make([]KeyInfo, 0, len(names)), Size: s.Data.Size(),
 		Decision: Classify(s, b.opts.Classify), Secret: s,
 	}
-	for _, k := range s.Data.Keys() {
+	fp := b.opts.Fingerprinter
+	if s.Encrypted != nil {
+		fp = nil
+	}
+	for _, k := range names {
 		ki := KeyInfo{Name: k, Size: len(s.Data[k])}
-		if b.opts.Fingerprinter != nil {
-			ki.Fingerprint = b.opts.Fingerprinter.Value(s.Data[k])
+		if fp != nil {
+			ki.Fingerprint = fp.Value(s.Data[k])
 		}
 		it.Keys = append(it.Keys, ki)
 	}
-	if b.opts.Fingerprinter != nil {
-		it.Fingerprint = b.opts.Fingerprinter.Set(s.EffectiveType(), s.Data)
+	if fp != nil {
+		it.Fingerprint = fp.Set(s.EffectiveType(), s.Data)
 	}
 	if !b.opts.KeepValues {
 		// Nothing downstream needs the values or the rest of the object: let them go now.

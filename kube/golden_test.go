@@ -38,13 +38,17 @@ var corpusCanaries = []string{
 	"prometheus-k8s.monitoring.svc", "UG91cmluZzYlRW1vdGljb24lU2N1YmE=", "Pouring6%Emoticon",
 	"eyJhdXRocyI6", "openmesame", "<your-client-private-key>", "my-secret\"", "{\\\"foo\\\"",
 	"1583789194", "YmFyCg==",
+	// Ciphertext and key material of the SOPS and SealedSecret manifests: never echoed either.
+	"ENC[", "AES256_GCM", "BEGIN AGE", "age1yt3", "AgA+dujiBo", "AgCC4/FvhZ", "AgBtYQzl3T",
 }
 
-// TestCorpusGolden runs every file of the public corpus through discovery. Each object must
-// end as migrate, skip with a reason, or an error naming file, document, object and key.
+// TestCorpusGolden runs every file of the public corpus through discovery, with the SOPS
+// output of secretshift's own SOPS target (testdata/sops). Each object must end as migrate,
+// skip with a reason, or an error naming file, document, object and key.
 func TestCorpusGolden(t *testing.T) {
 	opts := Options{
-		Files:         []string{"testdata/corpus/k8s-secrets", "testdata/corpus/eso-examples"},
+		Files: []string{"testdata/corpus/k8s-secrets", "testdata/corpus/eso-examples",
+			"testdata/corpus/sealed-secrets", "testdata/sops"},
 		Fingerprinter: testFingerprinter(t),
 		KeepValues:    true,
 	}

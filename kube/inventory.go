@@ -122,7 +122,7 @@ func (inv *Inventory) Apply(f Filter) (*Inventory, error) {
 		case c.matches(s):
 			kept = append(kept, s)
 		case !c.namespaceExcluded(s.Namespace):
-			inv.Others = append(inv.Others, SecretKeys{Namespace: s.Namespace, Name: s.Name, Keys: s.Data.Keys()})
+			inv.Others = append(inv.Others, SecretKeys{Namespace: s.Namespace, Name: s.Name, Keys: s.KeyNames()})
 		}
 	}
 	inv.Secrets = kept

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -22,23 +20,39 @@ const StdinPath = "-"
 // stdinOrigin is how standard input is named in Origin.File.
 const stdinOrigin = "<stdin>"
 
-// manifestExts are the file name endings read when a directory is walked. Files named
-// explicitly are read whatever their name.
-var manifestExts = []string{".yaml", ".yml", ".json"}
+// ReadOptions say how ReadManifests reads.
+type ReadOptions struct {
+	// Stdin is read for the path "-".
+	Stdin io.Reader
+	// Namespace, when set, keeps only the objects of that namespace, as a namespaced list
+	// would, and is the namespace of objects that name none. When empty, every namespace is
+	// kept and objects that name none are put in "default".
+	Namespace string
+	// ExcludePaths are files and folders never read (the output folder of the same run, so
+	// that `-f .` does not read it back). They are compared as real paths: absolute, cleaned,
+	// symbolic links resolved. A path given for input inside one is an error
+	// (ErrExcludedPath); inside a walked folder it is passed over.
+	ExcludePaths []string
+}
 
-// ReadManifests reads Kubernetes manifests from files, directories (walked recursively for
-// *.yaml, *.yml and *.json; hidden directories skipped) and "-" for stdin.
+// ReadManifests reads Kubernetes manifests from files, directories and "-" for stdin.
+// Directories are walked recursively for *.yaml, *.yml and *.json files whose names do not
+// start with "." (hidden folders are not entered); a file named explicitly is read whatever
+// its name. Symbolic links are followed, to folders as to files; a file reached twice is read
+// once, and a link leading back into a folder being walked is an error.
 //
 // Each file may hold several YAML documents, a JSON object or a stream of JSON objects; List
 // kinds (List, SecretList, ...) are expanded. Secrets are decoded strictly: data values must be
 // base64 strings, stringData values strings, and stringData is merged over data as the API
-// server does. Workloads, ServiceAccounts and Ingresses are kept as consumers; other kinds are
-// ignored. Objects without a namespace are put in defaultNamespace ("default" when empty).
+// server does. Secrets encrypted with SOPS and SealedSecrets are kept as Secrets with
+// Encrypted set and no Data: their values are ciphertext. Workloads, ServiceAccounts and
+// Ingresses are kept as consumers; other kinds are ignored.
 //
 // Templated manifests (Helm, Jinja `{% raw %}` blocks) are not rendered: such a document is
 // reported as a Problem, like any other malformed one. A path that cannot be read is an error;
 // a malformed object is a Problem and the other objects are still read.
-func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*Inventory, error) {
+func ReadManifests(paths []string, opts ReadOptions) (*Inventory, error) {
+	defaultNamespace := opts.Namespace
 	if defaultNamespace == "" {
 		defaultNamespace = "default"
 	}
@@ -51,23 +65,27 @@ func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*I
 		file bool
 	}
 	var units []unit
+	files, err := newFileLister(opts.ExcludePaths)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range paths {
 		if p == StdinPath {
-			if stdin == nil {
+			if opts.Stdin == nil {
 				return nil, errors.New("read manifests from stdin: no input stream")
 			}
-			data, err := io.ReadAll(stdin)
+			data, err := io.ReadAll(opts.Stdin)
 			if err != nil {
 				return nil, fmt.Errorf("read manifests from stdin: %w", err)
 			}
 			units = append(units, unit{name: stdinOrigin, data: data})
 			continue
 		}
-		files, err := manifestFiles(p)
-		if err != nil {
+		n := len(files.files)
+		if err := files.add(p); err != nil {
 			return nil, err
 		}
-		for _, f := range files {
+		for _, f := range files.files[n:] {
 			units = append(units, unit{name: f, file: true})
 		}
 	}
@@ -98,6 +116,11 @@ func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*I
 	seen := map[string]Origin{} // namespace/name of every Secret kept, and where it is defined
 	for _, r := range readers {
 		for _, it := range r.items {
+			// With a namespace, objects of other namespaces are left out, as a namespaced list
+			// leaves them out; problems of objects whose namespace is unknown are kept.
+			if ns := it.namespace(); opts.Namespace != "" && ns != "" && ns != opts.Namespace {
+				continue
+			}
 			switch {
 			case it.problem != nil:
 				inv.Problems = append(inv.Problems, *it.problem)
@@ -108,7 +131,7 @@ func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*I
 			case it.secret != nil:
 				s := it.secret
 				if first, dup := seen[s.Ref()]; dup {
-					inv.Problems = append(inv.Problems, Problem{Kind: "Secret", Namespace: s.Namespace, Name: s.Name, Origin: s.Origin,
+					inv.Problems = append(inv.Problems, Problem{Kind: s.manifestKind(), Namespace: s.Namespace, Name: s.Name, Origin: s.Origin,
 						Message: fmt.Sprintf("defined twice, first at %s; keep one definition", first)})
 					continue
 				}
@@ -120,44 +143,13 @@ func ReadManifests(paths []string, stdin io.Reader, defaultNamespace string) (*I
 	return inv, nil
 }
 
-// manifestFiles expands p into the files to read, in lexical order.
-func manifestFiles(p string) ([]string, error) {
-	info, err := os.Stat(p)
-	if err != nil {
-		return nil, fmt.Errorf("read manifests: %w", err)
-	}
-	if !info.IsDir() {
-		return []string{p}, nil
-	}
-	var files []string
-	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		for _, ext := range manifestExts {
-			if strings.HasSuffix(strings.ToLower(d.Name()), ext) {
-				files = append(files, path)
-				break
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read manifests in %s: %w", p, err)
-	}
-	return files, nil
-}
-
 // manifestReader decodes the objects of one file, in order.
 type manifestReader struct {
 	defaultNS string
 	items     []manifestItem
+	// inSOPS is set while the items of a SOPS-encrypted List are read: the sops metadata is
+	// the List's, not theirs.
+	inSOPS bool
 	// file and index locate the object being decoded.
 	file  string
 	index int
@@ -169,6 +161,20 @@ type manifestItem struct {
 	workload *Workload
 	problem  *Problem
 	other    *SecretKeys
+}
+
+func (it manifestItem) namespace() string {
+	switch {
+	case it.secret != nil:
+		return it.secret.Namespace
+	case it.workload != nil:
+		return it.workload.Namespace
+	case it.problem != nil:
+		return it.problem.Namespace
+	case it.other != nil:
+		return it.other.Namespace
+	}
+	return ""
 }
 
 func (r *manifestReader) origin() Origin { return Origin{File: r.file, Index: r.index} }
@@ -226,8 +232,12 @@ func (r *manifestReader) readObject(js []byte, listKind, listAPIVersion string) 
 	if kind == "" {
 		kind, apiVersion = listKind, listAPIVersion
 	}
+	encrypted := r.inSOPS || hasSOPSMetadata(obj)
 	if items, ok := obj["items"]; ok && strings.HasSuffix(kind, "List") {
+		outer := r.inSOPS
+		r.inSOPS = encrypted
 		r.readList(kind, apiVersion, items)
+		r.inSOPS = outer
 		r.index-- // the List itself is not an object; its items are
 		return
 	}
@@ -236,8 +246,12 @@ func (r *manifestReader) readObject(js []byte, listKind, listAPIVersion string) 
 		group = ""
 	}
 	switch {
+	case kind == "Secret" && group == "" && encrypted:
+		r.addSecret(decodeSOPSSecret(obj))
 	case kind == "Secret" && group == "":
-		r.readSecret(obj)
+		r.addSecret(decodeSecret(obj))
+	case kind == kindSealedSecret && group == sealedSecretsGroup:
+		r.addSecret(decodeSealedSecret(obj))
 	case isWorkloadKind(kind, group):
 		r.readWorkload(kind, js)
 	}
@@ -262,15 +276,15 @@ func (r *manifestReader) readList(kind, apiVersion string, raw json.RawMessage) 
 	}
 }
 
-func (r *manifestReader) readSecret(obj map[string]json.RawMessage) {
-	s, errs := decodeSecret(obj)
+// addSecret keeps a decoded Secret, or its problems when it failed to decode.
+func (r *manifestReader) addSecret(s *Secret, errs []fieldError) {
 	if s.Namespace == "" {
 		s.Namespace = r.defaultNS
 	}
 	s.Origin = r.origin()
 	if len(errs) > 0 {
 		for _, e := range errs {
-			r.problem(Problem{Kind: "Secret", Namespace: s.Namespace, Name: s.Name, Key: e.key, Message: e.msg})
+			r.problem(Problem{Kind: s.manifestKind(), Namespace: s.Namespace, Name: s.Name, Key: e.key, Message: e.msg})
 		}
 		// A Secret that failed still exists under its name: references to it are not missing.
 		if s.Name != "" {

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 // readText decodes manifests given as text on stdin.
 func readText(t *testing.T, text string) *Inventory {
 	t.Helper()
-	inv, err := ReadManifests([]string{StdinPath}, strings.NewReader(text), "")
+	inv, err := ReadManifests([]string{StdinPath}, ReadOptions{Stdin: strings.NewReader(text)})
 	if err != nil {
 		t.Fatalf("ReadManifests: %v", err)
 	}
@@ -96,39 +97,31 @@ func TestReadManifestsFormats(t *testing.T) {
 	}
 }
 
+// In walked folders only *.yaml, *.yml and *.json files that are not hidden are read, and
+// hidden folders are not entered; a file named explicitly is read whatever its name.
 func TestReadManifestsDirectory(t *testing.T) {
 	dir := t.TempDir()
-	write := func(rel, text string) {
-		t.Helper()
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	secret := func(name string) string {
-		return "apiVersion: v1\nkind: Secret\nmetadata: {name: " + name + "}\nstringData: {a: b}\n"
-	}
-	write("a.yaml", secret("top"))
-	write("sub/deeper/b.yml", secret("deep"))
+	write := func(rel, text string) { writeFile(t, filepath.Join(dir, rel), text) }
+	write("a.yaml", secretYAML("top"))
+	write("sub/deeper/b.yml", secretYAML("deep"))
 	write("sub/c.json", `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"json"},"stringData":{"a":"b"}}`)
-	write("sub/notes.txt", secret("ignored-extension"))
-	write(".git/d.yaml", secret("ignored-hidden"))
-	explicit := filepath.Join(dir, "explicit.manifest")
-	write("explicit.manifest", secret("explicit"))
+	write("sub/notes.txt", secretYAML("ignored-extension"))
+	write(".git/d.yaml", secretYAML("ignored-hidden"))
+	write("sub/.hidden.yaml", secretYAML("ignored-hidden-file"))
+	write("sub/.c.yaml.tmp-123", secretYAML("ignored-temporary-file"))
+	write("explicit.manifest", secretYAML("explicit"))
+	write(".explicit-hidden.yaml", secretYAML("explicit-hidden"))
 
-	inv, err := ReadManifests([]string{dir, explicit}, nil, "apps")
+	inv, err := ReadManifests([]string{dir, filepath.Join(dir, "explicit.manifest"), filepath.Join(dir, ".explicit-hidden.yaml")}, ReadOptions{Namespace: "apps"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"apps/top@0", "apps/json@0", "apps/deep@0", "apps/explicit@0"}
+	want := []string{"apps/top@0", "apps/json@0", "apps/deep@0", "apps/explicit@0", "apps/explicit-hidden@0"}
 	if got := secretsByRef(inv); !slices.Equal(got, want) {
 		t.Errorf("secrets = %v, want %v", got, want)
 	}
 
-	if _, err := ReadManifests([]string{filepath.Join(dir, "missing.yaml")}, nil, ""); err == nil {
+	if _, err := ReadManifests([]string{filepath.Join(dir, "missing.yaml")}, ReadOptions{}); err == nil {
 		t.Error("a path that does not exist must be an error")
 	}
 }
@@ -138,7 +131,7 @@ func TestReadManifestsStdinMixedWithFiles(t *testing.T) {
 	if err := os.WriteFile(p, []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: file}\nstringData: {a: b}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inv, err := ReadManifests([]string{p, StdinPath}, strings.NewReader("apiVersion: v1\nkind: Secret\nmetadata: {name: piped}\nstringData: {a: b}\n"), "")
+	inv, err := ReadManifests([]string{p, StdinPath}, ReadOptions{Stdin: strings.NewReader("apiVersion: v1\nkind: Secret\nmetadata: {name: piped}\nstringData: {a: b}\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,5 +245,62 @@ func TestDuplicateSecretIsAProblem(t *testing.T) {
 	inv := readText(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: d}\nstringData: {a: b}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: d, namespace: default}\nstringData: {a: c}\n")
 	if len(inv.Secrets) != 1 || len(inv.Problems) != 1 || !strings.Contains(inv.Problems[0].Message, "defined twice, first at <stdin>#0") {
 		t.Errorf("secrets %v, problems %v", secretsByRef(inv), inv.Problems)
+	}
+}
+
+// With a namespace, manifests are read as a namespaced list would be: objects of other
+// namespaces are left out, objects without one are placed in it. Without, every namespace
+// is kept and objects without one go to "default".
+func TestReadManifestsNamespace(t *testing.T) {
+	text := secretYAML("none") +
+		"---\napiVersion: v1\nkind: Secret\nmetadata: {name: mine, namespace: shop}\nstringData: {a: b}\n" +
+		"---\napiVersion: v1\nkind: Secret\nmetadata: {name: theirs, namespace: billing}\nstringData: {a: b}\n" +
+		"---\napiVersion: v1\nkind: Secret\nmetadata: {name: broken, namespace: billing}\ndata: {a: '" + canary + "'}\n" +
+		"---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: sealed, namespace: billing}\n" +
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: pay, namespace: billing}\nspec: {containers: [{name: c, envFrom: [{secretRef: {name: theirs}}]}]}\n" +
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, envFrom: [{secretRef: {name: none}}]}]}\n"
+	tests := []struct {
+		namespace string
+		secrets   []string
+		workloads []string
+		problems  int
+		others    int
+	}{
+		{"", []string{"default/none@0", "shop/mine@1", "billing/theirs@2", "billing/sealed@4"}, []string{"billing/pay", "default/web"}, 1, 1},
+		{"shop", []string{"shop/none@0", "shop/mine@1"}, []string{"shop/web"}, 0, 0},
+		{"billing", []string{"billing/none@0", "billing/theirs@2", "billing/sealed@4"}, []string{"billing/pay", "billing/web"}, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run("namespace "+tt.namespace, func(t *testing.T) {
+			inv, err := ReadManifests([]string{StdinPath}, ReadOptions{Stdin: strings.NewReader(text), Namespace: tt.namespace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := secretsByRef(inv); !slices.Equal(got, tt.secrets) {
+				t.Errorf("secrets = %v, want %v", got, tt.secrets)
+			}
+			var workloads []string
+			for _, w := range inv.Workloads {
+				workloads = append(workloads, w.Namespace+"/"+w.Name)
+			}
+			if !slices.Equal(workloads, tt.workloads) {
+				t.Errorf("workloads = %v, want %v", workloads, tt.workloads)
+			}
+			if len(inv.Problems) != tt.problems || len(inv.Others) != tt.others {
+				t.Errorf("problems %v and others %v, want %d and %d", inv.Problems, inv.Others, tt.problems, tt.others)
+			}
+		})
+	}
+}
+
+// Discover passes the namespace to manifests and says so in the report's source.
+func TestDiscoverFilesNamespace(t *testing.T) {
+	text := secretYAML("none") + "---\napiVersion: v1\nkind: Secret\nmetadata: {name: theirs, namespace: billing}\nstringData: {a: b}\n"
+	r, err := Discover(context.Background(), Options{Files: []string{StdinPath}, Stdin: strings.NewReader(text), Namespace: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Items) != 1 || r.Items[0].Ref() != "shop/none" || r.Source.Namespace != "shop" || r.Summary.Migrate != 1 {
+		t.Errorf("items %+v, source %+v, summary %+v", r.Items, r.Source, r.Summary)
 	}
 }

@@ -27,9 +27,30 @@ type Secret struct {
 	Created         time.Time `json:"created,omitempty"`
 	// Data holds the decoded values, with stringData already merged over data.
 	Data Data `json:"-"`
+	// Encrypted is set when a manifest holds the values as ciphertext (SOPS, or a
+	// SealedSecret); Data is nil then, and the Secret is never migrated.
+	Encrypted *Encrypted `json:"encrypted,omitempty"`
 	// Origin says where the Secret was read from, for messages.
 	Origin Origin `json:"origin"`
 }
+
+// Encrypted describes a Secret whose manifest holds its values as ciphertext.
+type Encrypted struct {
+	// By is EncryptedBySOPS or EncryptedBySealedSecrets.
+	By string `json:"by"`
+	// Keys are the key names, sorted: both tools leave them readable.
+	Keys []string `json:"keys"`
+}
+
+// Values of Encrypted.By.
+const (
+	// EncryptedBySOPS: a Secret manifest encrypted with SOPS (it carries a top-level sops
+	// mapping); it takes a SOPS key to decrypt.
+	EncryptedBySOPS = "sops"
+	// EncryptedBySealedSecrets: a SealedSecret (bitnami.com), which only the sealed-secrets
+	// controller in its cluster can unseal.
+	EncryptedBySealedSecrets = "sealed-secrets"
+)
 
 // Owner is one ownerReference of a Secret.
 type Owner struct {
@@ -59,6 +80,15 @@ func (o Origin) String() string {
 
 // Ref is namespace/name.
 func (s *Secret) Ref() string { return s.Namespace + "/" + s.Name }
+
+// KeyNames returns the key names, sorted: those of Data, or for an encrypted Secret those its
+// manifest shows.
+func (s *Secret) KeyNames() []string {
+	if s.Encrypted != nil {
+		return s.Encrypted.Keys
+	}
+	return s.Data.Keys()
+}
 
 // EffectiveType is the Secret type with the API server's default applied.
 func (s *Secret) EffectiveType() string {
