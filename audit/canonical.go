@@ -20,10 +20,6 @@ const HashPrefix = "sha256:"
 // GenesisHash is the prev of the first record of a log that does not continue another file.
 const GenesisHash = HashPrefix + "0000000000000000000000000000000000000000000000000000000000000000"
 
-// checkpointDomain prefixes the signed message so a checkpoint signature cannot be replayed as
-// a signature over anything else made with the same key.
-const checkpointDomain = "secretshift-audit-checkpoint/v1\n"
-
 // maxDepth bounds nesting in parsed lines; records are at most four levels deep.
 const maxDepth = 16
 
@@ -208,16 +204,6 @@ func hashObject(m map[string]any) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return HashPrefix + hex.EncodeToString(sum[:]), nil
-}
-
-// checkpointMessage is what a checkpoint signature covers: the domain string followed by the
-// canonical JSON of the checkpoint object without its "signature" member.
-func checkpointMessage(cp map[string]any) ([]byte, error) {
-	b, err := canonicalWithout(cp, "signature")
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(checkpointDomain), b...), nil
 }
 
 // toObject turns v into the generic form the verifier sees, by a JSON round trip. The JSON comes

@@ -28,19 +28,19 @@ const (
 )
 
 var (
-	lineFields = []string{"time", "run_id", "event_id", "seq", "action", "outcome", "error_class", "error",
+	lineFields = [...]string{"time", "format_version", "run_id", "event_id", "seq", "action", "outcome", "error_class", "error",
 		"actor", "source", "target", "keys", "fingerprints", "details", "checkpoint", "prev", "hash"}
-	canonicalFields = []string{"action", "actor", "checkpoint", "details", "error", "error_class", "event_id",
-		"fingerprints", "hash", "keys", "outcome", "prev", "run_id", "seq", "source", "target", "time"}
+	canonicalFields = [...]string{"action", "actor", "checkpoint", "details", "error", "error_class", "event_id",
+		"fingerprints", "format_version", "hash", "keys", "outcome", "prev", "run_id", "seq", "source", "target", "time"}
 	// lineIndex lists, in line order, each member's index in canonicalFields.
 	lineIndex = func() []int {
 		out := make([]int, len(lineFields))
 		for i, name := range lineFields {
-			out[i] = slices.Index(canonicalFields, name)
+			out[i] = slices.Index(canonicalFields[:], name)
 		}
 		return out
 	}()
-	hashIndex = slices.Index(canonicalFields, "hash")
+	hashIndex = slices.Index(canonicalFields[:], "hash")
 	// canonicalIndex is every member in canonical order (hash is left out while it is empty).
 	canonicalIndex = func() []int {
 		out := make([]int, len(canonicalFields))
@@ -66,7 +66,7 @@ func appendRecord(b []byte, r *Record, order recordOrder) []byte {
 // member. The zero value is ready to use; it is not safe for concurrent use.
 type recordEncoder struct {
 	members []byte
-	spans   [17][2]int // per canonicalFields index: start and end in members
+	spans   [len(canonicalFields)][2]int // per canonicalFields index: start and end in members
 	// actor caches the encoding of the last Actor seen, which a Log shares between records.
 	actor     *Actor
 	actorJSON []byte
@@ -138,6 +138,10 @@ func appendMember(b []byte, r *Record, name string) []byte {
 	switch name {
 	case "time":
 		o.str(name, formatTime(r.Time))
+	case "format_version":
+		if r.FormatVersion != 0 {
+			o.uint(name, uint64(r.FormatVersion))
+		}
 	case "run_id":
 		o.str(name, r.RunID)
 	case "event_id":
@@ -204,7 +208,7 @@ func appendMember(b []byte, r *Record, name string) []byte {
 				n.str("event_id", c.EventID)
 				n.optStr("fingerprint_key_id", c.FingerprintKeyID)
 				n.str("head", c.Head)
-				n.str("key_id", c.KeyID)
+				n.str("key_id", c.PublicKeyID)
 				n.str("run_id", c.RunID)
 				n.uint("seq", c.Seq)
 				n.str("signature", c.Signature)
@@ -234,9 +238,31 @@ func appendActor(b []byte, a *Actor) []byte {
 	o.optStr("host", a.Host)
 	o.optStr("kube_user", a.KubeUser)
 	o.optStr("os_user", a.OSUser)
-	o.optStr("vault_accessor", a.VaultAccessor)
-	o.optStr("vault_display_name", a.VaultDisplayName)
+	if len(a.Stores) > 0 {
+		o.key("stores")
+		o.b = appendStoreMap(o.b, a.Stores)
+	}
 	return append(o.b, '}')
+}
+
+// appendStoreMap writes the store identities, kinds and attributes sorted as RFC 8785 sorts
+// member names.
+func appendStoreMap(b []byte, m map[string]StoreIdentity) []byte {
+	kinds := make([]string, 0, len(m))
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	slices.SortFunc(kinds, compareUTF16)
+	b = append(b, '{')
+	for i, k := range kinds {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendStringMap(b, m[k])
+	}
+	return append(b, '}')
 }
 
 // appendStringMap writes m with its members sorted as RFC 8785 sorts them. Member names were

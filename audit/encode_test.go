@@ -17,10 +17,15 @@ import (
 // UTF-16 order differs from their byte order.
 func encoderRecords() []*Record {
 	full := &Record{
-		Time: time.Date(2026, 11, 27, 17, 0, 0, 123, time.UTC), RunID: "run-1", EventID: "e1", Seq: 42,
-		Action: "migrate.write", Outcome: OutcomeFailure, ErrorClass: "conflict",
+		Time: time.Date(2026, 11, 27, 17, 0, 0, 123, time.UTC), FormatVersion: RecordFormat, RunID: "run-1", EventID: "e1", Seq: 42,
+		Action: ActionMigrateWrite, Outcome: OutcomeFailure, ErrorClass: "conflict",
 		Error: "quote \" backslash \\ nl \n tab \t cr \r bs \b ff \f nul \x00 esc \x1b del \x7f <>& \u2028 é 😀",
-		Actor: &Actor{OSUser: "ops", Host: "h", KubeUser: "system:admin", VaultDisplayName: "token-ci", VaultAccessor: "acc",
+		Actor: &Actor{OSUser: "ops", Host: "h", KubeUser: "system:admin",
+			Stores: map[string]StoreIdentity{
+				"vault":   {"display_name": "token-ci", "accessor": "acc"},
+				"azurekv": {"object_id": "0b1c", "tenant_id": "t \"q\" é", "display_name": "sp-ci"},
+				"\uffff":  {"😀": "x"}, "😀": {"\uffff": "y", "a": "z"}, "a": {},
+			},
 			CI: &CI{Provider: "github-actions", Actor: "octo", Repository: "o/r", RunID: "7", JobID: "j", URL: "https://x/y"}},
 		Source: &Source{Cluster: "https://127.0.0.1:6443", Namespace: "ns", Name: "db", UID: "u-1", Origin: "a.yaml#0"},
 		Target: &Target{Provider: "vault", Address: "secret/ns/db", Version: "3"},
@@ -33,7 +38,7 @@ func encoderRecords() []*Record {
 		Prev:    GenesisHash,
 	}
 	cp := &Record{Time: time.Unix(1, 0), RunID: "r", EventID: "e", Seq: 9, Action: ActionCheckpoint, Outcome: OutcomeSuccess,
-		Checkpoint: &Checkpoint{Seq: 8, Count: 8, Head: "sha256:00", RunID: "r", EventID: "e", Time: "t", KeyID: "ed25519:1", Signature: "c2ln"},
+		Checkpoint: &Checkpoint{Seq: 8, Count: 8, Head: "sha256:00", RunID: "r", EventID: "e", Time: "t", PublicKeyID: "ed25519:1", Signature: "c2ln"},
 		Prev:       "sha256:11"}
 	cpFP := *cp
 	cpFP.Checkpoint = &Checkpoint{Seq: 1, FingerprintKeyID: "hmac:2"}

@@ -83,8 +83,9 @@ type ExportOptions struct {
 }
 
 // Reader reads records from a log without verifying their hashes, but refuses a line that
-// Verify would not parse (duplicate member names, invalid UTF-8, non-integer numbers), so an
-// export never shows a reading of a line that the verifier does not share.
+// Verify would not parse (duplicate member names, invalid UTF-8, non-integer numbers, a record
+// format newer than this package), so an export never shows a reading of a line that the
+// verifier does not share. Records of every earlier format read into today's Record.
 type Reader struct {
 	br   *bufio.Reader
 	line int
@@ -105,6 +106,9 @@ func (r *Reader) Next() (*Record, []byte, error) {
 	}
 	var rec Record
 	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, nil, fmt.Errorf("line %d: %w", r.line, err)
+	}
+	if err := checkFormat(&rec); err != nil {
 		return nil, nil, fmt.Errorf("line %d: %w", r.line, err)
 	}
 	return &rec, b, nil
@@ -170,8 +174,8 @@ func Export(w io.Writer, r io.Reader, opts ExportOptions) (int, error) {
 
 // CSVHeader names the CSV columns. Nested maps and lists are JSON-encoded in their cell.
 var CSVHeader = []string{
-	"time", "run_id", "event_id", "seq", "action", "outcome", "error_class", "error",
-	"actor_os_user", "actor_host", "actor_kube_user", "actor_vault_display_name", "actor_vault_accessor",
+	"time", "format_version", "run_id", "event_id", "seq", "action", "outcome", "error_class", "error",
+	"actor_os_user", "actor_host", "actor_kube_user", "actor_stores",
 	"actor_ci_provider", "actor_ci_actor", "actor_ci_repository", "actor_ci_run_id", "actor_ci_job_id", "actor_ci_url",
 	"source_cluster", "source_namespace", "source_name", "source_uid", "source_origin",
 	"target_provider", "target_address", "target_version",
@@ -193,8 +197,8 @@ func csvRow(r *Record) []string {
 		t = &Target{}
 	}
 	row := []string{
-		formatTime(r.Time), r.RunID, r.EventID, strconv.FormatUint(r.Seq, 10), r.Action, string(r.Outcome), r.ErrorClass, r.Error,
-		a.OSUser, a.Host, a.KubeUser, a.VaultDisplayName, a.VaultAccessor,
+		formatTime(r.Time), formatVersionCell(r.FormatVersion), r.RunID, r.EventID, strconv.FormatUint(r.Seq, 10), r.Action, string(r.Outcome), r.ErrorClass, r.Error,
+		a.OSUser, a.Host, a.KubeUser, jsonCell(a.Stores),
 		ci.Provider, ci.Actor, ci.Repository, ci.RunID, ci.JobID, ci.URL,
 		s.Cluster, s.Namespace, s.Name, s.UID, s.Origin,
 		t.Provider, t.Address, t.Version,
@@ -204,6 +208,14 @@ func csvRow(r *Record) []string {
 		row[i] = csvSafe(c)
 	}
 	return row
+}
+
+// formatVersionCell is empty for format 1, whose records do not name their format.
+func formatVersionCell(v int) string {
+	if v == 0 {
+		return ""
+	}
+	return strconv.Itoa(v)
 }
 
 func jsonCell[T any](v T) string {
@@ -363,8 +375,8 @@ func OCSFEvent(r *Record, productVersion string) map[string]any {
 	return ev
 }
 
-// actorName picks the most specific identity: the CI user, then the Kubernetes user, the Vault
-// identity, and the OS user.
+// actorName picks the most specific identity: the CI user, then the Kubernetes user, a store
+// identity's display name, and the OS user.
 func actorName(a *Actor) string {
 	if a == nil {
 		return ""
@@ -372,7 +384,7 @@ func actorName(a *Actor) string {
 	if a.CI != nil && a.CI.Actor != "" {
 		return a.CI.Actor
 	}
-	for _, s := range []string{a.KubeUser, a.VaultDisplayName, a.OSUser} {
+	for _, s := range []string{a.KubeUser, a.storeDisplayName(), a.OSUser} {
 		if s != "" {
 			return s
 		}

@@ -110,14 +110,19 @@ func recordFromCSV(t *testing.T, row []string) *Record {
 		t.Fatal(err)
 	}
 	seq, _ := strconv.ParseUint(c["seq"], 10, 64)
+	format, _ := strconv.Atoi(c["format_version"])
 	r := &Record{
-		Time: tm, RunID: c["run_id"], EventID: c["event_id"], Seq: seq, Action: c["action"],
+		Time: tm, FormatVersion: format, RunID: c["run_id"], EventID: c["event_id"], Seq: seq, Action: c["action"],
 		Outcome: Outcome(c["outcome"]), ErrorClass: c["error_class"], Error: c["error"], Prev: c["prev"], Hash: c["hash"],
 	}
 	ci := &CI{Provider: c["actor_ci_provider"], Actor: c["actor_ci_actor"], Repository: c["actor_ci_repository"],
 		RunID: c["actor_ci_run_id"], JobID: c["actor_ci_job_id"], URL: c["actor_ci_url"]}
-	a := &Actor{OSUser: c["actor_os_user"], Host: c["actor_host"], KubeUser: c["actor_kube_user"],
-		VaultDisplayName: c["actor_vault_display_name"], VaultAccessor: c["actor_vault_accessor"]}
+	a := &Actor{OSUser: c["actor_os_user"], Host: c["actor_host"], KubeUser: c["actor_kube_user"]}
+	if c["actor_stores"] != "" {
+		if err := json.Unmarshal([]byte(c["actor_stores"]), &a.Stores); err != nil {
+			t.Fatalf("column actor_stores: %v", err)
+		}
+	}
 	if *ci != (CI{}) {
 		a.CI = ci
 	}

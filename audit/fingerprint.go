@@ -95,6 +95,8 @@ func (f *Fingerprinter) Set(typ string, data map[string][]byte) string {
 	return f.done(m)
 }
 
-// KeyID names the key without revealing it: "hmac-sha256:" + the first 16 hex digits of the HMAC
-// of a fixed label. Checkpoints carry it so a reader knows which key fingerprints were made under.
+// KeyID names the fingerprint key without revealing it: "hmac-sha256:" + the first 16 hex digits
+// of the HMAC of a fixed label. Checkpoints carry it as fingerprint_key_id (Checkpoint.
+// FingerprintKeyID) so a reader knows which key fingerprints were made under. It is the only
+// KeyID of this package: the signing key pair is named by PublicKeyID.
 func (f *Fingerprinter) KeyID() string { return f.keyID }

@@ -87,15 +87,11 @@ func Keygen(dir string) (files KeyFiles, created []string, err error) {
 	}
 
 	if !exists(files.HMACKey) {
-		hmacKey := make([]byte, 32)
-		if _, err := rand.Read(hmacKey); err != nil {
-			return files, created, fmt.Errorf("generate hmac key: %w", err)
-		}
-		switch err := writeNewFile(files.HMACKey, []byte(hex.EncodeToString(hmacKey)+"\n"), 0o600); {
-		case err == nil:
-			created = append(created, files.HMACKey)
-		case !errors.Is(err, fs.ErrExist): // another process made it first: keep theirs
+		switch _, made, err := CreateHMACKeyFile(files.HMACKey); {
+		case err != nil:
 			return files, created, err
+		case made: // else another process made it first: keep theirs
+			created = append(created, files.HMACKey)
 		}
 	}
 
@@ -141,32 +137,35 @@ func Keygen(dir string) (files KeyFiles, created []string, err error) {
 	return files, created, syncDir(dir)
 }
 
-// writeNewFile creates path with mode and data, durably and atomically: the data goes to a
-// temporary file that is then hard-linked into place, so a concurrent reader never sees a
-// half-written key and a concurrent writer loses the race with an error wrapping fs.ErrExist.
-func writeNewFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*.tmp")
+// CreateHMACKeyFile creates a new fingerprint key at path: MinKeyLen random bytes as 64 hex
+// digits and a newline, the form Keygen writes and LoadHMACKey reads, in a file of mode 0600
+// (its folder created 0700 if missing). The key is written to a temporary file, synced, linked
+// into place and the folder synced, so no reader ever sees half a key and a crash leaves none.
+// An existing file is never replaced: when path exists, also because a concurrent creator got
+// there first, it returns the key in that file with created false. The key is secret: it must
+// never be printed.
+func CreateHMACKeyFile(path string) (key []byte, created bool, err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("create key directory %s: %w", dir, err)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		key, err := LoadHMACKey(path, nil)
+		return key, false, err
+	}
+	key = make([]byte, MinKeyLen)
+	if _, err := rand.Read(key); err != nil {
+		return nil, false, fmt.Errorf("generate hmac key: %w", err)
+	}
+	err = writeNewFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		key, err := LoadHMACKey(path, nil)
+		return key, false, err
+	}
 	if err != nil {
-		return fmt.Errorf("create key file %s: %w", path, err)
+		return nil, false, err
 	}
-	defer os.Remove(tmp.Name())
-	werr := tmp.Chmod(mode)
-	if werr == nil {
-		_, werr = tmp.Write(data)
-	}
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return fmt.Errorf("write key file %s: %w", path, werr)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return fmt.Errorf("create key file %s: %w", path, err)
-	}
-	return nil
+	return key, true, nil
 }
 
 // createWithKeygen is how a missing key of one's own is made.
@@ -366,9 +365,10 @@ func decodeKeyText(text []byte) ([]byte, error) {
 	return nil, errors.New("key text is neither PEM, hex nor base64")
 }
 
-// KeyID names an Ed25519 public key in checkpoints: "ed25519:" + hex SHA-256 of the 32 raw
-// key bytes. Verifiers use it to pick the key and to say which key a log needs.
-func KeyID(pub ed25519.PublicKey) string {
+// PublicKeyID names an Ed25519 signing key pair by its public half: "ed25519:" + hex SHA-256 of
+// the 32 raw public key bytes. Checkpoints carry it as key_id; verifiers use it to pick the
+// public key and to say which key a log needs.
+func PublicKeyID(pub ed25519.PublicKey) string {
 	sum := sha256.Sum256(pub)
 	return "ed25519:" + hex.EncodeToString(sum[:])
 }

@@ -14,13 +14,13 @@ func TestKeySet(t *testing.T) {
 	fp := testFingerprinter(t)
 	ev := sampleEvent(fp, 0)
 
-	if _, err := NewKeySet("migrate.write", []string{"-----BEGIN"}, nil); !errors.Is(err, ErrInvalidEvent) {
+	if _, err := NewKeySet(ActionMigrateWrite, []string{"-----BEGIN"}, nil); !errors.Is(err, ErrInvalidEvent) {
 		t.Errorf("NewKeySet with a PEM-like key name = %v, want ErrInvalidEvent", err)
 	}
-	if _, err := NewKeySet("migrate.write", []string{"k"}, map[string]string{"k": "a bare value"}); !errors.Is(err, ErrInvalidEvent) {
+	if _, err := NewKeySet(ActionMigrateWrite, []string{"k"}, map[string]string{"k": "a bare value"}); !errors.Is(err, ErrInvalidEvent) {
 		t.Errorf("NewKeySet with a non-fingerprint = %v, want ErrInvalidEvent", err)
 	}
-	ks, err := NewKeySet("migrate.write", ev.Keys, ev.Fingerprints)
+	ks, err := NewKeySet(ActionMigrateWrite, ev.Keys, ev.Fingerprints)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,14 +28,21 @@ func (o Outcome) Valid() bool {
 }
 
 // Conventional action names. Callers may use others of the same shape (lowercase words joined by
-// dots); the actions under "audit." are written by this package only.
+// dots); the actions under "audit." are written by this package only, except ActionKeygen.
 const (
-	ActionPlanCreate      = "plan.create"
-	ActionMigrateWrite    = "migrate.write"
-	ActionMigrateVerify   = "migrate.verify"
+	ActionPlanCreate = "plan.create"
+	// ActionMigrateWrite is a write to a store: the intent (attempt) and its outcome.
+	ActionMigrateWrite = "migrate.write"
+	// ActionMigrateVerify is the read-back check of a written or already present copy.
+	ActionMigrateVerify = "migrate.verify"
+	// ActionMigrateConflict is a target that holds another value; nothing was written.
 	ActionMigrateConflict = "migrate.conflict"
-	ActionMigrateSkip     = "migrate.skip"
-	ActionKeygen          = "audit.keygen"
+	// ActionMigrateSkip is a Secret the plan leaves out.
+	ActionMigrateSkip = "migrate.skip"
+	// ActionVerifyCheck is one comparison of the verify command.
+	ActionVerifyCheck = "verify.check"
+	// ActionKeygen records the creation of audit keys (`secretshift audit keygen`).
+	ActionKeygen = "audit.keygen"
 	// ActionCheckpoint marks a signed checkpoint record.
 	ActionCheckpoint = "audit.checkpoint"
 	// ActionRotate is the first record of a file that continues the chain of a rotated file.
@@ -45,33 +52,8 @@ const (
 	ActionRecover = "audit.recover"
 )
 
-// Actor is who ran the command: local identities and, in CI, the pipeline that ran it. It never
-// holds a credential: Vault is identified by display name and token accessor, not the token.
-type Actor struct {
-	OSUser           string `json:"os_user,omitempty"`
-	Host             string `json:"host,omitempty"`
-	KubeUser         string `json:"kube_user,omitempty"`
-	VaultDisplayName string `json:"vault_display_name,omitempty"`
-	VaultAccessor    string `json:"vault_accessor,omitempty"`
-	CI               *CI    `json:"ci,omitempty"`
-}
-
-// IsZero reports whether no field of a is set.
-func (a Actor) IsZero() bool {
-	return a.OSUser == "" && a.Host == "" && a.KubeUser == "" && a.VaultDisplayName == "" &&
-		a.VaultAccessor == "" && a.CI == nil
-}
-
-// CI identifies a CI job: provider (github-actions, gitlab-ci, azure-pipelines, jenkins, ci), the
-// user who triggered it, the repository or project, and the run and job ids.
-type CI struct {
-	Provider   string `json:"provider"`
-	Actor      string `json:"actor,omitempty"`
-	Repository string `json:"repository,omitempty"`
-	RunID      string `json:"run_id,omitempty"`
-	JobID      string `json:"job_id,omitempty"`
-	URL        string `json:"url,omitempty"`
-}
+// reservedActions prefixes the actions this package writes itself.
+const reservedActions = "audit."
 
 // Source is the Kubernetes Secret an event is about.
 type Source struct {
@@ -102,6 +84,30 @@ type Target struct {
 	Version  string `json:"version,omitempty"`
 }
 
+// Record formats. A record names its format in format_version; a record without that member is
+// format 1. Checkpoint records carry no format_version: their shape has not changed.
+const (
+	// RecordFormat1: the actor's Vault identity in actor.vault_display_name and
+	// actor.vault_accessor.
+	RecordFormat1 = 1
+	// RecordFormat2: store identities in actor.stores; records carry format_version.
+	RecordFormat2 = 2
+	// RecordFormat is the format this package writes.
+	RecordFormat = RecordFormat2
+)
+
+// checkFormat refuses a record of a format this package does not know, which it could misread.
+func checkFormat(r *Record) error {
+	switch v := r.FormatVersion; {
+	case v == 0 || (v >= RecordFormat2 && v <= RecordFormat):
+		return nil
+	case v > RecordFormat:
+		return fmt.Errorf("record format %d is newer than this version of secretshift reads (up to %d)", v, RecordFormat)
+	default:
+		return fmt.Errorf("format_version %d is not valid: records of format 1 have none", v)
+	}
+}
+
 // Event is what a caller records. It has no []byte field on purpose: values must never enter
 // the audit log, and the only value-derived data it can carry are keyed fingerprints.
 //
@@ -129,23 +135,25 @@ type Event struct {
 // Record is one line of the audit log. See the package documentation for the field meanings and
 // how Hash is computed.
 type Record struct {
-	Time         time.Time         `json:"-"`
-	RunID        string            `json:"run_id"`
-	EventID      string            `json:"event_id"`
-	Seq          uint64            `json:"seq"`
-	Action       string            `json:"action"`
-	Outcome      Outcome           `json:"outcome"`
-	ErrorClass   string            `json:"error_class,omitempty"`
-	Error        string            `json:"error,omitempty"`
-	Actor        *Actor            `json:"actor,omitempty"`
-	Source       *Source           `json:"source,omitempty"`
-	Target       *Target           `json:"target,omitempty"`
-	Keys         []string          `json:"keys,omitempty"`
-	Fingerprints map[string]string `json:"fingerprints,omitempty"`
-	Details      map[string]string `json:"details,omitempty"`
-	Checkpoint   *Checkpoint       `json:"checkpoint,omitempty"`
-	Prev         string            `json:"prev"`
-	Hash         string            `json:"hash,omitempty"`
+	Time time.Time `json:"-"`
+	// FormatVersion is the record format, 0 for format 1 (which did not name it).
+	FormatVersion int               `json:"format_version,omitempty"`
+	RunID         string            `json:"run_id"`
+	EventID       string            `json:"event_id"`
+	Seq           uint64            `json:"seq"`
+	Action        string            `json:"action"`
+	Outcome       Outcome           `json:"outcome"`
+	ErrorClass    string            `json:"error_class,omitempty"`
+	Error         string            `json:"error,omitempty"`
+	Actor         *Actor            `json:"actor,omitempty"`
+	Source        *Source           `json:"source,omitempty"`
+	Target        *Target           `json:"target,omitempty"`
+	Keys          []string          `json:"keys,omitempty"`
+	Fingerprints  map[string]string `json:"fingerprints,omitempty"`
+	Details       map[string]string `json:"details,omitempty"`
+	Checkpoint    *Checkpoint       `json:"checkpoint,omitempty"`
+	Prev          string            `json:"prev"`
+	Hash          string            `json:"hash,omitempty"`
 
 	// keySet, when set, stands for Keys and Fingerprints (written from its cached encoding).
 	keySet *KeySet
@@ -176,25 +184,6 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	}
 	r.Time = t
 	return nil
-}
-
-// Checkpoint is a signed statement "this log held Count records, the last one being Seq with hash
-// Head". It is the payload of an audit.checkpoint record and the content of the head file.
-// RunID, EventID and Time repeat the envelope of the checkpoint record so that the signature
-// covers every field of that record.
-type Checkpoint struct {
-	Seq     uint64 `json:"seq"`
-	Count   uint64 `json:"count"`
-	Head    string `json:"head"`
-	RunID   string `json:"run_id"`
-	EventID string `json:"event_id"`
-	Time    string `json:"time"`
-	// KeyID identifies the Ed25519 public key that signed this checkpoint (see KeyID).
-	KeyID string `json:"key_id"`
-	// FingerprintKeyID identifies the HMAC key fingerprints were made under, if any.
-	FingerprintKeyID string `json:"fingerprint_key_id,omitempty"`
-	// Signature is the base64 Ed25519 signature described in the package documentation.
-	Signature string `json:"signature"`
 }
 
 // timeLayout is RFC 3339 with a fixed nine-digit fraction, so every record has sub-second
@@ -272,7 +261,7 @@ func (e *Event) Validate() error {
 	if len(e.Action) > maxActionLn || !validAction(e.Action) {
 		return fmt.Errorf("%w: action %q must be lowercase words joined by dots, like migrate.write", ErrInvalidEvent, e.Action)
 	}
-	if strings.HasPrefix(e.Action, "audit.") && e.Action != ActionKeygen {
+	if strings.HasPrefix(e.Action, reservedActions) && e.Action != ActionKeygen {
 		return fmt.Errorf("%w: action %s is reserved for the audit log itself", ErrInvalidEvent, e.Action)
 	}
 	if !e.Outcome.Valid() {

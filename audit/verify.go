@@ -3,7 +3,6 @@ package audit
 import (
 	"bufio"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,18 +80,31 @@ type Report struct {
 	SignedThrough uint64 `json:"signedThrough"`
 	// UnsignedTail counts records after SignedThrough.
 	UnsignedTail int `json:"unsignedTail"`
-	// KeyID names the public key checkpoints were checked against.
-	KeyID string `json:"keyId"`
+	// PublicKeyID names the public key checkpoints were checked against (see PublicKeyID).
+	PublicKeyID string `json:"publicKeyID"`
 	// HeadChecked says whether a head file was compared with the log.
 	HeadChecked bool     `json:"headChecked"`
 	Problem     *Problem `json:"problem,omitempty"`
 }
 
-// checkpointFields are the only members a checkpoint record may have: all of them are either
-// signed (through the checkpoint) or derived (hash), so no part of it can change unnoticed.
-var checkpointFields = map[string]bool{
-	"time": true, "run_id": true, "event_id": true, "seq": true, "action": true, "outcome": true,
-	"checkpoint": true, "prev": true, "hash": true,
+// missingMember returns the name of the first member every record has that rec lacks, or "".
+func missingMember(rec *Record) string {
+	for _, f := range []struct {
+		name string
+		ok   bool
+	}{{"seq", rec.Seq > 0}, {"hash", rec.Hash != ""}, {"prev", rec.Prev != ""}, {"run_id", rec.RunID != ""},
+		{"event_id", rec.EventID != ""}, {"action", rec.Action != ""}, {"outcome", rec.Outcome != ""}, {"time", !rec.Time.IsZero()}} {
+		if !f.ok {
+			return f.name
+		}
+	}
+	return ""
+}
+
+// startsChain reports whether rec may be the first record of a file: it links to the genesis
+// hash, or it is the audit.rotate record that continues a rotated file.
+func startsChain(rec *Record) bool {
+	return rec.Prev == GenesisHash || (rec.Action == ActionRotate && rec.Details["previous_head"] == rec.Prev)
 }
 
 // Verify reads a whole log and checks every line: its hash, the chain (prev = hash of the line
@@ -103,7 +115,7 @@ var checkpointFields = map[string]bool{
 func Verify(r io.Reader, pub ed25519.PublicKey, head *Checkpoint) Report {
 	v := &verifier{
 		pub:     pub,
-		rep:     Report{KeyID: KeyID(pub)},
+		rep:     Report{PublicKeyID: PublicKeyID(pub)},
 		seen:    map[string]int{},
 		seqLine: map[uint64]int{},
 		cpSig:   map[uint64]string{},
@@ -165,6 +177,10 @@ func (d *decodedLine) decode() {
 	d.m = m
 	if d.sum, err = hashObject(m); err != nil {
 		d.problem = fmt.Sprintf("cannot hash the record: %v", err)
+		return
+	}
+	if err := checkFormat(&d.rec); err != nil {
+		d.problem = err.Error()
 	}
 }
 
@@ -295,15 +311,9 @@ func (v *verifier) check(line int, d *decodedLine) {
 		return
 	}
 	m, rec := d.m, &d.rec
-	for _, f := range []struct {
-		name string
-		ok   bool
-	}{{"seq", rec.Seq > 0}, {"hash", rec.Hash != ""}, {"prev", rec.Prev != ""}, {"run_id", rec.RunID != ""},
-		{"event_id", rec.EventID != ""}, {"action", rec.Action != ""}, {"outcome", rec.Outcome != ""}, {"time", !rec.Time.IsZero()}} {
-		if !f.ok {
-			v.report(line, rec.Seq, KindMalformed, "the record has no %s", f.name)
-			return
-		}
+	if name := missingMember(rec); name != "" {
+		v.report(line, rec.Seq, KindMalformed, "the record has no %s", name)
+		return
 	}
 	if d.problem != "" {
 		v.report(line, rec.Seq, KindMalformed, "%s", d.problem)
@@ -322,7 +332,7 @@ func (v *verifier) check(line int, d *decodedLine) {
 			v.gap = &gap{from: 1, to: rec.Seq}
 			return
 		}
-		if rec.Prev != GenesisHash && (rec.Action != ActionRotate || rec.Details["previous_head"] != rec.Prev) {
+		if !startsChain(rec) {
 			v.report(line, rec.Seq, KindChainBroken, "the first record links to %s, which is neither the genesis hash nor a rotated file's head", rec.Prev)
 			return
 		}
@@ -370,42 +380,17 @@ func (v *verifier) check(line int, d *decodedLine) {
 }
 
 func (v *verifier) checkCheckpoint(line int, rec *Record, m map[string]any) bool {
+	if kind, detail := checkpointRecordProblem(rec, m); kind != "" {
+		v.report(line, rec.Seq, kind, "%s", detail)
+		return false
+	}
 	cp := rec.Checkpoint
-	cpObj, ok := m["checkpoint"].(map[string]any)
-	if cp == nil || !ok {
-		v.report(line, rec.Seq, KindMalformed, "the checkpoint record has no checkpoint")
-		return false
-	}
-	for k := range m {
-		if !checkpointFields[k] {
-			v.report(line, rec.Seq, KindEdited, "the checkpoint record carries %q, which its signature does not cover", safeName(k))
-			return false
-		}
-	}
-	t, err := parseTime(cp.Time)
-	switch {
-	case err != nil, !t.Equal(rec.Time), cp.RunID != rec.RunID, cp.EventID != rec.EventID, rec.Outcome != OutcomeSuccess:
-		v.report(line, rec.Seq, KindEdited, "the checkpoint record's time, run id, event id or outcome differ from its signed checkpoint")
-		return false
-	case cp.Seq != rec.Seq-1:
-		v.report(line, rec.Seq, KindEdited, "the checkpoint covers seq %d, but the record before it is seq %d", cp.Seq, rec.Seq-1)
-		return false
-	case cp.Head != rec.Prev:
-		// Every link checked out, so the chain was re-hashed after an edit: the signed head
-		// is the one thing that could not be recomputed.
-		v.report(line, rec.Seq, KindEdited, "a record at or before seq %d was changed and the chain re-hashed after this checkpoint was signed: the signed head is %s, the chain's is %s",
-			cp.Seq, printableID(cp.Head), printableID(rec.Prev))
-		return false
-	case cp.Count != uint64(line-1):
+	if cp.Count != uint64(line-1) {
 		v.report(line, rec.Seq, KindEdited, "the checkpoint counts %d records, but %d lines precede it", cp.Count, line-1)
 		return false
 	}
-	if want := v.rep.KeyID; cp.KeyID != want {
-		v.report(line, rec.Seq, KindUnknownKey, "the checkpoint was signed by %s, not by the given public key %s", cp.KeyID, want)
-		return false
-	}
-	if !verifySignature(v.pub, cpObj, cp.Signature) {
-		v.report(line, rec.Seq, KindBadSignature, "the checkpoint signature does not verify: records up to seq %d were changed, or the checkpoint was forged", cp.Seq)
+	if kind, detail := checkpointSignatureProblem(v.pub, v.rep.PublicKeyID, cp, m); kind != "" {
+		v.report(line, rec.Seq, kind, "%s", detail)
 		return false
 	}
 	v.rep.Checkpoints++
@@ -413,18 +398,6 @@ func (v *verifier) checkCheckpoint(line int, rec *Record, m map[string]any) bool
 	v.cpSig[rec.Seq] = cp.Signature
 	v.unsignedLine, v.unsignedSeq = 0, 0
 	return true
-}
-
-func verifySignature(pub ed25519.PublicKey, cpObj map[string]any, signature string) bool {
-	sig, err := base64.StdEncoding.DecodeString(signature)
-	if err != nil || len(sig) != ed25519.SignatureSize || len(pub) != ed25519.PublicKeySize {
-		return false
-	}
-	msg, err := checkpointMessage(cpObj)
-	if err != nil {
-		return false
-	}
-	return ed25519.Verify(pub, msg, sig)
 }
 
 // noteLater records the seq of a line after the first problem, to classify a gap.
@@ -473,8 +446,8 @@ func (v *verifier) finish(head *Checkpoint) {
 }
 
 func (v *verifier) checkHead(head *Checkpoint) {
-	if head.KeyID != v.rep.KeyID {
-		v.report(0, head.Seq, KindUnknownKey, "the head file was signed by %s, not by the given public key %s", head.KeyID, v.rep.KeyID)
+	if head.PublicKeyID != v.rep.PublicKeyID {
+		v.report(0, head.Seq, KindUnknownKey, "the head file was signed by %s, not by the given public key %s", head.PublicKeyID, v.rep.PublicKeyID)
 		return
 	}
 	obj, err := toObject(head)

@@ -196,7 +196,7 @@ func TestVerifyClassifiesProblems(t *testing.T) {
 	var cpRec Record
 	json.Unmarshal(lines[lastCP], &cpRec)
 	forgedCP := *cpRec.Checkpoint
-	forgedCP.KeyID = KeyID(otherPub)
+	forgedCP.PublicKeyID = PublicKeyID(otherPub)
 	signCheckpoint(&forgedCP, testSigner(9))
 	cpRec.Checkpoint, cpRec.Hash = &forgedCP, ""
 	obj, _ := toObject(&cpRec)
