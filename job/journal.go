@@ -1,4 +1,4 @@
-package migrate
+package job
 
 import (
 	"bufio"
@@ -34,12 +34,34 @@ type Journal struct {
 	err     error
 }
 
+// State is how far an item of a job got. The journal's lines carry it.
+type State string
+
+const (
+	// StateRun marks the line a run writes before its first write (it has no Ref).
+	StateRun State = "run"
+	// StateWritten: the store accepted the write; it was not yet read back.
+	StateWritten State = "written"
+	// StateVerified: written (or found equal) and read back equal; the outcome is on record.
+	StateVerified State = "verified"
+	// StateFailed: the item failed; the next run tries it again.
+	StateFailed State = "failed"
+)
+
+// Key names one item of a job in its journal: the object, where it goes, and the keyed
+// fingerprint of what goes there. A changed fingerprint or target is a new item.
+type Key struct {
+	Ref         string
+	Target      string
+	Fingerprint string
+}
+
 // JournalEntry is one line of a journal.
 type JournalEntry struct {
 	Time        time.Time `json:"time"`
 	Ref         string    `json:"ref"`
 	Target      string    `json:"target"`
-	State       string    `json:"state"` // run, written, verified, failed
+	State       State     `json:"state"`
 	Version     string    `json:"version,omitempty"`
 	Fingerprint string    `json:"fingerprint,omitempty"`
 	// Run names the run that began, on a "run" line (which has no Ref).
@@ -100,7 +122,7 @@ func (j *Journal) load() error {
 			continue
 		}
 		switch {
-		case e.State == "run" && e.Run != "":
+		case e.State == StateRun && e.Run != "":
 			j.runs[e.Run] = true
 		case e.Ref != "":
 			j.entries[e.Ref] = e
@@ -115,7 +137,7 @@ func (j *Journal) Begin(runID string) error {
 	if j == nil || runID == "" {
 		return nil
 	}
-	b, _ := json.Marshal(JournalEntry{Time: time.Now().UTC(), State: "run", Run: runID})
+	b, _ := json.Marshal(JournalEntry{Time: time.Now().UTC(), State: StateRun, Run: runID})
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.w.Write(b)
@@ -133,26 +155,24 @@ func (j *Journal) EarlierRun(runID string) bool {
 	return j != nil && runID != "" && j.runs[runID]
 }
 
-// Done reports whether an earlier run wrote and verified it with the same content and target.
-func (j *Journal) Done(it *Item) (JournalEntry, bool) {
-	if j == nil || it.Target == nil {
+// Last returns the last entry recorded for k's object, and whether it says k (the same
+// target and content) was verified.
+func (j *Journal) Last(k Key) (JournalEntry, bool) {
+	if j == nil || k.Target == "" {
 		return JournalEntry{}, false
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	e, ok := j.entries[it.Ref()]
-	return e, ok && e.State == "verified" && e.Fingerprint == it.Fingerprint && e.Target == it.Target.String()
+	e, ok := j.entries[k.Ref]
+	return e, ok && e.State == StateVerified && e.Fingerprint == k.Fingerprint && e.Target == k.Target
 }
 
-// Mark records a state for it. Entries reach the disk within journalFlushEvery.
-func (j *Journal) Mark(it *Item, state, version string) {
+// Mark records a state for k. Entries reach the disk within journalFlushEvery.
+func (j *Journal) Mark(k Key, state State, version string) {
 	if j == nil {
 		return
 	}
-	e := JournalEntry{Time: time.Now().UTC(), Ref: it.Ref(), State: state, Version: version, Fingerprint: it.Fingerprint}
-	if it.Target != nil {
-		e.Target = it.Target.String()
-	}
+	e := JournalEntry{Time: time.Now().UTC(), Ref: k.Ref, State: state, Version: version, Fingerprint: k.Fingerprint, Target: k.Target}
 	b, _ := json.Marshal(e)
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -7,37 +7,35 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
 
-// Recorder is the audit log as the engine sees it. Record must return only after the event is
-// durable; an error stops the run before any further write (fail-closed).
-type Recorder interface {
-	Record(ctx context.Context, e audit.Event) error
-}
+// Recorder is the audit log as the engine sees it (job.Recorder).
+type Recorder = job.Recorder
 
 // ErrAudit marks a failure to write the audit log (it is audit.ErrUnavailable). The run stopped;
 // no write happened without its intent on record.
-var ErrAudit = audit.ErrUnavailable
+var ErrAudit = job.ErrAudit
 
 // AuditError marks err as a failure of the audit log, unless it already is one.
-func AuditError(err error) error {
-	if err == nil || errors.Is(err, ErrAudit) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrAudit, err)
-}
+func AuditError(err error) error { return job.AuditError(err) }
 
 // ErrSourceChanged: the Secret differs from what the plan was made from.
-var ErrSourceChanged = errors.New("source changed since the plan was made")
+var ErrSourceChanged error = classedError{"source changed since the plan was made", "source-changed"}
 
 // ErrVerify: a written entry read back differently.
-var ErrVerify = errors.New("verification failed")
+var ErrVerify = job.ErrVerify
+
+// classedError is a sentinel with its error class (job.Classed).
+type classedError struct{ msg, class string }
+
+func (e classedError) Error() string { return e.msg }
+func (e classedError) Class() string { return e.class }
 
 // Result is what happened to one item.
 type Result string
@@ -152,10 +150,10 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		return nil, err
 	}
 
-	var j *Journal
+	var j *job.Journal
 	if !opts.DryRun {
 		var err error
-		if j, err = OpenJournal(opts.JournalDir, plan.ID); err != nil {
+		if j, err = job.OpenJournal(opts.JournalDir, plan.ID); err != nil {
 			return nil, err
 		}
 		defer j.Close()
@@ -180,11 +178,24 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 			opts.Progress.Done()
 		}
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	a := &applier{opts: opts, journal: j, cancel: cancel, add: add, intents: map[*Item]*intentChunk{}}
-	stopIntents := a.recordIntents(ctx, plan.Items, sources)
-	err := forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
+	var rec job.Recorder
+	if !opts.DryRun {
+		rec = opts.Recorder
+	}
+	pipe, ctx := job.Start[*Item](ctx, rec)
+	defer pipe.Close()
+	a := &applier{opts: opts, journal: j, pipe: pipe, add: add}
+	// Intents of the items the plan expects to write, recorded ahead in batches.
+	var keys []*Item
+	var intents []audit.Event
+	for _, it := range plan.Items {
+		if it.read && (it.Action == ActionCreate || it.Action == ActionUpdate) {
+			keys = append(keys, it)
+			intents = append(intents, itemEvent(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
+		}
+	}
+	stopIntents := pipe.RecordIntents(ctx, keys, intents)
+	err := job.Each(ctx, plan.Items, opts.limits(), func(ctx context.Context, it *Item) error {
 		r, err := a.apply(ctx, it, sources[it.Ref()])
 		if r != nil {
 			add(r)
@@ -193,7 +204,7 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 	})
 	stopIntents()
 	// Every outcome record is durable before the report says anything is done.
-	if aerr := a.wait(ctx); aerr != nil {
+	if aerr := pipe.Wait(ctx); aerr != nil {
 		err = aerr
 	} else if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
@@ -202,7 +213,7 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		return rep.Items[i].Namespace+"/"+rep.Items[i].Name < rep.Items[k].Namespace+"/"+rep.Items[k].Name
 	})
 	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
-	rep.Unrecorded = int(a.unrecorded.Load())
+	rep.Unrecorded = pipe.Unrecorded()
 	if j != nil {
 		if cerr := j.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -211,151 +222,33 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 	return rep, err
 }
 
+// applier applies the items of one plan through the job pipeline.
 type applier struct {
 	opts    Options
-	journal *Journal
-	cancel  context.CancelCauseFunc
+	journal *job.Journal
+	pipe    *job.Pipeline[*Item]
 	// add reports a finished item.
 	add func(*ItemReport)
-
-	// intents holds the items whose write intent is recorded up front, in batches.
-	intents map[*Item]*intentChunk
-
-	// Outcome records are written in the background, group-committed with the other workers'
-	// records; pending counts those not yet durable.
-	pending sync.WaitGroup
-	errMu   sync.Mutex
-	err     error
-	// unrecorded counts writes whose final outcome record is not yet durable.
-	unrecorded atomic.Int64
 }
 
-// BatchRecorder is implemented by recorders that can make many events durable at once
-// (*audit.Log).
-type BatchRecorder interface {
-	RecordBatch(ctx context.Context, events []audit.Event) error
-}
-
-// intentChunk is a group of write intents recorded together; ready is closed once they are
-// durable (err nil) or failed, reached once a worker has begun one of its items.
-type intentChunk struct {
-	ready   chan struct{}
-	err     error
-	reached chan struct{}
-	once    sync.Once
-}
-
-// Intent batches grow from firstIntentBatch to maxIntentBatch items, and are recorded at most
-// one batch ahead of the items the workers have begun.
-const (
-	firstIntentBatch = 32
-	maxIntentBatch   = 256
+// BatchRecorder and AsyncRecorder are the recorder abilities the pipeline uses (*audit.Log).
+type (
+	BatchRecorder = job.BatchRecorder
+	AsyncRecorder = job.AsyncRecorder
 )
 
-// recordIntents records the write intent of every item the plan expects to write, in batches:
-// each intent must be durable before its item's store is touched, and recording them together
-// costs one disk flush per batch instead of one per Secret. A batch is recorded once the
-// workers have begun the one before it, so the intents stay just ahead of the writes: after a
-// crash the log shows few intents of writes that were never begun. Items found to need a
-// write only later record their intent on their own. stop ends the background recording and
-// waits for it.
-func (a *applier) recordIntents(ctx context.Context, items []*Item, sources map[string]*kube.Secret) (stop func()) {
-	br, ok := a.opts.Recorder.(BatchRecorder)
-	if !ok || a.opts.DryRun {
-		return func() {}
+// key names it in the job's journal.
+func key(it *Item) job.Key {
+	k := job.Key{Ref: it.Ref(), Fingerprint: it.Fingerprint}
+	if it.Target != nil {
+		k.Target = it.Target.String()
 	}
-	type chunk struct {
-		c      *intentChunk
-		events []audit.Event
-	}
-	var chunks []chunk
-	size := firstIntentBatch
-	for _, it := range items {
-		if !it.read || (it.Action != ActionCreate && it.Action != ActionUpdate) {
-			continue
-		}
-		if len(chunks) == 0 || len(chunks[len(chunks)-1].events) == size {
-			if len(chunks) > 0 {
-				size = min(2*size, maxIntentBatch)
-			}
-			chunks = append(chunks, chunk{c: &intentChunk{ready: make(chan struct{}), reached: make(chan struct{})}})
-		}
-		ch := &chunks[len(chunks)-1]
-		ch.events = append(ch.events, itemEvent(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
-		a.intents[it] = ch.c
-	}
-	quit := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		var err error
-		for i, ch := range chunks {
-			if i > 0 && err == nil {
-				select {
-				case <-chunks[i-1].c.reached:
-				case <-quit:
-					err = errors.New("the run ended before these items were begun")
-				case <-ctx.Done():
-				}
-			}
-			if err == nil && ctx.Err() != nil {
-				// The run stopped: no intents for items that will not be attempted.
-				err = context.Cause(ctx)
-			}
-			if err == nil {
-				if err = br.RecordBatch(ctx, ch.events); err != nil {
-					err = AuditError(err)
-				}
-			}
-			ch.c.err = err
-			close(ch.c.ready)
-		}
-	}()
-	return func() {
-		close(quit)
-		<-finished
-	}
+	return k
 }
 
-// begin tells the intent recorder that a worker has begun it.
-func (a *applier) begin(it *Item) {
-	if c := a.intents[it]; c != nil {
-		c.once.Do(func() { close(c.reached) })
-	}
-}
-
-// intentRecorded waits until the intent of it, recorded up front, is durable. It reports false
-// for items whose intent was not recorded up front.
-func (a *applier) intentRecorded(ctx context.Context, it *Item) (bool, error) {
-	c := a.intents[it]
-	if c == nil {
-		return false, nil
-	}
-	select {
-	case <-c.ready:
-		return true, c.err
-	case <-ctx.Done():
-		return true, context.Cause(ctx)
-	}
-}
-
-// AsyncRecorder is implemented by recorders that can queue an event without waiting for the
-// disk and say when it is durable (*audit.Log). done must not record anything itself.
-type AsyncRecorder interface {
-	RecordAsync(e audit.Event, done func(error)) error
-	Flush(ctx context.Context) error
-}
-
-// recordThen records an outcome without holding up the worker and calls then once the record
-// is durable: the item is reported done only after that. The first failure stops the run
-// (fail-closed) and wait reports it.
-func (a *applier) recordThen(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error, details map[string]string, then func()) {
-	if a.opts.Recorder == nil || a.opts.DryRun {
-		if then != nil {
-			then()
-		}
-		return
-	}
+// recordThen records an outcome of it and calls then once the record is durable; settles says
+// it is the final outcome of a write.
+func (a *applier) recordThen(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error, details map[string]string, settles bool, then func()) {
 	e := itemEvent(action, outcome, it, s, version, cause)
 	for k, v := range details {
 		if e.Details == nil {
@@ -363,53 +256,13 @@ func (a *applier) recordThen(ctx context.Context, action string, outcome audit.O
 		}
 		e.Details[k] = v
 	}
-	a.pending.Add(1)
-	done := func(err error) {
-		defer a.pending.Done()
-		if err != nil {
-			err = AuditError(err)
-			a.errMu.Lock()
-			if a.err == nil {
-				a.err = err
-			}
-			a.errMu.Unlock()
-			a.cancel(err)
-			return
-		}
-		if then != nil {
-			then()
-		}
-	}
-	if ar, ok := a.opts.Recorder.(AsyncRecorder); ok {
-		if err := ar.RecordAsync(e, done); err != nil {
-			done(err)
-		}
-		return
-	}
-	go func() { done(a.opts.Recorder.Record(context.WithoutCancel(ctx), e)) }()
-}
-
-// wait returns once every outcome record is durable, with the first failure.
-func (a *applier) wait(ctx context.Context) error {
-	if ar, ok := a.opts.Recorder.(AsyncRecorder); ok && !a.opts.DryRun {
-		if err := ar.Flush(context.WithoutCancel(ctx)); err != nil {
-			a.errMu.Lock()
-			if a.err == nil {
-				a.err = AuditError(err)
-			}
-			a.errMu.Unlock()
-		}
-	}
-	a.pending.Wait()
-	a.errMu.Lock()
-	defer a.errMu.Unlock()
-	return a.err
+	a.pipe.RecordThen(ctx, e, settles, then)
 }
 
 // apply handles one item. A returned error stops the whole run (audit failure, cancellation);
 // an item's own failure is reported in the ItemReport.
 func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemReport, error) {
-	a.begin(it)
+	a.pipe.Begin(it)
 	r := &ItemReport{Namespace: it.Namespace, Name: it.Name, Target: it.Target, Planned: it.Action, Fingerprint: it.Fingerprint, Reason: it.Reason}
 	p := a.opts.Provider
 
@@ -435,7 +288,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		}
 		// An earlier run of this plan finished the item, and the store still holds it. If the
 		// store lost it since (deleted, changed), the item is decided again below.
-		if _, ok := a.journal.Done(it); ok && st != nil && st.Rewrite == "" && sameContent(it.Fingerprint, s, st) {
+		if _, ok := a.journal.Last(key(it)); ok && st != nil && st.Rewrite == "" && sameContent(it.Fingerprint, s, st) {
 			r.Result, r.Version, r.Verified, r.Check = ResultDone, st.Version, true, checkOf(st)
 			return r, nil
 		}
@@ -448,25 +301,25 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		expect = st.Version
 		if action == ActionConflict {
 			r.Result, r.Reason, r.Error = ResultConflict, reason, msg
-			return r, a.record(ctx, audit.ActionMigrateConflict, audit.OutcomeFailure, it, s, st.Version, reportedError{text: msg, class: reason, cause: providers.ErrConflict})
+			return r, a.record(ctx, audit.ActionMigrateConflict, audit.OutcomeFailure, it, s, st.Version, job.Reported{Text: msg, ClassName: reason, Cause: providers.ErrConflict})
 		}
 	}
 	a.opts.Logger.Debug("decided", "secret", it.Ref(), "target", it.Target.String(), "action", action, "expect", expect)
 	if action == ActionUnchanged {
 		r.Result, r.Version, r.Verified, r.Check = ResultUnchanged, st.Version, true, checkOf(st)
-		e, _ := a.journal.Done(it)
-		earlier := e.State == "written" || (e.State != "verified" && st.RunID != a.opts.RunID && a.journal.EarlierRun(st.RunID))
+		e, _ := a.journal.Last(key(it))
+		earlier := e.State == job.StateWritten || (e.State != job.StateVerified && st.RunID != a.opts.RunID && a.journal.EarlierRun(st.RunID))
 		if earlier && !a.opts.DryRun {
 			// An earlier run of this job wrote this entry and stopped before its outcome was on
 			// record (a crash; its journal may not even have said "written"): record now that
 			// it is there and equal to the source.
-			a.recordThen(ctx, audit.ActionMigrateVerify, audit.OutcomeSuccess, it, s, st.Version, nil, map[string]string{"written_by_earlier_run": "true"}, func() {
-				a.journal.Mark(it, "verified", st.Version)
+			a.recordThen(ctx, audit.ActionMigrateVerify, audit.OutcomeSuccess, it, s, st.Version, nil, map[string]string{"written_by_earlier_run": "true"}, false, func() {
+				a.journal.Mark(key(it), job.StateVerified, st.Version)
 				a.add(r)
 			})
 			return nil, nil
 		}
-		a.journal.Mark(it, "verified", st.Version)
+		a.journal.Mark(key(it), job.StateVerified, st.Version)
 		return r, nil
 	}
 	if a.opts.DryRun {
@@ -478,17 +331,16 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	}
 
 	// Fail-closed: the intent is durable in the audit log before the store is touched.
-	recorded, err := a.intentRecorded(ctx, it)
-	if err != nil {
+	var version string
+	err = a.pipe.Act(ctx, it, itemEvent(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, s, expect, nil), func() error {
+		a.opts.Logger.Debug("writing", "secret", it.Ref(), "target", it.Target.String(), "expect", expect)
+		var werr error
+		version, werr = p.Write(ctx, *it.Target, providers.Payload{Secret: s, Fingerprint: it.Fingerprint, FingerprintKeyID: a.opts.Fingerprinter.KeyID(), Cluster: s.Origin.Cluster, RunID: a.opts.RunID}, expect)
+		return werr
+	})
+	if errors.Is(err, ErrAudit) {
 		return nil, err
 	}
-	if !recorded {
-		if err := a.record(ctx, audit.ActionMigrateWrite, audit.OutcomeAttempt, it, s, expect, nil); err != nil {
-			return nil, err
-		}
-	}
-	a.opts.Logger.Debug("writing", "secret", it.Ref(), "target", it.Target.String(), "expect", expect)
-	version, err := p.Write(ctx, *it.Target, providers.Payload{Secret: s, Fingerprint: it.Fingerprint, FingerprintKeyID: a.opts.Fingerprinter.KeyID(), Cluster: s.Origin.Cluster, RunID: a.opts.RunID}, expect)
 	if err != nil {
 		if errors.Is(err, providers.ErrConflict) {
 			r.Result, r.Error = ResultConflict, err.Error()
@@ -496,8 +348,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		}
 		return a.fail(ctx, r, it, s, err)
 	}
-	a.journal.Mark(it, "written", version)
-	a.unrecorded.Add(1)
+	a.journal.Mark(key(it), job.StateWritten, version)
 	r.Version = version
 	r.Result = ResultCreated
 	if action == ActionUpdate {
@@ -509,9 +360,8 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	a.opts.Logger.Debug("read back", "secret", it.Ref(), "target", it.Target.String(), "version", version, "check", check, "ok", err == nil)
 	if err != nil {
 		r.Result, r.Error = ResultFailed, err.Error()
-		a.recordThen(ctx, audit.ActionMigrateWrite, audit.OutcomeSuccess, it, s, version, nil, nil, nil)
-		a.recordThen(ctx, audit.ActionMigrateVerify, audit.OutcomeFailure, it, s, version, err, nil, func() {
-			a.unrecorded.Add(-1)
+		a.recordThen(ctx, audit.ActionMigrateWrite, audit.OutcomeSuccess, it, s, version, nil, nil, false, nil)
+		a.recordThen(ctx, audit.ActionMigrateVerify, audit.OutcomeFailure, it, s, version, err, nil, true, func() {
 			a.add(r)
 		})
 		return nil, nil
@@ -519,9 +369,8 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	r.Verified, r.Check = true, check
 	// One record says both: written at this version and read back equal. It follows the
 	// intent recorded before the write.
-	a.recordThen(ctx, audit.ActionMigrateWrite, audit.OutcomeSuccess, it, s, version, nil, map[string]string{"verified": "true"}, func() {
-		a.journal.Mark(it, "verified", version)
-		a.unrecorded.Add(-1)
+	a.recordThen(ctx, audit.ActionMigrateWrite, audit.OutcomeSuccess, it, s, version, nil, map[string]string{"verified": "true"}, true, func() {
+		a.journal.Mark(key(it), job.StateVerified, version)
 		a.add(r)
 	})
 	return nil, nil
@@ -578,20 +427,14 @@ func (a *applier) fail(ctx context.Context, r *ItemReport, it *Item, s *kube.Sec
 		return nil, ctx.Err()
 	}
 	r.Result, r.Error = ResultFailed, err.Error()
-	a.journal.Mark(it, "failed", "")
+	a.journal.Mark(key(it), job.StateFailed, "")
 	return r, a.record(ctx, audit.ActionMigrateWrite, audit.OutcomeFailure, it, s, "", err)
 }
 
 // record writes one audit event and waits until it is durable; a failure becomes ErrAudit and
 // stops the run.
 func (a *applier) record(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) error {
-	if a.opts.Recorder == nil || a.opts.DryRun {
-		return nil
-	}
-	if err := a.opts.Recorder.Record(ctx, itemEvent(action, outcome, it, s, version, cause)); err != nil {
-		return AuditError(err)
-	}
-	return nil
+	return a.pipe.Record(ctx, itemEvent(action, outcome, it, s, version, cause))
 }
 
 // itemEvent builds the audit event for one item: names, target and keyed fingerprints only. The origin (a file path, or the cluster) is
@@ -611,7 +454,7 @@ func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, v
 		e.Target = &audit.Target{Provider: it.Target.Provider, Address: it.Target.Address, Version: version}
 	}
 	if cause != nil {
-		e.ErrorClass, e.Error = errorClass(cause), cause.Error()
+		e.ErrorClass, e.Error = job.Class(cause), cause.Error()
 	}
 	if it.Action == ActionUpdate && it.Reason != "" && action == audit.ActionMigrateWrite {
 		// Why content is replaced (--overwrite, new SOPS recipients) is part of the record.
@@ -619,34 +462,3 @@ func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, v
 	}
 	return e
 }
-
-// errorClass names the sentinel behind err, for the audit log and reports.
-func errorClass(err error) string {
-	var reported reportedError
-	if errors.As(err, &reported) && reported.class != "" {
-		return reported.class
-	}
-	for _, c := range []struct {
-		err  error
-		name string
-	}{
-		{providers.ErrConflict, "conflict"}, {providers.ErrNotFound, "not-found"}, {providers.ErrInvalidName, "invalid-name"},
-		{providers.ErrTooLarge, "too-large"}, {providers.ErrPermission, "permission"}, {providers.ErrUnsupported, "unsupported"},
-		{ErrSourceChanged, "source-changed"}, {ErrVerify, "verify"}, {context.Canceled, "cancelled"},
-	} {
-		if errors.Is(err, c.err) {
-			return c.name
-		}
-	}
-	return "error"
-}
-
-// reportedError is an outcome as the report words it (text), for the audit log: its class is
-// class when set (a conflict's reason: changed-in-store, foreign-content, ...), else cause's.
-type reportedError struct {
-	text, class string
-	cause       error
-}
-
-func (e reportedError) Error() string { return e.text }
-func (e reportedError) Unwrap() error { return e.cause }

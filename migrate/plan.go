@@ -19,10 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
-
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
@@ -357,7 +355,7 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 	if err != nil {
 		return plan, err
 	}
-	err = forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
+	err = job.Each(ctx, plan.Items, opts.limits(), func(ctx context.Context, it *Item) error {
 		if it.Action == ActionSkip {
 			return nil
 		}
@@ -525,32 +523,7 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// forEach runs fn over items with bounded concurrency and the rate limit. It stops at the
-// first error fn returns.
-func forEach(parent context.Context, items []*Item, opts Options, fn func(context.Context, *Item) error) error {
-	g, ctx := errgroup.WithContext(parent)
-	g.SetLimit(opts.Concurrency)
-	lim := newLimiter(opts.Rate)
-	for _, it := range items {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			if err := lim.Wait(ctx); err != nil {
-				return err
-			}
-			return fn(ctx, it)
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return parent.Err()
-}
-
-func newLimiter(perSecond float64) *rate.Limiter {
-	if perSecond <= 0 {
-		return rate.NewLimiter(rate.Inf, 0)
-	}
-	return rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond/10)))
+// limits are the job limits of opts.
+func (o *Options) limits() job.Limits {
+	return job.Limits{Concurrency: o.Concurrency, Rate: o.Rate}
 }

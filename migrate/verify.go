@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
@@ -23,9 +24,11 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 	if opts.Progress != nil {
 		opts.Progress.Start(len(plan.Items))
 	}
-	a := &applier{opts: opts}
+	pipe, ctx := job.Start[*Item](ctx, opts.Recorder)
+	defer pipe.Close()
+	a := &applier{opts: opts, pipe: pipe}
 	var mu sync.Mutex
-	err := forEach(ctx, plan.Items, opts, func(ctx context.Context, it *Item) error {
+	err := job.Each(ctx, plan.Items, opts.limits(), func(ctx context.Context, it *Item) error {
 		r := &ItemReport{Namespace: it.Namespace, Name: it.Name, Target: it.Target, Planned: it.Action, Fingerprint: it.Fingerprint}
 		s := sources[it.Ref()]
 		var recErr error
@@ -52,9 +55,9 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 			outcome := audit.OutcomeSuccess
 			if !r.Verified {
 				// The record's error text is the report's; the class comes from the cause.
-				outcome, cause = audit.OutcomeFailure, reportedError{text: r.Error, cause: cause}
+				outcome, cause = audit.OutcomeFailure, job.Reported{Text: r.Error, Cause: cause}
 			}
-			recErr = a.record(ctx, "verify.check", outcome, it, s, r.Version, cause)
+			recErr = a.record(ctx, audit.ActionVerifyCheck, outcome, it, s, r.Version, cause)
 		}
 		mu.Lock()
 		rep.Items = append(rep.Items, r)
