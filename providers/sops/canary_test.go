@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,10 @@ func TestCanary(t *testing.T) {
 		}
 	}
 
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := open(t, &Config{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: key})
+	p.SetLogger(logger)
 	for _, s := range secrets {
 		tg, v := write(t, p, s)
 		st, err := p.Read(ctx, tg)
@@ -69,13 +73,37 @@ func TestCanary(t *testing.T) {
 	epath := filepath.Join(out, "canary", "edited.yaml")
 	b, _ := os.ReadFile(epath)
 	os.WriteFile(epath, []byte(replaceLine(string(b), "    password: ", "    password: "+string(canaries[0]))), 0o600)
-	_, err = p.Read(ctx, etg)
+	st, err := p.Read(ctx, etg)
 	record(err)
+	texts = append(texts, fmt.Sprintf("%v %+v", st, st))
 	_, err = p.Write(ctx, etg, payload(t, edited), ev)
 	record(err)
 	os.WriteFile(epath, []byte(replaceLine(string(b), "    mac: ", "    mac: "+string(canaries[0]))), 0o600)
-	_, err = p.Read(ctx, etg)
+	st, err = p.Read(ctx, etg)
 	record(err)
+	texts = append(texts, fmt.Sprintf("%v %+v", st, st))
+	for k, v := range p.Pin() {
+		texts = append(texts, k+"="+v)
+	}
+	p.Close()
+
+	// New recipients under --sops-update-keys without an identity of the old ones: the re-wrap
+	// fails, naming the file and its recipients only.
+	_, newRcpt := newKey(t, dir)
+	rewrap := open(t, &Config{Out: out, AgeRecipients: []string{newRcpt}, AgeKeyFile: filepath.Join(dir, "none.key"), UpdateKeys: true})
+	rewrap.SetLogger(logger)
+	for _, s := range secrets {
+		tg, _ := rewrap.Target(s)
+		st, err := rewrap.Read(ctx, tg)
+		record(err)
+		texts = append(texts, fmt.Sprintf("%v %+v", st, st))
+		if st != nil {
+			_, err = rewrap.Write(ctx, tg, payload(t, s), st.Version)
+			record(err)
+		}
+	}
+	texts = append(texts, rewrap.Notes()...)
+	rewrap.Close()
 
 	// A reader without identity.
 	blind := open(t, &Config{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: filepath.Join(dir, "none.key")})
@@ -88,7 +116,7 @@ func TestCanary(t *testing.T) {
 
 	texts = append(texts, p.Notes()...)
 	texts = append(texts, blind.Notes()...)
-	texts = append(texts, p.Hint(), blind.Hint())
+	texts = append(texts, p.Hint(), blind.Hint(), logs.String())
 	err = filepath.WalkDir(out, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || path == epath {
 			return err

@@ -17,6 +17,11 @@ const (
 	configMode = 0o644 // .sops.yaml holds public recipients only, and is meant to be shared
 )
 
+// tempInfix names writeAtomic's temporary files: ".<file name>.tmp-<random digits>", in the
+// folder of the file. Dot files are never addresses; removeStaleTemps removes those a killed
+// run left.
+const tempInfix = ".tmp-"
+
 // writeAtomic replaces (or, with create, creates) path with b so that readers see either the
 // old or the new content, never a part. The temporary file lives in the same folder, so the
 // final rename or link stays on one filesystem; it only ever holds what path will hold, which
@@ -28,7 +33,7 @@ const (
 // next run writes it again, while syncing it would double the cost of every file.
 func writeAtomic(path string, b []byte, mode fs.FileMode, create bool) error {
 	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := os.CreateTemp(dir, "."+base+tempInfix+"*")
 	if err != nil {
 		return err
 	}

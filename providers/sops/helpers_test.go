@@ -105,6 +105,7 @@ func open(t *testing.T, c *Config) *Provider {
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
+	t.Cleanup(func() { p.Close() })
 	return p
 }
 

@@ -215,14 +215,17 @@ func TestCorpusFiles(t *testing.T) {
 			p := open(t, &Config{Out: out, AgeKeyFile: keyFile})
 			tg := providers.Target{Provider: "sops", Address: "corpus/example.yaml"}
 			st, err := p.Read(context.Background(), tg)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if tc.want != "" {
-				if !errors.Is(err, providers.ErrConflict) || !strings.Contains(err.Error(), tc.want) {
-					t.Fatalf("err = %v, want ErrConflict mentioning %q", err, tc.want)
+				if !strings.Contains(st.Problem, tc.want) || st.Data != nil || st.Version == "" {
+					t.Fatalf("stored %+v, want a Problem mentioning %q", st, tc.want)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
+			if st.Problem != "" {
+				t.Fatalf("problem %q", st.Problem)
 			}
 			if st.Data == nil || len(st.Data) != 0 || st.Managed {
 				t.Fatalf("stored %+v", st)
@@ -312,5 +315,51 @@ func TestSopsBinaryFilesReadBack(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(filepath.Join(out, s.Namespace, s.Name+".yaml")); string(after) != before {
 		t.Fatal("unchanged file was rewritten")
+	}
+}
+
+// TestSopsBinaryAfterUpdateKeys: after --sops-update-keys, sops decrypts a re-wrapped file with
+// the new identity only, and its own `sops updatekeys` finds file and rule in agreement.
+func TestSopsBinaryAfterUpdateKeys(t *testing.T) {
+	bin := sopsBinary(t)
+	isolateIdentities(t)
+	dir := t.TempDir()
+	k1, r1 := newKey(t, dir)
+	k2, r2 := newKey(t, dir)
+	out := filepath.Join(dir, "out")
+	ctx := context.Background()
+	s := sampleSecrets()[0]
+	first := open(t, &Config{Out: out, AgeRecipients: []string{r1}, AgeKeyFile: k1})
+	tg, _ := write(t, first, s)
+	first.Close()
+
+	p := open(t, &Config{Out: out, AgeRecipients: []string{r2}, AgeKeyFile: k1, UpdateKeys: true})
+	st, err := p.Read(ctx, tg)
+	if err != nil || st.Rewrite == "" {
+		t.Fatalf("read: %+v, %v", st, err)
+	}
+	if _, err := p.Write(ctx, tg, payload(t, s), st.Version); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+
+	file := filepath.FromSlash(tg.Address)
+	if _, err := runSops(t, bin, out, []string{"SOPS_AGE_KEY_FILE=" + k1}, "-d", file); err == nil {
+		t.Error("sops -d with the removed identity succeeded")
+	}
+	plain, err := runSops(t, bin, out, []string{"SOPS_AGE_KEY_FILE=" + k2}, "-d", file)
+	if err != nil {
+		t.Fatalf("sops -d with the new identity: %v", err)
+	}
+	var m manifest
+	if err := yaml.Unmarshal(plain, &m); err != nil || m.Data["password"] != base64.StdEncoding.EncodeToString(s.Data["password"]) {
+		t.Fatalf("sops -d output differs (%v)", err)
+	}
+	before, _ := os.ReadFile(filepath.Join(out, file))
+	if _, err := runSops(t, bin, out, []string{"SOPS_AGE_KEY_FILE=" + k2}, "updatekeys", "-y", file); err != nil {
+		t.Fatalf("sops updatekeys: %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(out, file)); !bytes.Equal(before, after) {
+		t.Fatal("sops updatekeys changed the file: secretshift's rule and re-wrap disagree with sops")
 	}
 }

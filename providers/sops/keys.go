@@ -16,55 +16,8 @@ import (
 	"github.com/getsops/sops/v3"
 	sopsage "github.com/getsops/sops/v3/age"
 	"github.com/getsops/sops/v3/azkv"
-	"github.com/getsops/sops/v3/hcvault"
-	"github.com/getsops/sops/v3/pgp"
 	"github.com/getsops/sops/v3/shamir"
 )
-
-// recipients are the master keys every file is encrypted to. They hold no private material.
-type recipients struct {
-	age   []string
-	pgp   []string
-	vault []string // Vault Transit key URIs
-	azure []azureKey
-}
-
-// azureKey is an Azure Key Vault key with its version resolved once, at Open, so that writes do
-// not ask Key Vault for the latest version over and over.
-type azureKey struct {
-	url, vaultURL, name, version string
-}
-
-func (r recipients) empty() bool {
-	return len(r.age)+len(r.pgp)+len(r.vault)+len(r.azure) == 0
-}
-
-// keyGroup returns fresh master keys for one file. Each file gets its own: sops keys carry the
-// encrypted data key of the file they belong to.
-func (r recipients) keyGroup() (sops.KeyGroup, error) {
-	var g sops.KeyGroup
-	for _, rc := range r.age {
-		k, err := sopsage.MasterKeyFromRecipient(rc)
-		if err != nil {
-			return nil, fmt.Errorf("age recipient %q: %w", rc, err)
-		}
-		g = append(g, k)
-	}
-	for _, fp := range r.pgp {
-		g = append(g, pgp.NewMasterKeyFromFingerprint(fp))
-	}
-	for _, u := range r.vault {
-		k, err := hcvault.NewMasterKeyFromURI(u)
-		if err != nil {
-			return nil, fmt.Errorf("vault transit key %q: %w", u, err)
-		}
-		g = append(g, k)
-	}
-	for _, a := range r.azure {
-		g = append(g, azkv.NewMasterKey(a.vaultURL, a.name, a.version))
-	}
-	return g, nil
-}
 
 type encrypterContext interface {
 	EncryptContext(ctx context.Context, dataKey []byte) error
@@ -93,48 +46,54 @@ func encryptDataKey(ctx context.Context, g sops.KeyGroup, dataKey []byte) error 
 // errNoIdentity marks a data key no available identity could unwrap.
 var errNoIdentity = errors.New("no available identity can decrypt the data key")
 
-// dataKey recovers the data key of a file. The age identities of --sops-age-key-file are tried
-// first; then every master key's own lookup, which for age is sops' environment search
-// (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, keys.txt, SSH keys, key commands) and for PGP, Vault and
-// Azure their usual credentials.
-func dataKey(ctx context.Context, md *sops.Metadata, ids sopsage.ParsedIdentities) ([]byte, error) {
+// dataKey recovers the data key of a file and says which kind of identity opened it ("age key
+// file", or a master key kind such as "age" or "pgp" found through sops' own lookup), for the
+// debug log. The age identities of --sops-age-key-file are tried first; then every master key's
+// own lookup, which for age is sops' environment search (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE,
+// keys.txt, SSH keys, key commands) and for PGP, Vault and Azure their usual credentials.
+func dataKey(ctx context.Context, md *sops.Metadata, ids sopsage.ParsedIdentities) ([]byte, string, error) {
 	if len(md.KeyGroups) == 0 {
-		return nil, fmt.Errorf("%w: the file lists no master keys", errNoIdentity)
+		return nil, "", fmt.Errorf("%w: the file lists no master keys", errNoIdentity)
 	}
 	var parts [][]byte
+	var via []string
 	var errs []error
 	for _, g := range md.KeyGroups {
-		part, err := decryptGroup(ctx, g, ids)
+		part, how, err := decryptGroup(ctx, g, ids)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, "", ctx.Err()
 			}
 			errs = append(errs, err)
 			continue
 		}
 		parts = append(parts, part)
+		via = append(via, how)
 	}
 	if len(md.KeyGroups) == 1 {
 		if len(parts) == 1 {
-			return parts[0], nil
+			return parts[0], via[0], nil
 		}
-		return nil, fmt.Errorf("%w: %w", errNoIdentity, errors.Join(errs...))
+		return nil, "", fmt.Errorf("%w: %w", errNoIdentity, errors.Join(errs...))
 	}
 	threshold := md.ShamirThreshold
 	if threshold == 0 {
 		threshold = len(md.KeyGroups)
 	}
 	if len(parts) < threshold {
-		return nil, fmt.Errorf("%w: %d of %d key groups needed: %w", errNoIdentity, threshold, len(md.KeyGroups), errors.Join(errs...))
+		return nil, "", fmt.Errorf("%w: %d of %d key groups needed: %w", errNoIdentity, threshold, len(md.KeyGroups), errors.Join(errs...))
 	}
 	key, err := shamir.Combine(parts)
 	if err != nil {
-		return nil, fmt.Errorf("combine the data key from %d key groups: %w", len(parts), err)
+		return nil, "", fmt.Errorf("combine the data key from %d key groups: %w", len(parts), err)
 	}
-	return key, nil
+	return key, strings.Join(via, ", "), nil
 }
 
-func decryptGroup(ctx context.Context, g sops.KeyGroup, ids sopsage.ParsedIdentities) ([]byte, error) {
+// identityKeyFile names the identities of --sops-age-key-file in the debug log.
+const identityKeyFile = "age key file"
+
+func decryptGroup(ctx context.Context, g sops.KeyGroup, ids sopsage.ParsedIdentities) ([]byte, string, error) {
 	if len(ids) > 0 {
 		for _, k := range g {
 			ak, ok := k.(*sopsage.MasterKey)
@@ -146,14 +105,14 @@ func decryptGroup(ctx context.Context, g sops.KeyGroup, ids sopsage.ParsedIdenti
 			c := &sopsage.MasterKey{Recipient: ak.Recipient, EncryptedKey: ak.EncryptedKey}
 			ids.ApplyToMasterKey(c)
 			if b, err := c.Decrypt(); err == nil {
-				return b, nil
+				return b, identityKeyFile, nil
 			}
 		}
 	}
 	var errs []error
 	for _, k := range g {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		var b []byte
 		var err error
@@ -163,11 +122,11 @@ func decryptGroup(ctx context.Context, g sops.KeyGroup, ids sopsage.ParsedIdenti
 			b, err = k.Decrypt()
 		}
 		if err == nil {
-			return b, nil
+			return b, k.TypeToIdentifier(), nil
 		}
 		errs = append(errs, fmt.Errorf("%s %s: %w", k.TypeToIdentifier(), k.ToString(), err))
 	}
-	return nil, errors.Join(errs...)
+	return nil, "", errors.Join(errs...)
 }
 
 // keyFile is an age identity file: its identities and the recipients of its X25519 ones.

@@ -275,8 +275,9 @@ func TestWriteVersions(t *testing.T) {
 	t.Run("not a sops file", func(t *testing.T) {
 		other := providers.Target{Provider: "sops", Address: "shop/plain.yaml"}
 		os.WriteFile(filepath.Join(dir, "shop", "plain.yaml"), []byte("apiVersion: v1\nkind: Secret\n"), 0o600)
-		if _, err := p.Read(ctx, other); !errors.Is(err, providers.ErrConflict) {
-			t.Fatalf("read: err = %v, want ErrConflict", err)
+		st, err := p.Read(ctx, other)
+		if err != nil || st.Problem != "not a SOPS-encrypted YAML file" || st.Version == "" || st.Data != nil {
+			t.Fatalf("read: %+v, %v; want a Problem", st, err)
 		}
 	})
 }
@@ -299,9 +300,10 @@ func TestNoIdentity(t *testing.T) {
 	if st.Data != nil || st.Fingerprint != fingerprint(t, s) || st.Version != v || !st.Managed || st.Type != "Opaque" {
 		t.Fatalf("stored without identity: %+v", st)
 	}
-	if n := strings.Join(reader.Notes(), "\n"); !strings.Contains(n, "cannot decrypt payments/webhook-signing.yaml") {
-		t.Errorf("notes do not say the file could not be decrypted:\n%s", n)
+	if n := strings.Join(reader.Notes(), "\n"); !strings.Contains(n, "cannot decrypt payments/webhook-signing.yaml with the identities available: it is compared by the fingerprint recorded at write time, not by its values") {
+		t.Errorf("notes do not say the file could not be decrypted and how it is compared:\n%s", n)
 	}
+	writer.Close() // the reader writes next; the writer holds the folder's lock
 	path := filepath.Join(out, "payments", "webhook-signing.yaml")
 	before, _ := os.ReadFile(path)
 	got, err := reader.Write(context.Background(), tg, payload(t, s), v)
@@ -323,6 +325,9 @@ func TestNoIdentity(t *testing.T) {
 	}
 }
 
+// TestHandEdited: a file edited after encryption, or not SOPS at all, is reported by Read with
+// a Problem and its version; a Write naming that version replaces it (what --overwrite does),
+// any other Write is a conflict and leaves it alone.
 func TestHandEdited(t *testing.T) {
 	isolateIdentities(t)
 	dir := t.TempDir()
@@ -341,11 +346,16 @@ func TestHandEdited(t *testing.T) {
 		}, want: "MAC mismatch"},
 		{name: "value replaced by plain text", edit: func(f string) string {
 			return replaceLine(f, "    username: ", "    username: c2hvcA==")
-		}, want: "edited after encryption"},
+		}, want: "a value does not decrypt"},
 		{name: "key removed", edit: func(f string) string { return removeLine(f, "    username: ") }, want: "MAC mismatch"},
+		{name: "not sops at all", edit: func(string) string { return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-credentials\n" },
+			want: "not a SOPS-encrypted YAML file"},
+		{name: "not yaml", edit: func(string) string { return "\x00\x01 {{{" }, want: "not a SOPS-encrypted YAML file"},
+		{name: "two documents", edit: func(f string) string { return f + "---\n" + f }, want: "YAML"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
 			p := open(t, &Config{Out: t.TempDir(), AgeRecipients: []string{rcpt}, AgeKeyFile: key})
 			tg, v := write(t, p, s)
 			path := filepath.Join(p.out, filepath.FromSlash(tg.Address))
@@ -355,22 +365,35 @@ func TestHandEdited(t *testing.T) {
 				t.Fatal("edit changed nothing")
 			}
 			os.WriteFile(path, []byte(edited), 0o600)
-			_, err := p.Read(context.Background(), tg)
-			if !errors.Is(err, providers.ErrConflict) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "not overwriting") {
-				t.Fatalf("read: err = %v, want ErrConflict mentioning %q", err, tc.want)
-			}
-			st, _ := os.Stat(path)
-			cur, err := p.load(tg.Address, path)
+			st, err := p.Read(ctx, tg)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("read: %v, want a Problem", err)
 			}
-			if _, err := p.Write(context.Background(), tg, payload(t, s), cur.version); !errors.Is(err, providers.ErrConflict) {
-				t.Fatalf("write over the edited file: err = %v, want ErrConflict", err)
+			if !strings.Contains(st.Problem, tc.want) || st.Data != nil || st.Version == "" || st.Version == v || st.Managed || st.Fingerprint != "" {
+				t.Fatalf("read: %+v, want Problem mentioning %q, a new version and nothing else", st, tc.want)
 			}
-			if st2, _ := os.Stat(path); !st2.ModTime().Equal(st.ModTime()) {
+			if strings.Contains(st.Problem, "c2hvcA") || strings.Contains(st.Problem, "ENC[") {
+				t.Fatalf("problem quotes the file: %q", st.Problem)
+			}
+			// Without the version the problem was reported for, the file stays as it is.
+			fi, _ := os.Stat(path)
+			for _, expect := range []string{"", v} {
+				if _, err := p.Write(ctx, tg, payload(t, s), expect); !errors.Is(err, providers.ErrConflict) {
+					t.Fatalf("write with expect %q: err = %v, want ErrConflict", expect, err)
+				}
+			}
+			if fi2, _ := os.Stat(path); !fi2.ModTime().Equal(fi.ModTime()) {
 				t.Fatal("the edited file was rewritten")
 			}
-			_ = v
+			// With it, the file is replaced.
+			nv, err := p.Write(ctx, tg, payload(t, s), st.Version)
+			if err != nil || nv == st.Version {
+				t.Fatalf("write over the problem: %s, %v", nv, err)
+			}
+			st, err = p.Read(ctx, tg)
+			if err != nil || st.Problem != "" || st.Version != nv || !sameData(st.Data, s.Data) {
+				t.Fatalf("read after replacing: %+v, %v", st, err)
+			}
 		})
 	}
 }
@@ -407,84 +430,6 @@ func sameData(a, b kube.Data) bool {
 		}
 	}
 	return true
-}
-
-func TestOpenErrors(t *testing.T) {
-	isolateIdentities(t)
-	dir := t.TempDir()
-	badCfg := filepath.Join(dir, "bad")
-	os.MkdirAll(badCfg, 0o700)
-	os.WriteFile(filepath.Join(badCfg, ".sops.yaml"), []byte("creation_rules: everything\n"), 0o644)
-	multi := filepath.Join(dir, "multi")
-	os.MkdirAll(multi, 0o700)
-	os.WriteFile(filepath.Join(multi, ".sops.yaml"), []byte("creation_rules: []\n---\nx: 1\n"), 0o644)
-	garbage := filepath.Join(dir, "garbage.key")
-	os.WriteFile(garbage, []byte("AGE-SECRET-KEY-1NOTAKEY\n"), 0o600)
-	_, rcpt := newKey(t, dir)
-	tests := []struct {
-		name string
-		c    Config
-		want string
-	}{
-		{name: "no out", c: Config{AgeRecipients: []string{rcpt}}, want: "--sops-out"},
-		{name: "bad age recipient", c: Config{Out: dir, AgeRecipients: []string{"age1nope"}}, want: "age recipient"},
-		{name: "bad pgp", c: Config{Out: dir, PGP: []string{"xyz"}}, want: "pgp fingerprint"},
-		{name: "bad vault uri", c: Config{Out: dir, VaultTransit: []string{"vault:8200"}}, want: "vault transit key"},
-		{name: "bad azure url", c: Config{Out: dir, AzureKV: []string{"http://x/keys/k"}}, want: "azure key vault key"},
-		{name: "no recipient", c: Config{Out: dir}, want: "no recipient"},
-		{name: "creation_rules not a list", c: Config{Out: badCfg, AgeRecipients: []string{rcpt}}, want: "creation_rules is not a list"},
-		{name: "several documents", c: Config{Out: multi, AgeRecipients: []string{rcpt}}, want: "more than one YAML document"},
-		{name: "unparsable key file", c: Config{Out: dir, AgeKeyFile: garbage}, want: "holds no valid age identity"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.c.Open(context.Background())
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), "NOTAKEY") {
-				t.Fatalf("error quotes the key file: %v", err)
-			}
-		})
-	}
-	t.Run("recipients from environment", func(t *testing.T) {
-		t.Setenv(EnvAgeRecipients, rcpt)
-		p := open(t, &Config{Out: dir})
-		if len(p.rcpt.age) != 1 || p.rcpt.age[0] != rcpt {
-			t.Fatalf("recipients %v", p.rcpt.age)
-		}
-	})
-	t.Run("vault and azure recipients are accepted", func(t *testing.T) {
-		p := open(t, &Config{Out: dir, VaultTransit: []string{"https://vault.example.test:8200/v1/transit/keys/sops"},
-			AzureKV: []string{"https://demo.vault.azure.net/keys/sops/0123456789abcdef"}, PGP: []string{"FBC7 B9E2 A4F9 289A C0C1 D484 3D16 CEE4 A273 81B4"}})
-		if len(p.rcpt.vault) != 1 || p.rcpt.azure[0].version != "0123456789abcdef" || p.rcpt.pgp[0] != "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4" {
-			t.Fatalf("recipients %+v", p.rcpt)
-		}
-		rule := p.rcpt.ruleFields()
-		if rule[4].value != "https://vault.example.test:8200/v1/transit/keys/sops" || rule[5].value != "https://demo.vault.azure.net/keys/sops/0123456789abcdef" {
-			t.Fatalf("rule %+v", rule)
-		}
-	})
-}
-
-func TestFlags(t *testing.T) {
-	c := NewConfig()
-	fs := newFlagSet()
-	c.Flags(fs)
-	err := fs.Parse([]string{"--sops-out=o", "--age-recipient=age1a,age1b", "--age-recipient=age1c",
-		"--sops-vault-transit=https://v/v1/transit/keys/k", "--sops-azure-kv=https://a/keys/k/1", "--sops-pgp=AB", "--sops-age-key-file=k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Out != "o" || len(c.AgeRecipients) != 3 || len(c.VaultTransit) != 1 || len(c.AzureKV) != 1 || len(c.PGP) != 1 || c.AgeKeyFile != "k" {
-		t.Fatalf("config %+v", c)
-	}
-	if d := NewConfig(); d.Out != DefaultOut || d.AgeKeyFile != DefaultAgeKeyFile {
-		t.Fatalf("defaults %+v", d)
-	}
-	if e := Entry(); e.Name != "sops" || e.NewConfig() == nil {
-		t.Fatalf("entry %+v", e)
-	}
 }
 
 func TestConcurrentWrites(t *testing.T) {

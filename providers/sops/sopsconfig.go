@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -247,23 +245,6 @@ func sameList(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
-}
-
-// readSopsConfig reads and parses <out>/.sops.yaml; a missing file is an empty config.
-func readSopsConfig(path string) (*sopsConfig, bool, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		c, _ := parseSopsConfig(nil)
-		return c, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("read %s: %w", path, err)
-	}
-	c, err := parseSopsConfig(b)
-	if err != nil {
-		return nil, true, fmt.Errorf("%s %w; not changing it", path, err)
-	}
-	return c, true, nil
 }
 
 // configPath is <out>/.sops.yaml.

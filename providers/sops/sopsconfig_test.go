@@ -1,6 +1,8 @@
 package sops
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,46 +132,77 @@ func TestRulePathRegex(t *testing.T) {
 	}
 }
 
+// TestSopsConfigFile: secretshift merges its rule into a .sops.yaml people wrote, keeping the
+// rest, and refuses recipients that differ from a rule of theirs that sops uses for the files.
 func TestSopsConfigFile(t *testing.T) {
 	corpus := corpusDir(t)
 	isolateIdentities(t)
 	dir := t.TempDir()
 	key, rcpt := newKey(t, dir)
-	out := filepath.Join(dir, "out")
-	os.MkdirAll(out, 0o700)
 	existing, err := os.ReadFile(filepath.Join(corpus, "pr1031-age-dot-sops.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgPath := filepath.Join(out, ".sops.yaml")
-	os.WriteFile(cfgPath, existing, 0o640)
 
+	// The corpus file's catch-all rule names other recipients: secretshift cannot change a rule
+	// it did not write, with or without --sops-update-keys.
+	for _, update := range []bool{false, true} {
+		out := filepath.Join(dir, fmt.Sprintf("corpus-%v", update))
+		os.MkdirAll(out, 0o700)
+		os.WriteFile(filepath.Join(out, ".sops.yaml"), existing, 0o640)
+		_, err := (&Config{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: key, UpdateKeys: update}).Open(context.Background())
+		if err == nil {
+			t.Fatalf("update %v: open succeeded with recipients the catch-all rule does not name", update)
+		}
+		for _, want := range []string{"age: " + rcpt, "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4", "age1tmaae3ld5vpevmsh5yacsauzx8jetg300mpvc4ugp5zr5l6ssq9sla97ep",
+			"creation rule 1 (no path_regex, matches every file)", "not secretshift's", "--sops-update-keys"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("update %v: error lacks %q: %v", update, want, err)
+			}
+		}
+		if b, _ := os.ReadFile(filepath.Join(out, ".sops.yaml")); string(b) != string(existing) {
+			t.Errorf("update %v: .sops.yaml changed", update)
+		}
+	}
+
+	// A catch-all rule of the user that names the same recipients: secretshift adds its own
+	// rule after it, keeps everything else, and warns that the catch-all comes first.
+	out := filepath.Join(dir, "out")
+	os.MkdirAll(out, 0o700)
+	cfgPath := filepath.Join(out, ".sops.yaml")
+	user := "# the team's rules\ncreation_rules:\n  - path_regex: ^legacy/.*\\.env$\n    pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n" +
+		"  # everything else\n  - age: " + rcpt + "\n    encrypted_regex: ^(data|stringData)$\n"
+	os.WriteFile(cfgPath, []byte(user), 0o640)
 	p := open(t, &Config{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: key})
 	write(t, p, sampleSecrets()[0])
+	p.Close()
 	got, _ := os.ReadFile(cfgPath)
-	for _, keep := range []string{"FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4", "age1tmaae3ld5vpevmsh5yacsauzx8jetg300mpvc4ugp5zr5l6ssq9sla97ep", "age: " + rcpt} {
+	for _, keep := range []string{"# the team's rules", "# everything else", "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4", "path_regex: " + rulePathRegex, "age: " + rcpt} {
 		if !strings.Contains(string(got), keep) {
-			t.Errorf(".sops.yaml lacks %q", keep)
+			t.Errorf(".sops.yaml lacks %q:\n%s", keep, got)
 		}
 	}
 	notes := strings.Join(p.Notes(), "\n")
-	if !strings.Contains(notes, "creation rule 1 (no path_regex, matches every file) comes before secretshift's rule") {
+	if !strings.Contains(notes, "creation rule 2 (no path_regex, matches every file) comes before secretshift's rule") {
 		t.Errorf("no shadow warning in notes:\n%s", notes)
 	}
 	if fi, _ := os.Stat(cfgPath); fi.Mode().Perm() != 0o640 {
 		t.Errorf(".sops.yaml mode %v, want the existing 0640 kept", fi.Mode().Perm())
 	}
 
-	// A later run with the same recipients leaves the file byte for byte.
-	st, _ := os.Stat(cfgPath)
-	p2 := open(t, &Config{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: key})
-	write(t, p2, sampleSecrets()[1])
-	again, _ := os.ReadFile(cfgPath)
-	st2, _ := os.Stat(cfgPath)
-	if string(again) != string(got) || !st2.ModTime().Equal(st.ModTime()) {
-		t.Error(".sops.yaml rewritten although the rule was there")
-	}
-	if strings.Contains(strings.Join(p2.Notes(), "\n"), "updated") {
-		t.Error("second run reports an update")
+	// A later run with the same recipients, given or not, leaves the file byte for byte.
+	for i, c := range []*Config{{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: key}, {Out: out, AgeKeyFile: key}} {
+		st, _ := os.Stat(cfgPath)
+		p2 := open(t, c)
+		write(t, p2, sampleSecrets()[1+i])
+		p2.Close()
+		again, _ := os.ReadFile(cfgPath)
+		st2, _ := os.Stat(cfgPath)
+		if string(again) != string(got) || !st2.ModTime().Equal(st.ModTime()) {
+			t.Errorf("run %d: .sops.yaml rewritten although the rule was there", i+2)
+		}
+		if strings.Contains(strings.Join(p2.Notes(), "\n"), "updated") {
+			t.Errorf("run %d: reports an update", i+2)
+		}
 	}
 }
