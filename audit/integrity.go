@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"sync"
 )
 
 // IntegrityError is the first contradiction the writer found in a log it appends to, at Open or
@@ -239,4 +241,38 @@ func (c *chainCheck) check(d *decodedLine) {
 		c.headSeen = true
 	}
 	c.lastSeq, c.lastHash = rec.Seq, rec.Hash
+}
+
+// VerifyEarlier verifies, in the background, the whole log as it is now — every record from
+// the first, which Integrity does not read — and returns a function that waits for the result:
+// nil, or an *IntegrityError wrapping ErrTampered. Records after the last checkpoint (a run that
+// did not finish) are not a problem here: this run's checkpoint seals them. It reads the file
+// through a handle of its own, so the run appends meanwhile; call it right after Open.
+func (l *Log) VerifyEarlier() (wait func() error) {
+	l.mu.Lock()
+	size := l.synced
+	l.mu.Unlock()
+	head, _ := ReadHead(l.headPath)
+	pub := l.opts.Signer.Public().(ed25519.PublicKey)
+	result := make(chan error, 1)
+	go func() {
+		f, err := os.Open(l.path)
+		if err != nil {
+			result <- nil // nothing to read: Open would have said so
+			return
+		}
+		defer f.Close()
+		rep := Verify(io.LimitReader(f, size), pub, head)
+		if rep.OK || rep.Problem == nil || rep.Problem.Kind == KindUnsignedTail {
+			result <- nil
+			return
+		}
+		result <- &IntegrityError{Log: l.path, Seq: rep.Problem.Seq, Kind: rep.Problem.Kind, Detail: rep.Problem.Detail}
+	}()
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() { err = <-result })
+		return err
+	}
 }

@@ -29,7 +29,7 @@ func Class(err error) string {
 		name string
 	}{
 		{providers.ErrConflict, "conflict"}, {providers.ErrNotFound, "not-found"}, {providers.ErrInvalidName, "invalid-name"},
-		{providers.ErrTooLarge, "too-large"}, {providers.ErrPermission, "permission"}, {providers.ErrUnsupported, "unsupported"},
+		{providers.ErrTooLarge, "too-large"}, {providers.ErrPermission, "permission"}, {providers.ErrUnsupported, "unsupported"}, {providers.ErrBusy, "busy"},
 		{ErrVerify, "verify"}, {context.Canceled, "cancelled"},
 	} {
 		if errors.Is(err, c.err) {

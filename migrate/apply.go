@@ -426,6 +426,9 @@ func (a *applier) fail(ctx context.Context, r *ItemReport, it *Item, s *kube.Sec
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if errors.Is(err, providers.ErrBusy) {
+		return nil, err // every other item would fail the same way
+	}
 	r.Result, r.Error = ResultFailed, err.Error()
 	a.journal.Mark(key(it), job.StateFailed, "")
 	return r, a.record(ctx, audit.ActionMigrateWrite, audit.OutcomeFailure, it, s, "", err)

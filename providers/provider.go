@@ -27,6 +27,9 @@ var (
 	ErrUnsupported = errors.New("unsupported")
 	// ErrPermission: the credentials are not allowed to perform the operation.
 	ErrPermission = errors.New("permission denied")
+	// ErrBusy: another run holds the store (a locked output folder). The engine stops the run
+	// instead of failing item after item; running again later finishes it.
+	ErrBusy = errors.New("in use by another run")
 )
 
 // Target is where one Secret is stored in a provider. It holds no values and is safe to print,
@@ -198,6 +201,15 @@ type Noter interface {
 // Messages name objects and steps, never values.
 type Logger interface {
 	SetLogger(l *slog.Logger)
+}
+
+// ActorIdentifier is implemented by providers whose store reports who our credentials belong
+// to (Vault: the token's display name and accessor — never the token). The audit log records
+// it as the actor's identity in that store.
+type ActorIdentifier interface {
+	// ActorIdentity returns attribute → value, with lowercase snake_case attribute names;
+	// "display_name" is the one exports show as the user name.
+	ActorIdentity() map[string]string
 }
 
 // CertificateUser is implemented by providers that encrypt to a public certificate fetched from

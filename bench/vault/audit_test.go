@@ -315,8 +315,7 @@ func runLibrary(ctx context.Context, b *testing.B, f *fixture, name string, cand
 	var log *audit.Log
 	if audited {
 		actor := audit.CurrentActor()
-		id := p.(*vaultprovider.Provider).Identity()
-		actor.VaultDisplayName, actor.VaultAccessor = id.DisplayName, id.Accessor
+		actor.SetStore(p.Name(), audit.StoreIdentity(p.(*vaultprovider.Provider).ActorIdentity()))
 		log, err = audit.Open(filepath.Join(wd, "audit", "audit.jsonl"), audit.Options{Fingerprinter: fp, Signer: signer, RunID: runID, Actor: actor})
 		if err != nil {
 			b.Fatalf("%s: open audit log: %v", name, err)

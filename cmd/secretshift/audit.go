@@ -39,7 +39,14 @@ never appear, only key names and keyed HMAC-SHA256 fingerprints.
 
 Keys come from flags, else from environment variables holding the key file contents
 (` + audit.EnvHMACKey + `, ` + audit.EnvSigningKey + `, ` + audit.EnvPublicKey + `),
-else from ` + audit.DefaultKeyDir + `/.`,
+else from ` + audit.DefaultKeyDir + `/.
+
+Exit status: 0 success; 1 a file or key cannot be read or written; 2 bad flags; 5 audit verify
+found the log altered.`,
+		Example: `  secretshift audit keygen
+  secretshift audit verify --public-key audit-signing.pub
+  secretshift audit export --format ocsf --since 24h > audit.ocsf.jsonl
+  secretshift audit rotate --to audit-2026-11.jsonl`,
 	}
 	cmd.AddCommand(
 		newAuditKeygenCmd(f),
@@ -62,8 +69,8 @@ type auditKeygenOptions struct {
 type keygenResult struct {
 	Files            audit.KeyFiles `json:"files"`
 	Created          []string       `json:"created"`
-	PublicKeyID      string         `json:"publicKeyId"`
-	FingerprintKeyID string         `json:"fingerprintKeyId"`
+	PublicKeyID      string         `json:"publicKeyID"`
+	FingerprintKeyID string         `json:"fingerprintKeyID"`
 	RecordedIn       string         `json:"recordedIn,omitempty"`
 }
 
@@ -78,12 +85,19 @@ whoever verifies the log). Existing key files are kept, never replaced (an HMAC 
 on first use stays, so earlier fingerprints still match).
 
 When the audit log does not exist yet (or is empty), an audit.keygen record naming the new key ids
-starts it. Keep the signing key away from whoever could edit the log, for example only in CI secrets.`,
+starts it. Keep the signing key away from whoever could edit the log, for example only in CI secrets.
+
+Exit status: 0 keys exist (created now or before); 1 a key file or the log cannot be written;
+2 bad flags.`,
+		Example: `  secretshift audit keygen
+  secretshift audit keygen --dir /secure/keys --audit-log /var/log/secretshift/audit.jsonl
+  # in CI, hand the keys over as variables holding their text:
+  export SECRETSHIFT_AUDIT_SIGNING_KEY="$(cat .secretshift/keys/audit-signing.key)"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return auditKeygenRun(cmd.Context(), f, opts) },
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", audit.DefaultKeyDir, "directory for the key files")
-	cmd.Flags().StringVar(&opts.Log, "log", audit.DefaultLogPath, "audit log to start with an audit.keygen record")
+	cmd.Flags().StringVar(&opts.Log, "audit-log", audit.DefaultLogPath, "audit log to start with an audit.keygen record")
 	cmd.Flags().BoolVar(&opts.NoRecord, "no-record", false, "do not write the audit.keygen record")
 	return cmd
 }
@@ -102,11 +116,11 @@ func auditKeygenRun(ctx context.Context, f *factory, opts *auditKeygenOptions) e
 	if err != nil {
 		return err
 	}
-	res := keygenResult{Files: files, Created: created, PublicKeyID: audit.KeyID(signer.Public().(ed25519.PublicKey)), FingerprintKeyID: fp.KeyID()}
+	res := keygenResult{Files: files, Created: created, PublicKeyID: audit.PublicKeyID(signer.Public().(ed25519.PublicKey)), FingerprintKeyID: fp.KeyID()}
 
 	if !opts.NoRecord {
 		if info, err := os.Stat(opts.Log); err == nil && info.Size() > 0 {
-			fmt.Fprintf(f.ErrOut, "note: %s already has records; not adding an audit.keygen record to it.\n"+
+			fmt.Fprintf(f.status(), "note: %s already has records; not adding an audit.keygen record to it.\n"+
 				"  If its checkpoints were signed with another key, start a new file with `secretshift audit rotate`.\n", opts.Log)
 		} else {
 			if err := recordKeygen(ctx, opts.Log, signer, fp, res); err != nil {
@@ -129,7 +143,7 @@ func auditKeygenRun(ctx context.Context, f *factory, opts *auditKeygenOptions) e
 		if res.RecordedIn != "" {
 			fmt.Fprintf(f.Out, "audit log:    %s (started with an audit.keygen record)\n", res.RecordedIn)
 		}
-		fmt.Fprintf(f.ErrOut, "Keep %s and %s secret; share %s with verifiers.\n", files.HMACKey, files.SigningKey, files.PublicKey)
+		fmt.Fprintf(f.status(), "Keep %s and %s secret; share %s with verifiers.\n", files.HMACKey, files.SigningKey, files.PublicKey)
 		return nil
 	})
 }
@@ -187,23 +201,23 @@ numbers, and each checkpoint's Ed25519 signature. The head file (<log>.head) is 
 log, so removing whole runs from the end is detected too. Records after the last checkpoint (a run
 that crashed) fail verification unless --allow-unsigned-tail is given.
 
-Give --log several times, oldest first, to verify rotated files and the links between them.
+Give --audit-log several times, oldest first, to verify rotated files and the links between them.
 Give --public-key several times when the files were signed by different keys (audit rotate
 can start a new file under new keys): each file is checked with the key that signed it.
 
 Exit status: 0 when every file verifies, 5 when verification fails, 1 when a file or key cannot be read.`,
 		Example: `  secretshift audit verify
-  secretshift audit verify --log audit-2025-01.jsonl --log audit.jsonl --public-key audit-signing.pub`,
+  secretshift audit verify --audit-log audit-2025-01.jsonl --audit-log audit.jsonl --public-key audit-signing.pub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return auditVerifyRun(f, opts) },
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&opts.Logs, "log", []string{audit.DefaultLogPath}, "audit log file (repeat for rotated files, oldest first)")
-	fl.StringVar(&opts.Head, "head", "", "head file to compare with (default: <log>.head; only with one --log)")
+	fl.StringArrayVar(&opts.Logs, "audit-log", []string{audit.DefaultLogPath}, "audit log file (repeat for rotated files, oldest first)")
+	fl.StringVar(&opts.Head, "head", "", "head file to compare with (default: <log>.head; only with one --audit-log)")
 	fl.BoolVar(&opts.NoHead, "no-head", false, "do not require a head file (truncation of whole runs is then not detected)")
 	fl.BoolVar(&opts.AllowUnsignedTail, "allow-unsigned-tail", false, "accept records after the last checkpoint (a run that did not finish)")
 	fl.StringArrayVar(&opts.PublicKeys, "public-key", nil, "Ed25519 public key file, repeatable (default: the key text in $"+audit.EnvPublicKey+", else "+audit.DefaultKeyDir+"/"+audit.PublicKeyFile+")")
-	fl.StringVar(&opts.Keys.SigningKey, "signing-key", "", "derive the public key from this signing key when no public key is found")
+	fl.StringVar(&opts.Keys.SigningKey, "audit-signing-key", "", "derive the public key from this signing key when no public key is found")
 	return cmd
 }
 
@@ -222,7 +236,7 @@ func loadVerifier(f *factory, keys auditKeyFlags) (ed25519.PublicKey, error) {
 
 func auditVerifyRun(f *factory, opts *auditVerifyOptions) error {
 	if opts.Head != "" && len(opts.Logs) != 1 {
-		return usageError("--head works with exactly one --log")
+		return usageError("--head works with exactly one --audit-log")
 	}
 	if opts.Head != "" && opts.NoHead {
 		return usageError("--head and --no-head exclude each other")
@@ -333,7 +347,7 @@ func verifyOne(path string, pubs []ed25519.PublicKey, opts *auditVerifyOptions) 
 func verifyWith(log []byte, pubs []ed25519.PublicKey, head *audit.Checkpoint) audit.Report {
 	if head != nil {
 		for _, pub := range pubs {
-			if audit.KeyID(pub) == head.KeyID {
+			if audit.PublicKeyID(pub) == head.PublicKeyID {
 				return audit.Verify(bytes.NewReader(log), pub, head)
 			}
 		}
@@ -355,7 +369,7 @@ func printVerifyResult(w io.Writer, r verifyResult) {
 	}
 	rep := r.Report
 	fmt.Fprintf(w, "%s: OK: %s in %s, %s, signed through seq %d, key %s\n",
-		r.Log, plural(rep.Records, "record"), plural(rep.Runs, "run"), plural(rep.Checkpoints, "checkpoint"), rep.SignedThrough, rep.KeyID)
+		r.Log, plural(rep.Records, "record"), plural(rep.Runs, "run"), plural(rep.Checkpoints, "checkpoint"), rep.SignedThrough, rep.PublicKeyID)
 }
 
 // export
@@ -382,7 +396,9 @@ func newAuditExportCmd(f *factory) *cobra.Command {
   ocsf   one OCSF 1.3.0 API Activity (class 6003) event per line
   cef    one ArcSight CEF line per record (send it through syslog)
 
-Export does not verify the log; run 'secretshift audit verify' first.`,
+Export does not verify the log; run 'secretshift audit verify' first.
+
+Exit status: 0 exported; 1 a log cannot be read or holds a line verify cannot parse; 2 bad flags.`,
 		Example: `  secretshift audit export --format ocsf --since 24h > audit.ocsf.jsonl
   secretshift audit export --format csv --action 'migrate.*' --outcome failure`,
 		Args: cobra.NoArgs,
@@ -394,7 +410,9 @@ Export does not verify the log; run 'secretshift audit verify' first.`,
 	fl.StringVar(&opts.Until, "until", "", "only records before this time (RFC 3339, a date, or a duration ago)")
 	fl.StringSliceVar(&opts.Actions, "action", nil, "only these actions; patterns like 'migrate.*' allowed (repeatable)")
 	fl.StringSliceVar(&opts.Outcomes, "outcome", nil, "only these outcomes: success, failure, skipped, attempt (repeatable)")
-	fl.StringArrayVar(&opts.Logs, "log", []string{audit.DefaultLogPath}, "audit log file (repeat for rotated files, oldest first)")
+	fl.StringArrayVar(&opts.Logs, "audit-log", []string{audit.DefaultLogPath}, "audit log file (repeat for rotated files, oldest first)")
+	completeWords(cmd, "format", string(audit.FormatJSONL), string(audit.FormatCSV), string(audit.FormatOCSF), string(audit.FormatCEF))
+	completeWords(cmd, "outcome", string(audit.OutcomeSuccess), string(audit.OutcomeFailure), string(audit.OutcomeSkipped), string(audit.OutcomeAttempt))
 	return cmd
 }
 
@@ -440,7 +458,7 @@ func auditExportRun(f *factory, opts *auditExportOptions) error {
 		return fmt.Errorf("export audit log: %w", err)
 	}
 	if f.Verbose > 0 {
-		fmt.Fprintf(f.ErrOut, "exported %d records\n", n)
+		fmt.Fprintf(f.status(), "exported %d records\n", n)
 	}
 	return nil
 }
@@ -492,14 +510,16 @@ the same fingerprint the audit log and plans show for that value (like Vault's s
 Use it to check whether a known value is the one that was migrated, without the log holding it.
 
 All of stdin is the value, byte for byte; --trim-newline removes one trailing newline (as echo
-adds). On a terminal the value is read without echo, up to the end of the line.`,
+adds). On a terminal the value is read without echo, up to the end of the line.
+
+Exit status: 0 printed; 1 no key or no value; 2 bad flags.`,
 		Example: `  printf '%s' "$DB_PASSWORD" | secretshift audit fingerprint
   kubectl get secret db -o jsonpath='{.data.password}' | base64 -d | secretshift audit fingerprint`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return auditFingerprintRun(f, opts) },
 	}
 	cmd.Flags().BoolVar(&opts.TrimNewline, "trim-newline", false, "remove one trailing newline (\\n or \\r\\n) from the value")
-	cmd.Flags().StringVar(&opts.Keys.HMACKey, "hmac-key", "", "HMAC key file (default: $"+audit.EnvHMACKey+", "+audit.DefaultKeyDir+"/"+audit.HMACKeyFile+")")
+	cmd.Flags().StringVar(&opts.Keys.HMACKey, "fingerprint-key", "", "HMAC key file (default: $"+audit.EnvHMACKey+", "+audit.DefaultKeyDir+"/"+audit.HMACKeyFile+")")
 	return cmd
 }
 
@@ -562,15 +582,22 @@ func newAuditRotateCmd(f *factory) *cobra.Command {
 		Long: `Seal the audit log with a checkpoint, move it and its head file to --to (default:
 audit-<UTC time>.jsonl beside it), and start a new log whose first record (audit.rotate) links to
 the archived file's last record. Use it to bound file size or to start signing with a new key.
-Verify the set with: secretshift audit verify --log <archived> --log <current>.`,
+Verify the set with: secretshift audit verify --audit-log <archived> --audit-log <current>.
+
+Exit status: 0 rotated; 1 the log cannot be sealed or moved (for example it does not verify at its
+end, or the keys do not match it); 2 bad flags; 6 the new log cannot be written.`,
+		Example: `  secretshift audit rotate
+  secretshift audit rotate --to audit-2026-11.jsonl
+  # start signing with new keys: the archive stays sealed by the old one
+  secretshift audit keygen --dir new-keys && secretshift audit rotate --audit-signing-key new-keys/audit-signing.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return auditRotateRun(f, opts) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Log, "log", audit.DefaultLogPath, "audit log file to rotate")
+	fl.StringVar(&opts.Log, "audit-log", audit.DefaultLogPath, "audit log file to rotate")
 	fl.StringVar(&opts.To, "to", "", "path for the archived file")
-	fl.StringVar(&opts.Keys.SigningKey, "signing-key", "", "Ed25519 signing key file (default: $"+audit.EnvSigningKey+", "+audit.DefaultKeyDir+"/"+audit.SigningKeyFile+")")
-	fl.StringVar(&opts.Keys.HMACKey, "hmac-key", "", "HMAC key file, to name it in checkpoints (default: $"+audit.EnvHMACKey+", "+audit.DefaultKeyDir+"/"+audit.HMACKeyFile+")")
+	fl.StringVar(&opts.Keys.SigningKey, "audit-signing-key", "", "Ed25519 signing key file (default: $"+audit.EnvSigningKey+", "+audit.DefaultKeyDir+"/"+audit.SigningKeyFile+")")
+	fl.StringVar(&opts.Keys.HMACKey, "fingerprint-key", "", "HMAC key file, to name it in checkpoints (default: $"+audit.EnvHMACKey+", "+audit.DefaultKeyDir+"/"+audit.HMACKeyFile+")")
 	return cmd
 }
 
@@ -589,7 +616,7 @@ func auditRotateRun(f *factory, opts *auditRotateOptions) error {
 	}
 	var oldKey string
 	if head, err := audit.ReadHead(audit.HeadPath(opts.Log)); err == nil {
-		oldKey = head.KeyID
+		oldKey = head.PublicKeyID
 	}
 	if err := audit.Rotate(opts.Log, to, audit.Options{Signer: signer, Fingerprinter: fp}); err != nil {
 		if errors.Is(err, audit.ErrUnavailable) {
@@ -597,7 +624,7 @@ func auditRotateRun(f *factory, opts *auditRotateOptions) error {
 		}
 		return err
 	}
-	newKey := audit.KeyID(signer.Public().(ed25519.PublicKey))
+	newKey := audit.PublicKeyID(signer.Public().(ed25519.PublicKey))
 	result := struct {
 		Archived    string `json:"archived"`
 		Log         string `json:"log"`
@@ -609,9 +636,9 @@ func auditRotateRun(f *factory, opts *auditRotateOptions) error {
 			return err
 		}
 		if result.KeyChanged {
-			fmt.Fprintf(f.ErrOut, "%s is now signed by %s (the archive by %s): use the new keys for every later run "+
+			fmt.Fprintf(f.status(), "%s is now signed by %s (the archive by %s): use the new keys for every later run "+
 				"(--audit-signing-key and --fingerprint-key, $%s and $%s, or put them in %s), and give auditors the new public key; "+
-				"`audit verify --public-key OLD.pub --public-key NEW.pub --log %s --log %s` checks both files and the link\n",
+				"`audit verify --public-key OLD.pub --public-key NEW.pub --audit-log %s --audit-log %s` checks both files and the link\n",
 				opts.Log, newKey, oldKey, audit.EnvSigningKey, audit.EnvHMACKey, audit.DefaultKeyDir, to, opts.Log)
 		}
 		return nil

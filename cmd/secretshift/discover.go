@@ -40,11 +40,15 @@ point at Secrets or keys that do not exist. Values are never shown: only key nam
 Skipped by default, with these reason names (use --include to migrate them anyway):
   ` + reasonList() + `
 
-With -f, objects without a namespace are placed in -n (or "default"). Templated files (Helm, Jinja)
-must be rendered first; a document that is not valid YAML is reported as an error.
+With -f, -n keeps only the objects of that namespace (as a namespaced list in a cluster would)
+and places objects without a namespace in it (else in "default"). Symlinks are followed. Manifests
+that are already encrypted (SOPS) and SealedSecrets are listed as skipped with a reason of their own.
+Templated files (Helm, Jinja) must be rendered first; a document that is not valid YAML is
+reported as an error.
 
-Exit status: 0 when every object was read, 4 when some could not be (they are listed on stderr
-and under "errors" in -o json/yaml; everything else is still reported).`,
+Exit status: 0 when every object was read; 1 when nothing could be read (a missing file, an
+unreachable cluster, a bad selector); 2 bad flags; 4 when some objects could not be read (they are
+listed on stderr and under "errors" in -o json/yaml; everything else is still reported).`,
 		Example: `  secretshift discover -A
   secretshift discover -n shop --type Opaque --type kubernetes.io/tls -o json
   secretshift discover -f manifests/ --fingerprints
@@ -58,9 +62,11 @@ and under "errors" in -o json/yaml; everything else is still reported).`,
 		},
 	}
 	fl := cmd.Flags()
+	f.bindCluster(fl)
 	o.sourceOptions.bind(fl)
 	fl.BoolVar(&o.Fingerprints, "fingerprints", false, "show keyed HMAC-SHA256 fingerprints per key and per Secret")
 	fl.StringVar(&o.FingerprintKey, "fingerprint-key", "", "file holding the fingerprint key (hex); implies --fingerprints\n(default: $"+fingerprintKeyEnv+", else .secretshift/keys/hmac.key, generated on first use)")
+	completeSourceFlags(cmd)
 	return cmd
 }
 
@@ -74,7 +80,10 @@ func reasonList() string {
 }
 
 func runDiscover(ctx context.Context, f *factory, o *discoverOptions) error {
-	opts, err := f.discoverOptions(&o.sourceOptions)
+	if err := o.sourceOptions.validate(f); err != nil {
+		return err
+	}
+	opts, err := f.discoverOptions(&o.sourceOptions, nil)
 	if err != nil {
 		return err
 	}
@@ -102,7 +111,10 @@ func runDiscover(ctx context.Context, f *factory, o *discoverOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(f.ErrOut, summaryLine(report.Summary))
+	if report.Summary.Secrets == 0 && report.Summary.Errors == 0 {
+		fmt.Fprintln(f.status(), noneFound(f.sourceSpec(&o.sourceOptions, opts)))
+	}
+	fmt.Fprintln(f.status(), summaryLine(report.Summary))
 	if report.Summary.Errors > 0 {
 		return withCode(ExitPartial, nil)
 	}

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/migrate"
@@ -39,7 +35,14 @@ func fingerprintKey(path, auditLog string, getenv func(string) string, errOut io
 				"give the key it was started with: --fingerprint-key FILE, $%s (the key's text), or %s",
 				migrate.ErrAudit, audit.ErrNoKey, auditLog, head.FingerprintKeyID, fingerprintKeyEnv, defaultFingerprintKeyFile)
 		}
-		return generateKeyFile(defaultFingerprintKeyFile, getenv, errOut)
+		key, created, err := audit.CreateHMACKeyFile(defaultFingerprintKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("create fingerprint key %s: %w", defaultFingerprintKeyFile, err)
+		}
+		if created {
+			fmt.Fprintf(errOut, "generated fingerprint key %s; keep it to compare fingerprints across runs\n", defaultFingerprintKeyFile)
+		}
+		return key, nil
 	}
 	if err != nil {
 		return nil, err
@@ -72,38 +75,4 @@ func (f *factory) fingerprinter(path, auditLog string) (*audit.Fingerprinter, er
 		return nil, err
 	}
 	return audit.NewFingerprinter(key)
-}
-
-// generateKeyFile creates a new key at path. The key is written to a temporary file and
-// linked into place, so a concurrent run never reads a half-written key: the loser of the
-// race reads the winner's.
-func generateKeyFile(path string, getenv func(string) string, errOut io.Writer) ([]byte, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create fingerprint key directory: %w", err)
-	}
-	key := make([]byte, audit.MinKeyLen)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("generate fingerprint key: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".hmac-*.tmp") // mode 0600
-	if err != nil {
-		return nil, fmt.Errorf("create fingerprint key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(hex.EncodeToString(key) + "\n")
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("write fingerprint key: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return audit.LoadHMACKey(path, getenv)
-		}
-		return nil, fmt.Errorf("create fingerprint key %s: %w", path, err)
-	}
-	fmt.Fprintf(errOut, "generated fingerprint key %s; keep it to compare fingerprints across runs\n", path)
-	return key, nil
 }

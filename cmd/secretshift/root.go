@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -31,6 +33,7 @@ type factory struct {
 	Selector      string
 	Output        string
 	Verbose       int
+	Quiet         bool
 
 	// kubeUser is the identity the API server reports for our credentials, once a cluster was
 	// read; it goes into audit records.
@@ -38,6 +41,9 @@ type factory struct {
 
 	// Getenv is os.Getenv, replaceable in tests.
 	Getenv func(string) string
+
+	// closers are released when the command ends (providers holding a lock).
+	closers []io.Closer
 }
 
 // Output formats accepted by -o.
@@ -62,6 +68,30 @@ func (f *factory) machineOutput() bool { return f.Output == outputJSON || f.Outp
 func isTerminal(w io.Writer) bool {
 	file, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(file.Fd()))
+}
+
+// status is where progress notes, summaries and hints go: stderr, or nowhere with --quiet.
+// Errors and warnings always go to stderr.
+func (f *factory) status() io.Writer {
+	if f.Quiet {
+		return io.Discard
+	}
+	return f.ErrOut
+}
+
+// bindCluster registers the flags that choose the cluster and the Secrets in it, on the
+// commands that read a cluster (kubectl's names and meanings).
+func (f *factory) bindCluster(fl *pflag.FlagSet) {
+	f.bindKubeconfig(fl)
+	fl.StringVarP(&f.Namespace, "namespace", "n", "", "namespace to work in (default: the context's namespace; with -f, only objects of this namespace, and objects without one are put in it)")
+	fl.BoolVarP(&f.AllNamespaces, "all-namespaces", "A", false, "work across all namespaces")
+	fl.StringVarP(&f.Selector, "selector", "l", "", "label selector for Secrets (e.g. app=web,tier!=cache)")
+}
+
+// bindKubeconfig registers the flags that choose the kubeconfig and its context.
+func (f *factory) bindKubeconfig(fl *pflag.FlagSet) {
+	fl.StringVar(&f.Kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	fl.StringVar(&f.Context, "context", "", "kubeconfig context to use")
 }
 
 // logger returns a logger to stderr. -v shows info, -vv debug; by default only warnings.
@@ -119,11 +149,16 @@ func newRootCmd(f *factory) *cobra.Command {
 		Use:   "secretshift",
 		Short: "Move plain Kubernetes Secrets into real secret stores, and keep them fresh",
 		Long: `secretshift finds plain Kubernetes Secrets, migrates them into HashiCorp Vault (KV v2, OpenBao too)
-or SOPS-encrypted files (Azure Key Vault and Sealed Secrets are planned), generates External Secrets
-Operator manifests so workloads keep their Secret names, and records every change in a tamper-evident
-audit log.
+or SOPS-encrypted files, generates External Secrets Operator manifests so workloads keep their Secret
+names, and records every change in a tamper-evident audit log.
 
-Secret values are never printed: output shows key names, sizes and keyed fingerprints.`,
+Secret values are never printed: output shows key names, sizes and keyed fingerprints.
+
+` + exitCodesHelp,
+		Example: `  secretshift migrate --to sops -f testdata/demo --sops-out demo-out   # no cluster needed
+  secretshift discover -A
+  secretshift plan --to vault -A --out plan.json && secretshift apply plan.json
+  secretshift audit verify`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -131,15 +166,13 @@ Secret values are never printed: output shows key names, sizes and keyed fingerp
 		},
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.Kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	pf.StringVar(&f.Context, "context", "", "kubeconfig context to use")
-	pf.StringVarP(&f.Namespace, "namespace", "n", "", "namespace to work in (default: the context's namespace)")
-	pf.BoolVarP(&f.AllNamespaces, "all-namespaces", "A", false, "work across all namespaces")
-	pf.StringVarP(&f.Selector, "selector", "l", "", "label selector for Secrets (e.g. app=web,tier!=cache)")
 	pf.StringVarP(&f.Output, "output", "o", outputTable, "output format: table, json or yaml")
-	pf.CountVarP(&f.Verbose, "verbose", "v", "log more to stderr (-v info, -vv debug); never secret values")
+	pf.CountVarP(&f.Verbose, "verbose", "v", "log what each step does to stderr (-v steps of the run, -vv each object); never secret values")
+	pf.BoolVarP(&f.Quiet, "quiet", "q", false, "print nothing on stderr but errors and warnings (for scripts)")
+	completeWords(cmd, "output", outputTable, outputJSON, outputYAML)
 
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
+	cmd.SetGlobalNormalizationFunc(flagAliases)
 
 	for _, add := range subcommands {
 		cmd.AddCommand(add(f))
@@ -170,20 +203,72 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) ExitCode {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	err := cmd.ExecuteContext(ctx)
+	ran, err := cmd.ExecuteContextC(ctx)
+	for _, c := range f.closers {
+		if cerr := c.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	var coded *exitError
+	if errors.Is(err, context.Canceled) && !errors.As(err, &coded) {
+		err = withCode(ExitCancelled, errors.New("interrupted: stopped before finishing\nrun the same command again; it picks up where this run stopped"))
+	}
 	code := exitCodeFor(err)
 	if err != nil && err.Error() != "" {
 		printError(stderr, err)
+		if code == ExitUsage {
+			path := "secretshift"
+			if ran != nil {
+				path = ran.CommandPath()
+			}
+			fmt.Fprintf(stderr, "See '%s --help'.\n", path)
+		}
 	}
 	return code
 }
 
+// printWarning writes a warning that does not stop the command, in the error layout.
+func printWarning(w io.Writer, err error) { printMessage(w, "secretshift: warning: ", err) }
+
+// flagAliases keeps the older names of flags working, hidden from help: one name per idea
+// across commands (--audit-log, --fingerprint-key, --audit-signing-key).
+func flagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	switch name {
+	case "log":
+		name = "audit-log"
+	case "hmac-key":
+		name = "fingerprint-key"
+	case "signing-key":
+		name = "audit-signing-key"
+	}
+	return pflag.NormalizedName(name)
+}
+
+// completeWords offers words as the completions of a flag's value.
+func completeWords(cmd *cobra.Command, flag string, words ...string) {
+	_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(words, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// exitCodesHelp is the exit status table every command's help ends with; README.md holds the
+// same table.
+const exitCodesHelp = `Exit status:
+  0    success
+  1    error; nothing was changed (a rejected plan lists every problem)
+  2    bad flags or arguments
+  3    plan --detailed-exitcode: there are changes to apply
+  4    partial: some objects could not be read, conflicted or failed; the rest was done
+  5    verification failed (verify, audit verify)
+  6    the audit log could not be written: stopped before changing anything further
+  130  interrupted; run the same command again to resume`
+
 // printError writes err the way all secretshift errors look: "secretshift: <message>", with
 // any hint lines (after a blank line in the message) indented below.
-func printError(w io.Writer, err error) {
-	msg := err.Error()
-	first, rest, _ := strings.Cut(msg, "\n")
-	fmt.Fprintf(w, "secretshift: %s\n", first)
+func printError(w io.Writer, err error) { printMessage(w, "secretshift: ", err) }
+
+// printMessage writes err's first line after prefix and its hint lines indented below.
+func printMessage(w io.Writer, prefix string, err error) {
+	first, rest, _ := strings.Cut(err.Error(), "\n")
+	fmt.Fprintf(w, "%s%s\n", prefix, first)
 	if rest != "" {
 		for _, line := range strings.Split(strings.TrimSpace(rest), "\n") {
 			fmt.Fprintf(w, "  %s\n", line)

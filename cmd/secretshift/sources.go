@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/secretshift/secretshift/kube"
@@ -35,27 +38,60 @@ func (o *sourceOptions) bind(fl *pflag.FlagSet) {
 	fl.Int64Var(&o.PageSize, "page-size", kube.DefaultPageSize, "objects per list request")
 }
 
+// completeSourceFlags offers skip reasons for --include and the common Secret types for --type.
+func completeSourceFlags(cmd *cobra.Command) {
+	if cmd.Flags().Lookup("include") == nil {
+		return
+	}
+	reasons := make([]string, 0, len(kube.Reasons()))
+	for _, r := range kube.Reasons() {
+		reasons = append(reasons, string(r))
+	}
+	completeWords(cmd, "include", reasons...)
+	completeWords(cmd, "type", "Opaque", "kubernetes.io/tls", "kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg",
+		"kubernetes.io/basic-auth", "kubernetes.io/ssh-auth", "kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token")
+}
+
+// validate checks the source flags without I/O: usage errors first, so that nothing is
+// created for a command that cannot run.
+func (o *sourceOptions) validate(f *factory) error {
+	for _, name := range o.Include {
+		if _, err := kube.ParseReason(name); err != nil {
+			return usageError("--include: %v", err)
+		}
+	}
+	if o.PageSize <= 0 {
+		return usageError("--page-size must be positive")
+	}
+	if o.QPS <= 0 || o.Burst <= 0 {
+		return usageError("--qps and --burst must be positive")
+	}
+	if f.AllNamespaces && f.Namespace != "" {
+		return usageError("-n and -A cannot be used together")
+	}
+	if _, err := labels.Parse(f.Selector); err != nil {
+		return fmt.Errorf("--selector %q: %w", f.Selector, err)
+	}
+	return nil
+}
+
 // discoverOptions turns the flags into kube.Options, connecting to the cluster unless files
-// were given.
-func (f *factory) discoverOptions(o *sourceOptions) (kube.Options, error) {
+// were given. exclude names folders never read as input (the output folder of the same run).
+func (f *factory) discoverOptions(o *sourceOptions, exclude []string) (kube.Options, error) {
 	opts := kube.Options{
 		Filter:   kube.Filter{Selector: f.Selector, Types: o.Types, ExcludeNamespaces: o.ExcludeNamespaces},
 		PageSize: o.PageSize,
 	}
+	if err := o.validate(f); err != nil {
+		return opts, err
+	}
 	for _, name := range o.Include {
-		r, err := kube.ParseReason(name)
-		if err != nil {
-			return opts, usageError("--include: %v", err)
-		}
+		r, _ := kube.ParseReason(name)
 		opts.Classify.Include = append(opts.Classify.Include, r)
 	}
-	if o.PageSize <= 0 {
-		return opts, usageError("--page-size must be positive")
-	}
-	if o.QPS <= 0 || o.Burst <= 0 {
-		return opts, usageError("--qps and --burst must be positive")
-	}
 	if len(o.Files) > 0 {
+		opts.ExcludePaths = exclude
+		f.logger().Info("reading manifests", "paths", strings.Join(o.Files, ","), "namespace", f.Namespace, "excluded", strings.Join(exclude, ","))
 		opts.Files, opts.Stdin, opts.Namespace = o.Files, f.In, f.Namespace
 		return opts, nil
 	}
@@ -95,8 +131,8 @@ func (f *factory) sourceSpec(o *sourceOptions, opts kube.Options) migrate.Source
 // candidates reads the sources with values kept, prints per-object errors to stderr, and
 // returns the Secrets with discover's decisions. badInput reports whether any object could
 // not be read.
-func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fingerprinter) (cands []migrate.Candidate, spec migrate.SourceSpec, report *kube.Report, err error) {
-	opts, err := f.discoverOptions(o)
+func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fingerprinter, exclude []string) (cands []migrate.Candidate, spec migrate.SourceSpec, report *kube.Report, err error) {
+	opts, err := f.discoverOptions(o, exclude)
 	if err != nil {
 		return nil, spec, nil, err
 	}
@@ -112,6 +148,7 @@ func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fing
 	for _, p := range report.Errors {
 		fmt.Fprintf(f.ErrOut, "secretshift: %s\n", p.Error())
 	}
+	f.logger().Info("read Secrets", "secrets", report.Summary.Secrets, "to_migrate", report.Summary.Migrate, "skipped", report.Summary.Skip, "errors", report.Summary.Errors)
 	for i := range report.Items {
 		it := &report.Items[i]
 		cands = append(cands, migrate.Candidate{

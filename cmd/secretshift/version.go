@@ -46,7 +46,12 @@ func newVersionCmd(f *factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the secretshift version, commit and Go version",
-		Args:  cobra.NoArgs,
+		Long: `version prints the release, the commit it was built from, the Go version and the platform.
+
+Exit status: 0.`,
+		Example: `  secretshift version
+  secretshift version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := currentVersion()
 			return f.render(v, func() error {
