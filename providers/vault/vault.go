@@ -73,10 +73,11 @@ type Identity struct {
 }
 
 var (
-	_ providers.Provider       = (*Provider)(nil)
-	_ providers.Versioned      = (*Provider)(nil)
-	_ providers.ExternalReader = (*Provider)(nil)
-	_ providers.Lister         = (*Provider)(nil)
+	_ providers.Provider        = (*Provider)(nil)
+	_ providers.Versioned       = (*Provider)(nil)
+	_ providers.ExternalReader  = (*Provider)(nil)
+	_ providers.ActorIdentifier = (*Provider)(nil)
+	_ providers.Lister          = (*Provider)(nil)
 )
 
 // Name implements providers.Provider.
@@ -84,6 +85,11 @@ func (p *Provider) Name() string { return Name }
 
 // Identity returns the token's display name and accessor, for the audit log.
 func (p *Provider) Identity() Identity { return p.identity }
+
+// ActorIdentity implements providers.ActorIdentifier: the token's display name and accessor.
+func (p *Provider) ActorIdentity() map[string]string {
+	return map[string]string{"display_name": p.identity.DisplayName, "accessor": p.identity.Accessor}
+}
 
 // Describe says which store the adapter writes to, for plans and reports.
 func (p *Provider) Describe() string {
