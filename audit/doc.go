@@ -40,9 +40,9 @@
 // identifiers or whose values are not such text. Beyond that the caller's contract applies (see
 // Event).
 //
-// The log and the head file name their members in snake_case. Report, Problem and KeyFiles are
-// command output, not file content, and use the camelCase of the commands' -o json, with
-// initialisms in capitals (publicKeyID).
+// The log and the head file name their members in snake_case. Report, Problem, SetReport,
+// FileReport, Rotation and KeyFiles are command output, not file content, and use the camelCase
+// of the commands' -o json, with initialisms in capitals (publicKeyID).
 //
 // # Record formats
 //
@@ -164,7 +164,9 @@
 // prev = the old file's last hash and names the old file (details previous_log, previous_head,
 // previous_seq, and previous_key_id when the new file is signed by another key). Each file
 // verifies alone with its own public key; verifying them in order also checks each link
-// (VerifyLink). Pointing --audit-log at a different path simply starts an independent chain.
+// (VerifyLink). VerifySet does both for a set of files, each checked with the key that signed
+// it, and ExportFiles exports such a set as one log. Pointing --audit-log at a different path
+// simply starts an independent chain.
 //
 // # Export formats
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -59,6 +60,73 @@ func TestExportJSONLRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(back, recs) {
 		t.Error("jsonl records do not parse back to the same records")
 	}
+}
+
+// TestExportFiles: the files of a rotated chain export as one log, oldest first.
+func TestExportFiles(t *testing.T) {
+	chain := rotatedPair(t, 7)
+	var whole []byte
+	for _, p := range chain {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole = append(whole, b...)
+	}
+	missing := filepath.Join(t.TempDir(), "none.jsonl")
+	tests := []struct {
+		name  string
+		paths []string
+		opts  ExportOptions
+		want  []byte // nil when an error is wanted
+		err   string
+	}{
+		{"one file", chain[:1], ExportOptions{Format: FormatJSONL}, whole[:len(whole)-len(mustRead(t, chain[1]))], ""},
+		{"a chain, oldest first", chain, ExportOptions{Format: FormatJSONL}, whole, ""},
+		{"filtered across files", chain, ExportOptions{Format: FormatJSONL, Filter: Filter{Actions: []string{ActionRotate}}}, mustRead(t, chain[1])[:bytes.IndexByte(mustRead(t, chain[1]), '\n')+1], ""},
+		{"a missing file writes nothing", []string{chain[0], missing}, ExportOptions{Format: FormatJSONL}, nil, "read audit log: "},
+		{"a line export cannot read", []string{writeBadLog(t)}, ExportOptions{Format: FormatCSV}, nil, "export audit log: line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			n, err := ExportFiles(&out, tt.paths, tt.opts)
+			if tt.want == nil {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
+					t.Fatalf("ExportFiles = %d, %v; want an error starting %q", n, err, tt.err)
+				}
+				if tt.err == "read audit log: " && out.Len() > 0 {
+					t.Error("ExportFiles wrote records before finding a file missing")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), tt.want) || n != len(splitLines(tt.want)) {
+				t.Errorf("ExportFiles wrote %d records:\n%s\nwant:\n%s", n, out.Bytes(), tt.want)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// writeBadLog writes a log whose only line is not JSON.
+func writeBadLog(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(p, []byte("{not json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestExportRefusesWhatVerifyCannotParse: a line with a member given twice reads differently

@@ -58,7 +58,7 @@ func TestWriteFormatFixture(t *testing.T) {
 		}
 	}
 	writeFixtureRun(t, path, opts("run-fixture-1"), 0)
-	if err := Rotate(path, archive, opts("run-fixture-rotate")); err != nil {
+	if _, err := Rotate(path, archive, opts("run-fixture-rotate")); err != nil {
 		t.Fatal(err)
 	}
 	writeFixtureRun(t, path, opts("run-fixture-2"), 1)

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -137,6 +138,30 @@ func Keygen(dir string) (files KeyFiles, created []string, err error) {
 	return files, created, syncDir(dir)
 }
 
+// RecordKeygen starts the log at path, when it is missing or empty, with an audit.keygen record
+// naming the keys of opts (details public_key_id and, with a Fingerprinter, fingerprint_key_id)
+// and keyDir, the folder of their files, so the log says from its first line which keys keep it.
+// A log that already has records is left as it is, and started is false: its checkpoints may be
+// signed by other keys, which a log cannot mix (Rotate starts a new file under new keys).
+func RecordKeygen(ctx context.Context, path string, opts Options, keyDir string) (started bool, err error) {
+	if info, err := os.Stat(path); err == nil && info.Size() > 0 {
+		return false, nil
+	}
+	l, err := Open(path, opts)
+	if err != nil {
+		return false, err
+	}
+	details := map[string]string{"public_key_id": l.pubKeyID, "key_dir": keyDir}
+	if l.fpKeyID != "" {
+		details["fingerprint_key_id"] = l.fpKeyID
+	}
+	err = l.Record(ctx, Event{Action: ActionKeygen, Outcome: OutcomeSuccess, Details: details})
+	if cerr := l.Close(); err == nil {
+		err = cerr
+	}
+	return err == nil, err
+}
+
 // CreateHMACKeyFile creates a new fingerprint key at path: MinKeyLen random bytes as 64 hex
 // digits and a newline, the form Keygen writes and LoadHMACKey reads, in a file of mode 0600
 // (its folder created 0700 if missing). The key is written to a temporary file, synced, linked
@@ -269,6 +294,38 @@ func LoadVerifier(file string, getenv func(string) string) (ed25519.PublicKey, e
 		return nil, fmt.Errorf("public key from %s: %w%s", from, err, pathHint(from, text))
 	}
 	return key, nil
+}
+
+// LoadVerifiers returns the public keys to verify a set of logs with (VerifySetOptions.Keys):
+// one per file in files, each read as LoadVerifier reads it. With no files it returns the key
+// LoadVerifier finds in the environment or the default key file, or else, when there is none,
+// the public half of the signing key LoadSigner finds from signingKeyFile: whoever signs a log
+// can verify it without a public key file. That fallback's failure is not reported: the error
+// is then the one that says no public key was found (ErrNoKey).
+func LoadVerifiers(files []string, signingKeyFile string, getenv func(string) string) ([]ed25519.PublicKey, error) {
+	if len(files) == 0 {
+		pub, err := LoadVerifier("", getenv)
+		if err == nil {
+			return []ed25519.PublicKey{pub}, nil
+		}
+		if !errors.Is(err, ErrNoKey) {
+			return nil, err
+		}
+		priv, serr := LoadSigner(signingKeyFile, getenv)
+		if serr != nil {
+			return nil, err
+		}
+		return []ed25519.PublicKey{priv.Public().(ed25519.PublicKey)}, nil
+	}
+	keys := make([]ed25519.PublicKey, 0, len(files))
+	for _, file := range files {
+		pub, err := LoadVerifier(file, getenv)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, pub)
+	}
+	return keys, nil
 }
 
 // ParseSigner decodes an Ed25519 private key in one of the forms LoadSigner accepts.

@@ -238,3 +238,124 @@ func TestCreateHMACKeyFile(t *testing.T) {
 		t.Error("a file that is not a key was replaced")
 	}
 }
+
+func TestLoadVerifiers(t *testing.T) {
+	dir := t.TempDir()
+	oldFiles, _, err := Keygen(filepath.Join(dir, "old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newFiles, _, err := Keygen(filepath.Join(dir, "new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	id := func(f KeyFiles) string {
+		pub, err := LoadVerifier(f.PublicKey, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return PublicKeyID(pub)
+	}
+	oldID, newID := id(oldFiles), id(newFiles)
+	tests := []struct {
+		name    string
+		files   []string
+		signing string
+		env     map[string]string
+		want    []string // key ids
+		is      error    // when an error is wanted
+	}{
+		{"one file per key", []string{oldFiles.PublicKey, newFiles.PublicKey}, "", nil, []string{oldID, newID}, nil},
+		{"files win over the environment", []string{newFiles.PublicKey}, "", map[string]string{EnvPublicKey: read(oldFiles.PublicKey)}, []string{newID}, nil},
+		{"public key from the environment", nil, "", map[string]string{EnvPublicKey: read(oldFiles.PublicKey)}, []string{oldID}, nil},
+		{"public half of the signing key file", nil, newFiles.SigningKey, nil, []string{newID}, nil},
+		{"public half of the signing key in the environment", nil, "", map[string]string{EnvSigningKey: read(oldFiles.SigningKey)}, []string{oldID}, nil},
+		{"a public key that does not parse is not passed over", nil, newFiles.SigningKey, map[string]string{EnvPublicKey: "not a key"}, nil, nil},
+		{"no key at all", nil, "", nil, nil, ErrNoKey},
+		{"no key, and the signing key file is missing", nil, filepath.Join(dir, "none.key"), nil, nil, ErrNoKey},
+		{"a missing file", []string{oldFiles.PublicKey, filepath.Join(dir, "none.pub")}, "", nil, nil, os.ErrNotExist},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir()) // no default key files
+			keys, err := LoadVerifiers(tt.files, tt.signing, func(k string) string { return tt.env[k] })
+			if tt.want == nil {
+				if err == nil || (tt.is != nil && !errors.Is(err, tt.is)) {
+					t.Fatalf("LoadVerifiers = %d keys, %v; want an error (%v)", len(keys), err, tt.is)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, k := range keys {
+				got = append(got, PublicKeyID(k))
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("LoadVerifiers = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRecordKeygen(t *testing.T) {
+	tests := []struct {
+		name    string
+		before  func(t *testing.T, path string)
+		started bool
+	}{
+		{"no log yet", func(*testing.T, string) {}, true},
+		{"an empty log", func(t *testing.T, path string) { os.WriteFile(path, nil, 0o600) }, true},
+		{"a log with records", func(t *testing.T, path string) { writeRuns(t, path, 1, 1) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.jsonl")
+			tt.before(t, path)
+			before, _ := os.ReadFile(path)
+			opts := testOptions(t, "run-keygen")
+			started, err := RecordKeygen(t.Context(), path, opts, "keys")
+			if err != nil || started != tt.started {
+				t.Fatalf("RecordKeygen = %v, %v; want %v", started, err, tt.started)
+			}
+			after, _ := os.ReadFile(path)
+			if !started {
+				if !bytes.Equal(after, before) {
+					t.Error("RecordKeygen changed a log that had records")
+				}
+				return
+			}
+			verifyFile(t, path, 1)
+			rec, _, err := NewReader(bytes.NewReader(after)).Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{
+				"public_key_id":      PublicKeyID(opts.Signer.Public().(ed25519.PublicKey)),
+				"fingerprint_key_id": opts.Fingerprinter.KeyID(),
+				"key_dir":            "keys",
+			}
+			if rec.Action != ActionKeygen || rec.Outcome != OutcomeSuccess || len(rec.Details) != len(want) {
+				t.Fatalf("first record %s %s %v", rec.Action, rec.Outcome, rec.Details)
+			}
+			for k, v := range want {
+				if rec.Details[k] != v {
+					t.Errorf("details[%s] = %q, want %q", k, rec.Details[k], v)
+				}
+			}
+		})
+	}
+	// Without a signing key nothing is written, and the error says the log is unavailable.
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	if _, err := RecordKeygen(t.Context(), path, Options{}, "keys"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("RecordKeygen without a signing key = %v, want ErrUnavailable", err)
+	}
+}

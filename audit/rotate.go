@@ -8,16 +8,53 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
+// Rotation is what Rotate did, as `secretshift audit rotate` prints it.
+type Rotation struct {
+	// Archived is where the sealed file now is.
+	Archived string `json:"archived"`
+	// Log is the new file, which continues the archived one's chain.
+	Log string `json:"log"`
+	// PublicKeyID names the key that signs Log from now on.
+	PublicKeyID string `json:"publicKeyID"`
+	// KeyChanged says the archive was signed by another key, PreviousPublicKeyID.
+	KeyChanged bool `json:"keyChanged,omitempty"`
+	// PreviousPublicKeyID names the key that signed the archive, as its head file says (a
+	// placeholder when that is not a key id); empty without a head file. It is not part of
+	// the command's JSON output, whose fields are stable.
+	PreviousPublicKeyID string `json:"-"`
+}
+
+// archivePath is where Rotate moves the log at path when no archive is given:
+// audit-<UTC time>.jsonl in the same folder.
+func archivePath(path string, now time.Time) string {
+	return filepath.Join(filepath.Dir(path), "audit-"+now.UTC().Format("20060102T150405Z")+".jsonl")
+}
+
 // Rotate seals the log at path with a checkpoint, moves it and its head file to archive (and
-// archive+".head"), and starts a new file at path whose first record, audit.rotate, has the
-// archived chain's last hash as prev and names the archived file. Both files then verify on
-// their own, and `audit verify --log archive --log path` also checks the link.
-func Rotate(path, archive string, opts Options) error {
+// archive+".head"; when archive is empty, audit-<UTC time>.jsonl beside path), and starts a new
+// file at path whose first record, audit.rotate, has the archived chain's last hash as prev and
+// names the archived file. Both files then verify on their own, and VerifySet of the archive and
+// path, in that order, also checks the link. The new file may be signed by other keys than the
+// archive (opts.Signer); Rotation says which.
+func Rotate(path, archive string, opts Options) (Rotation, error) {
+	var rot Rotation
+	if err := rotate(path, archive, opts, &rot); err != nil {
+		return Rotation{}, err
+	}
+	return rot, nil
+}
+
+// rotate is Rotate; it fills rot once the new file is sealed.
+func rotate(path, archive string, opts Options, rot *Rotation) error {
 	l, err := open(path, opts, false)
 	if err != nil {
 		return err
+	}
+	if archive == "" {
+		archive = archivePath(path, l.opts.Now())
 	}
 	// Under keys other than the log's, nothing may be appended to the old file, not even the
 	// checkpoint Close would add after a failure.
@@ -103,5 +140,12 @@ func Rotate(path, archive string, opts Options) error {
 	if err := l.append(rec); err != nil {
 		return err
 	}
-	return l.checkpoint()
+	if err := l.checkpoint(); err != nil {
+		return err
+	}
+	*rot = Rotation{Archived: archive, Log: path, PublicKeyID: l.pubKeyID, KeyChanged: prevPubKeyID != "" && prevPubKeyID != l.pubKeyID}
+	if prevPubKeyID != "" {
+		rot.PreviousPublicKeyID = printableID(prevPubKeyID)
+	}
+	return nil
 }

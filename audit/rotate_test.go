@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ func TestRotate(t *testing.T) {
 	archive := filepath.Join(dir, "archive", "audit-1.jsonl")
 	writeRuns(t, path, 1, 3)
 
-	if err := Rotate(path, archive, testOptions(t, "run-rotate")); err != nil {
+	if _, err := Rotate(path, archive, testOptions(t, "run-rotate")); err != nil {
 		t.Fatal(err)
 	}
 	writeRuns(t, path, 1, 2)
@@ -69,14 +70,14 @@ func TestRotateToNewKeys(t *testing.T) {
 	if err := unfinished.Record(ctx, sampleEvent(testFingerprinter(t), 0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := Rotate(path, archive, newKeys); !errors.Is(err, ErrKeyMismatch) {
+	if _, err := Rotate(path, archive, newKeys); !errors.Is(err, ErrKeyMismatch) {
 		t.Fatalf("Rotate of an unsealed log under new keys = %v, want ErrKeyMismatch", err)
 	}
 	if err := unfinished.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	if err := Rotate(path, archive, newKeys); err != nil {
+	if _, err := Rotate(path, archive, newKeys); err != nil {
 		t.Fatal(err)
 	}
 	newOpts := testOptions(t, "run-new-key")
@@ -114,5 +115,67 @@ func TestRotateToNewKeys(t *testing.T) {
 	// The new file now refuses the old key.
 	if _, err := Open(path, testOptions(t, "run-old-key")); !errors.Is(err, ErrKeyMismatch) {
 		t.Errorf("Open of the new file with the old key = %v, want ErrKeyMismatch", err)
+	}
+}
+
+// TestRotation: what Rotate reports, which `audit rotate` prints.
+func TestRotation(t *testing.T) {
+	tests := []struct {
+		name       string
+		seed       byte
+		archive    string // "" for the default name
+		want       string // the archive's name
+		keyChanged bool
+	}{
+		{"same keys", 7, "audit-1.jsonl", "audit-1.jsonl", false},
+		{"new keys", 8, "audit-1.jsonl", "audit-1.jsonl", true},
+		{"default archive name", 7, "", "audit-20250301T120000Z.jsonl", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "audit.jsonl")
+			writeRuns(t, path, 1, 2)
+			archive := tt.archive
+			if archive != "" {
+				archive = filepath.Join(dir, archive)
+			}
+			opts := testOptions(t, "run-rotate")
+			opts.Signer = testSigner(tt.seed)
+			rot, err := Rotate(path, archive, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Rotation{
+				Archived:            filepath.Join(dir, tt.want),
+				Log:                 path,
+				PublicKeyID:         PublicKeyID(testSigner(tt.seed).Public().(ed25519.PublicKey)),
+				KeyChanged:          tt.keyChanged,
+				PreviousPublicKeyID: PublicKeyID(testSigner(7).Public().(ed25519.PublicKey)),
+			}
+			if rot != want {
+				t.Errorf("Rotate = %+v, want %+v", rot, want)
+			}
+			if _, err := os.Stat(rot.Archived); err != nil {
+				t.Errorf("archive: %v", err)
+			}
+			// -o json of audit rotate keeps its members.
+			b, _ := json.Marshal(rot)
+			var m map[string]any
+			json.Unmarshal(b, &m)
+			wantKeys := 3
+			if tt.keyChanged {
+				wantKeys = 4
+			}
+			if len(m) != wantKeys || m["archived"] == nil || m["log"] == nil || m["publicKeyID"] == nil {
+				t.Errorf("Rotation JSON %s", b)
+			}
+		})
+	}
+	// A failed rotation reports nothing.
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	os.WriteFile(path, nil, 0o600)
+	if rot, err := Rotate(path, "", testOptions(t, "run-rotate")); err == nil || rot != (Rotation{}) {
+		t.Errorf("Rotate of an empty log = %+v, %v; want an error only", rot, err)
 	}
 }

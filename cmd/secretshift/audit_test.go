@@ -212,7 +212,7 @@ func TestAuditVerifyJSON(t *testing.T) {
 	if r.code != ExitOK {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	var out verifyOutput
+	var out audit.SetReport
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 		t.Fatal(err)
 	}
