@@ -335,7 +335,9 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	err = a.pipe.Act(ctx, it, itemEvent(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, s, expect, nil), func() error {
 		a.opts.Logger.Debug("writing", "secret", it.Ref(), "target", it.Target.String(), "expect", expect)
 		var werr error
-		version, werr = p.Write(ctx, *it.Target, providers.Payload{Secret: s, Fingerprint: it.Fingerprint, FingerprintKeyID: a.opts.Fingerprinter.KeyID(), Cluster: s.Origin.Cluster, RunID: a.opts.RunID}, expect)
+		pl := providers.PayloadOf(s)
+		pl.Fingerprint, pl.FingerprintKeyID, pl.RunID = it.Fingerprint, a.opts.Fingerprinter.KeyID(), a.opts.RunID
+		version, werr = p.Write(ctx, *it.Target, pl, expect)
 		return werr
 	})
 	if errors.Is(err, ErrAudit) {

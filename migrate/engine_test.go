@@ -39,19 +39,19 @@ func newMem() *memProvider { return &memProvider{entries: map[string]*memEntry{}
 
 func (m *memProvider) Name() string { return "mem" }
 
-func (m *memProvider) Target(s *kube.Secret) (providers.Target, error) {
-	if strings.Contains(s.Name, "_") {
-		return providers.Target{}, fmt.Errorf("%s: %w: underscore", s.Ref(), providers.ErrInvalidName)
+func (m *memProvider) Target(ref providers.Ref) (providers.Target, error) {
+	if strings.Contains(ref.Name, "_") {
+		return providers.Target{}, fmt.Errorf("%s: %w: underscore", ref, providers.ErrInvalidName)
 	}
 	// Upper case folds onto lower case, to exercise collision detection.
-	return providers.Target{Provider: "mem", Address: strings.ToLower(s.Namespace + "/" + s.Name)}, nil
+	return providers.Target{Provider: "mem", Address: strings.ToLower(ref.Namespace + "/" + ref.Name)}, nil
 }
 
-func (m *memProvider) Check(t providers.Target, s *kube.Secret) error {
+func (m *memProvider) Check(t providers.Target, p providers.Payload) error {
 	var errs []error
-	for _, k := range s.Data.Keys() {
-		if len(s.Data[k]) > m.maxBytes {
-			errs = append(errs, fmt.Errorf("%s key %s: %w", s.Ref(), k, providers.ErrTooLarge))
+	for _, k := range p.Data.Keys() {
+		if len(p.Data[k]) > m.maxBytes {
+			errs = append(errs, fmt.Errorf("%s key %s: %w", p.Ref, k, providers.ErrTooLarge))
 		}
 	}
 	return errors.Join(errs...)
@@ -100,11 +100,11 @@ func (m *memProvider) Write(_ context.Context, t providers.Target, p providers.P
 	e.version++
 	m.writes++
 	data := kube.Data{}
-	for k, v := range p.Secret.Data {
+	for k, v := range p.Data {
 		data[k] = append([]byte(nil), v...)
 	}
-	e.stored = providers.Stored{Data: data, Type: p.Secret.EffectiveType(), Fingerprint: p.Fingerprint, FingerprintKeyID: p.FingerprintKeyID,
-		Managed: true, SourceUID: p.Secret.UID, RunID: p.RunID}
+	e.stored = providers.Stored{Data: data, Type: p.EffectiveType(), Fingerprint: p.Fingerprint, FingerprintKeyID: p.FingerprintKeyID,
+		Managed: true, SourceUID: p.Ref.UID, RunID: p.RunID}
 	return fmt.Sprint(e.version), nil
 }
 

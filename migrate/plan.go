@@ -76,6 +76,9 @@ type Plan struct {
 	Provider   string    `json:"provider"`
 	// Store describes the target store (address, mount, folder), for review.
 	Store string `json:"store,omitempty"`
+	// StoreID is the store's stable identity (providers.Identified): a saved plan is applied
+	// only to the store it was made for, and the job id depends on it.
+	StoreID string `json:"storeID,omitempty"`
 	// StoreSettings are the provider settings the plan was made with, for providers that
 	// pin them (providers.Pinned: SOPS recipients); apply uses them instead of today's.
 	StoreSettings map[string]string `json:"storeSettings,omitempty"`
@@ -288,9 +291,7 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 		APIVersion: PlanAPIVersion, Kind: PlanKind, Created: opts.Now().UTC(), Provider: p.Name(),
 		Source: src, KeyID: opts.Fingerprinter.Value(nil),
 	}
-	if d, ok := p.(interface{ Describe() string }); ok {
-		plan.Store = d.Describe()
-	}
+	plan.Store, plan.StoreID = StoreText(p), StoreID(p)
 	if pin, ok := p.(providers.Pinned); ok {
 		plan.StoreSettings = pin.Pin()
 	}
@@ -320,13 +321,13 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 			it.Action, it.Reason, it.Message = ActionSkip, c.Reason, c.Message
 			continue
 		}
-		t, err := p.Target(s)
+		t, err := p.Target(providers.PayloadOf(s).Ref)
 		if err != nil {
 			addProblem(s, err)
 			continue
 		}
 		it.Target = &t
-		if err := p.Check(t, s); err != nil {
+		if err := p.Check(t, providers.PayloadOf(s)); err != nil {
 			addProblem(s, err)
 		}
 		// Every write is audited; an event the audit log would refuse must stop the plan now,
@@ -500,7 +501,7 @@ func newItem(s *kube.Secret, f *audit.Fingerprinter) *Item {
 // the same ID, so a repeated command finds its journal.
 func jobID(p *Plan) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", p.Provider, p.Store)
+	fmt.Fprintf(h, "%s\x00%s\x00", p.Provider, p.StoreID)
 	for _, it := range p.Items {
 		t := ""
 		if it.Target != nil {
@@ -521,6 +522,22 @@ func flatten(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// StoreID is p's stable identity (providers.Identified), or its name.
+func StoreID(p providers.Provider) string {
+	if id, ok := p.(providers.Identified); ok {
+		return id.StoreID()
+	}
+	return p.Name()
+}
+
+// StoreText is p's description of its store (providers.Describer), or its name.
+func StoreText(p providers.Provider) string {
+	if d, ok := p.(providers.Describer); ok {
+		return d.Describe()
+	}
+	return p.Name()
 }
 
 // limits are the job limits of opts.

@@ -43,21 +43,64 @@ type Target struct {
 
 func (t Target) String() string { return t.Provider + ":" + t.Address }
 
-// Payload is what the engine asks a provider to store for one Secret.
+// Ref names the Kubernetes Secret an entry stands for: the one it was migrated from, or the
+// one ESO recreates from it. It holds no values.
+type Ref struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// UID is the source Secret's UID, when known.
+	UID string `json:"uid,omitempty"`
+	// Cluster names the source cluster (kubeconfig server), "" for manifest input.
+	Cluster string `json:"cluster,omitempty"`
+}
+
+// String is namespace/name.
+func (r Ref) String() string { return r.Namespace + "/" + r.Name }
+
+// Payload is what the engine asks a provider to store at one target. It names what is stored
+// without needing a kube.Secret, so that a migration, a rotation and a cut-over all write
+// through it.
 type Payload struct {
-	// Secret carries identity, type, labels, annotations and the values to store.
-	Secret *kube.Secret
-	// Fingerprint is the keyed fingerprint of the Secret's type and data (audit.Fingerprinter.Set).
+	// Ref is the Secret the entry stands for.
+	Ref Ref
+	// Type is the Kubernetes Secret type ("" means Opaque).
+	Type string
+	// Data are the values to store.
+	Data kube.Data
+	// Labels and Annotations travel with the values into stores that hold whole Secret
+	// manifests (SOPS files, SealedSecrets); key-value stores ignore them.
+	Labels, Annotations map[string]string
+	// Immutable marks a Secret whose data cannot change (kept by manifest stores).
+	Immutable bool
+	// Provenance is what the store should record about why this content is there, for stores
+	// that keep metadata (e.g. "job": "migrate"). Keys are short lowercase words; values hold
+	// no secret.
+	Provenance map[string]string
+	// Fingerprint is the keyed fingerprint of Type and Data (audit.Fingerprinter.Set).
 	// Adapters may store it as metadata; it reveals nothing without the key.
 	Fingerprint string
 	// FingerprintKeyID names the key Fingerprint was made under (audit.Fingerprinter.KeyID).
 	// Adapters store it with the fingerprint, so that a later run under the same key can tell
 	// content changed in the store after secretshift wrote it.
 	FingerprintKeyID string
-	// Cluster names the source cluster (kubeconfig server) or "" for manifest input.
-	Cluster string
 	// RunID identifies the secretshift run that writes, for provenance metadata.
 	RunID string
+}
+
+// EffectiveType is Type, or Opaque when it is empty (as the API server defaults it).
+func (p Payload) EffectiveType() string {
+	if p.Type == "" {
+		return "Opaque"
+	}
+	return p.Type
+}
+
+// PayloadOf is the payload that stores s as it is: its identity, type, metadata and values.
+func PayloadOf(s *kube.Secret) Payload {
+	return Payload{
+		Ref:  Ref{Namespace: s.Namespace, Name: s.Name, UID: s.UID, Cluster: s.Origin.Cluster},
+		Type: s.EffectiveType(), Data: s.Data, Labels: s.Labels, Annotations: s.Annotations, Immutable: s.Immutable,
+	}
 }
 
 // Stored is what a provider holds at a target.
@@ -95,19 +138,39 @@ type Stored struct {
 type Provider interface {
 	// Name returns the registry name of the adapter.
 	Name() string
-	// Target computes where s is stored. It does no I/O. It returns an error wrapping
-	// ErrInvalidName when s cannot be addressed in this store.
-	Target(s *kube.Secret) (Target, error)
-	// Check validates, without I/O, that s fits the store at t: key names, value sizes and
+	// Target computes where the Secret ref is stored. It does no I/O. It returns an error
+	// wrapping ErrInvalidName when ref cannot be addressed in this store.
+	Target(ref Ref) (Target, error)
+	// Check validates, without I/O, that p fits the store at t: key names, value sizes and
 	// counts. Problems are returned together (errors.Join), each wrapping ErrInvalidName or
 	// ErrTooLarge.
-	Check(t Target, s *kube.Secret) error
+	Check(t Target, p Payload) error
 	// Read returns what is stored at t, or an error wrapping ErrNotFound.
 	Read(ctx context.Context, t Target) (*Stored, error)
 	// Write stores p at t. expect is the Stored.Version this write replaces; "" means t must
 	// not exist yet. When the stored version differs, Write returns an error wrapping
 	// ErrConflict and changes nothing. It returns the new version ("" if unversioned).
 	Write(ctx context.Context, t Target, p Payload, expect string) (version string, err error)
+}
+
+// Identified is implemented by every provider: its store's identity, a stable value that job
+// ids and saved plans are keyed by (Vault: address, namespace and mount; SOPS: the output
+// folder's absolute path). It is never display text: rewording Describe must not orphan a
+// journal or a plan.
+type Identified interface {
+	StoreID() string
+}
+
+// Describer is implemented by providers that can say in words which store they write to, for
+// plans, reports and audit records.
+type Describer interface {
+	Describe() string
+}
+
+// Hinter is implemented by providers that can tell the user how to use what was written, with
+// example (the address of one written target) in the commands.
+type Hinter interface {
+	HintFor(example string) string
 }
 
 // AddressFolder is implemented by providers whose addresses compare case-insensitively or
@@ -128,35 +191,72 @@ type Lister interface {
 	Existing(ctx context.Context, targets []Target) (map[string]bool, error)
 }
 
-// Versioned is implemented by providers that keep earlier versions of a target.
+// Versioned is implemented by providers that keep earlier versions of a target (what a
+// rotation's rollback needs).
 type Versioned interface {
 	// Versions lists the stored versions of t, oldest first.
 	Versions(ctx context.Context, t Target) ([]string, error)
+	// ReadVersion returns what version of t holds, or an error wrapping ErrNotFound.
+	ReadVersion(ctx context.Context, t Target, version string) (*Stored, error)
 	// Rollback makes version the current content of t by writing it as a new version.
 	Rollback(ctx context.Context, t Target, version string) (newVersion string, err error)
 }
 
 // ExternalReader is implemented by providers that External Secrets Operator can read, so that
-// an ExternalSecret can recreate a migrated Secret.
+// an ExternalSecret can recreate a migrated Secret. The adapter owns everything store-specific
+// in the generated manifests: each store's spec.provider block, who ESO authenticates as, and
+// the access material (policies, role setup); the generator only assembles them.
 type ExternalReader interface {
-	// ExternalStore describes the ESO store (SecretStore/ClusterSecretStore provider block).
-	ExternalStore() ExternalStore
-	// ExternalRefs tells, for each key of s stored at t, how ESO fetches it back.
-	ExternalRefs(t Target, s *kube.Secret) []ExternalRef
+	// ExternalStores describes the ESO stores req asks for. It returns an error for an auth
+	// method or setting the store does not support.
+	ExternalStores(req StoreRequest) (*StoreSet, error)
+	// ExternalRefs tells, for each key of p stored at t, how ESO fetches it back.
+	ExternalRefs(t Target, p Payload) []ExternalRef
 }
 
-// ExternalStore is the provider-specific part of an ESO SecretStore, kept free of ESO types.
-type ExternalStore struct {
-	// Kind is the ESO provider block name, e.g. "vault" or "azurekv".
-	Kind string
-	// Server is the store's address (Vault address, Key Vault URL).
-	Server string
-	// Path is the Vault mount ("" for other stores).
-	Path string
-	// Version is the Vault KV version ("v2").
-	Version string
-	// Namespace is the Vault Enterprise / OpenBao namespace, if any.
-	Namespace string
+// StoreRequest is what the manifest generator asks an adapter for.
+type StoreRequest struct {
+	// Name is the name of every generated SecretStore / ClusterSecretStore.
+	Name string
+	// Cluster asks for one ClusterSecretStore serving every namespace of Refs, instead of one
+	// SecretStore per namespace.
+	Cluster bool
+	// Auth is how ESO should authenticate.
+	Auth ExternalAuth
+	// Refs maps each namespace to the refs of the Secrets ESO recreates there: what the
+	// least-privilege access material grants, and nothing more.
+	Refs map[string][]ExternalRef
+}
+
+// ExternalAuth is how ESO authenticates to the store.
+type ExternalAuth struct {
+	// Method is the adapter's name for it; "" means the adapter's default.
+	Method string
+	// ServiceAccount is the ServiceAccount ESO authenticates as, for methods that use one.
+	ServiceAccount string
+	// ServiceAccountNamespace is that ServiceAccount's namespace for a ClusterSecretStore.
+	ServiceAccountNamespace string
+}
+
+// StoreSet is an adapter's part of the ESO manifests.
+type StoreSet struct {
+	// Providers maps the namespace of each SecretStore ("" for the ClusterSecretStore) to
+	// its spec.provider block (ESO's provider name → settings), marshalled as it is.
+	Providers map[string]map[string]any
+	// ServiceAccounts are the ServiceAccounts the stores authenticate as; the generator
+	// creates them.
+	ServiceAccounts []ServiceAccount
+	// Files are access material for the store's administrators (policies, role setup
+	// commands): a path relative to the manifests folder → content. *.sh files are made
+	// executable.
+	Files map[string][]byte
+}
+
+// ServiceAccount is a ServiceAccount a store authenticates as.
+type ServiceAccount struct {
+	Namespace, Name string
+	// Annotations the store's identity federation needs (e.g. a workload identity client id).
+	Annotations map[string]string
 }
 
 // ExternalRef is how ESO fetches one Secret key back.
@@ -210,11 +310,4 @@ type ActorIdentifier interface {
 	// ActorIdentity returns attribute → value, with lowercase snake_case attribute names;
 	// "display_name" is the one exports show as the user name.
 	ActorIdentity() map[string]string
-}
-
-// CertificateUser is implemented by providers that encrypt to a public certificate fetched from
-// the cluster or a file (Sealed Secrets).
-type CertificateUser interface {
-	// NeedsCertificate reports whether a certificate must be supplied before Write.
-	NeedsCertificate() bool
 }

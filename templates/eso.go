@@ -1,7 +1,9 @@
-// Package templates builds the Kubernetes and Vault objects that let workloads keep their Secret
-// names after a migration: External Secrets Operator ExternalSecrets, a SecretStore per
-// namespace or one ClusterSecretStore, the ServiceAccounts they authenticate as, Vault policies
-// granting read on exactly the migrated paths, and the Vault Kubernetes-auth roles.
+// Package templates assembles the Kubernetes objects that let workloads keep their Secret names
+// after a migration: External Secrets Operator ExternalSecrets, a SecretStore per namespace or
+// one ClusterSecretStore, the ServiceAccounts they authenticate as, and a kustomization. What
+// is particular to a store — a SecretStore's spec.provider block, who ESO authenticates as, the
+// store's access material (policies, role setup) — comes from its adapter through
+// providers.ExternalReader; this package names no store.
 //
 // Kubernetes objects are typed Go values marshalled to YAML, never string templates. The ESO
 // types below mirror the fields of external-secrets.io/v1 that secretshift sets; the field
@@ -91,56 +93,16 @@ type SecretStore struct {
 	Spec     SecretStoreSpec `json:"spec"`
 }
 
-// SecretStoreSpec holds exactly one provider.
+// SecretStoreSpec holds exactly one provider: the block the store's adapter returns
+// (providers.StoreSet), ESO's provider name → its settings.
 type SecretStoreSpec struct {
-	Provider   StoreProvider    `json:"provider"`
+	Provider   map[string]any   `json:"provider"`
 	Conditions []StoreCondition `json:"conditions,omitempty"`
 }
 
 // StoreCondition limits which namespaces may use a ClusterSecretStore.
 type StoreCondition struct {
 	Namespaces []string `json:"namespaces,omitempty"`
-}
-
-// StoreProvider is the provider block of a store.
-type StoreProvider struct {
-	Vault *VaultProvider `json:"vault,omitempty"`
-}
-
-// VaultProvider is ESO's vault provider block.
-type VaultProvider struct {
-	Server    string    `json:"server"`
-	Path      string    `json:"path,omitempty"`
-	Version   string    `json:"version,omitempty"`
-	Namespace string    `json:"namespace,omitempty"`
-	Auth      VaultAuth `json:"auth"`
-}
-
-// VaultAuth is one of ESO's Vault auth methods.
-type VaultAuth struct {
-	Kubernetes     *VaultKubernetesAuth `json:"kubernetes,omitempty"`
-	TokenSecretRef *SecretKeySelector   `json:"tokenSecretRef,omitempty"`
-}
-
-// VaultKubernetesAuth authenticates with a ServiceAccount token.
-type VaultKubernetesAuth struct {
-	MountPath         string             `json:"mountPath"`
-	Role              string             `json:"role"`
-	ServiceAccountRef *ServiceAccountRef `json:"serviceAccountRef,omitempty"`
-}
-
-// ServiceAccountRef names a ServiceAccount (namespace only for ClusterSecretStores).
-type ServiceAccountRef struct {
-	Name      string   `json:"name"`
-	Namespace string   `json:"namespace,omitempty"`
-	Audiences []string `json:"audiences,omitempty"`
-}
-
-// SecretKeySelector names one key of a Secret.
-type SecretKeySelector struct {
-	Name      string `json:"name"`
-	Key       string `json:"key"`
-	Namespace string `json:"namespace,omitempty"`
 }
 
 // ServiceAccount is a core/v1 ServiceAccount.

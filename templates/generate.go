@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -20,41 +19,29 @@ const (
 	KindClusterSecretStore = "ClusterSecretStore"
 )
 
-// Auth methods ESO uses to read Vault.
+// Defaults of Input.
 const (
-	AuthKubernetes = "kubernetes"
-	AuthToken      = "token"
+	DefaultServiceAccount          = "secretshift-eso"
+	DefaultServiceAccountNamespace = "external-secrets"
+	DefaultRefreshInterval         = "1h"
 )
 
-// Input is what the generator needs: the store, how ESO authenticates, and the migrated Secrets.
+// Input is what the generator needs: the store's adapter, how ESO authenticates, and the
+// migrated Secrets.
 type Input struct {
-	Store providers.ExternalStore
+	// Reader is the adapter of the store ESO reads.
+	Reader providers.ExternalReader
+	// Provider is the store's registry name; the default store name is secretshift-<Provider>.
+	Provider string
 	// StoreKind is SecretStore (one per namespace, default) or ClusterSecretStore.
 	StoreKind string
-	// StoreName names the store(s) (default "secretshift-vault").
+	// StoreName names the store(s).
 	StoreName string
-	Auth      Auth
+	// Auth is how ESO authenticates; the method's meaning is the adapter's.
+	Auth providers.ExternalAuth
 	// RefreshInterval is how often ESO re-reads the store (default "1h").
 	RefreshInterval string
 	Items           []Item
-}
-
-// Auth is how ESO authenticates to Vault.
-type Auth struct {
-	// Method is "kubernetes" (default) or "token".
-	Method string
-	// KubernetesMount is the Vault auth mount (default "kubernetes").
-	KubernetesMount string
-	// ServiceAccount is the ServiceAccount ESO logs in as (default "secretshift-eso").
-	ServiceAccount string
-	// ServiceAccountNamespace is where that ServiceAccount lives for a ClusterSecretStore
-	// (default "external-secrets").
-	ServiceAccountNamespace string
-	// Audience is the token audience the Vault role requires (default "vault").
-	Audience string
-	// TokenSecret holds a Vault token for token auth (name and key; namespace for a
-	// ClusterSecretStore).
-	TokenSecret SecretKeySelector
 }
 
 // Item is one migrated Secret.
@@ -114,6 +101,9 @@ func (b *Bundle) Write(dir string) error {
 }
 
 func (in *Input) defaults() error {
+	if in.Reader == nil {
+		return errors.New("no store for the manifests")
+	}
 	if in.StoreKind == "" {
 		in.StoreKind = KindSecretStore
 	}
@@ -121,46 +111,31 @@ func (in *Input) defaults() error {
 		return fmt.Errorf("unknown store kind %q: use SecretStore or ClusterSecretStore", in.StoreKind)
 	}
 	if in.StoreName == "" {
-		in.StoreName = "secretshift-vault"
+		in.StoreName = "secretshift-" + in.Provider
 	}
 	if in.RefreshInterval == "" {
-		in.RefreshInterval = "1h"
+		in.RefreshInterval = DefaultRefreshInterval
 	}
-	a := &in.Auth
-	if a.Method == "" {
-		a.Method = AuthKubernetes
+	if in.Auth.ServiceAccount == "" {
+		in.Auth.ServiceAccount = DefaultServiceAccount
 	}
-	switch a.Method {
-	case AuthKubernetes:
-		if a.KubernetesMount == "" {
-			a.KubernetesMount = "kubernetes"
-		}
-		if a.ServiceAccount == "" {
-			a.ServiceAccount = "secretshift-eso"
-		}
-		if a.ServiceAccountNamespace == "" {
-			a.ServiceAccountNamespace = "external-secrets"
-		}
-		if a.Audience == "" {
-			a.Audience = "vault"
-		}
-	case AuthToken:
-		if a.TokenSecret.Name == "" || a.TokenSecret.Key == "" {
-			return errors.New("token auth needs the name and key of a Secret holding the Vault token")
-		}
-		if in.StoreKind == KindClusterSecretStore && a.TokenSecret.Namespace == "" {
-			return errors.New("a ClusterSecretStore with token auth needs the token Secret's namespace")
-		}
-	default:
-		return fmt.Errorf("unknown ESO auth method %q: use kubernetes or token", a.Method)
-	}
-	if in.Store.Kind != "vault" {
-		return fmt.Errorf("manifests for %q stores are not supported yet", in.Store.Kind)
+	if in.Auth.ServiceAccountNamespace == "" {
+		in.Auth.ServiceAccountNamespace = DefaultServiceAccountNamespace
 	}
 	return nil
 }
 
-// Generate builds every manifest and Vault file for in.
+// Check validates in the way Generate will, with no Secret: the store kind, and the auth
+// settings as the store's adapter sees them. Commands call it before anything is written.
+func Check(in Input) error {
+	if err := in.defaults(); err != nil {
+		return err
+	}
+	_, err := in.Reader.ExternalStores(providers.StoreRequest{Name: in.StoreName, Cluster: in.StoreKind == KindClusterSecretStore, Auth: in.Auth})
+	return err
+}
+
+// Generate builds every manifest, and the store's access material, for in.
 func Generate(in Input) (*Bundle, error) {
 	if err := in.defaults(); err != nil {
 		return nil, err
@@ -176,8 +151,10 @@ func Generate(in Input) (*Bundle, error) {
 	}
 
 	byNS := map[string][]Item{}
+	refs := map[string][]providers.ExternalRef{}
 	for _, it := range in.Items {
 		byNS[it.Namespace] = append(byNS[it.Namespace], it)
+		refs[it.Namespace] = append(refs[it.Namespace], it.Refs...)
 	}
 	namespaces := make([]string, 0, len(byNS))
 	for ns := range byNS {
@@ -186,44 +163,42 @@ func Generate(in Input) (*Bundle, error) {
 	sort.Strings(namespaces)
 
 	cluster := in.StoreKind == KindClusterSecretStore
+	set, err := in.Reader.ExternalStores(providers.StoreRequest{Name: in.StoreName, Cluster: cluster, Auth: in.Auth, Refs: refs})
+	if err != nil {
+		return nil, err
+	}
 	var resources []string
-	if cluster {
-		if err := put("clustersecretstore.yaml", in.store("", namespaces)); err != nil {
+	stores := make([]string, 0, len(set.Providers))
+	for ns := range set.Providers {
+		stores = append(stores, ns)
+	}
+	sort.Strings(stores)
+	for _, ns := range stores {
+		path := ns + "/secretstore.yaml"
+		if ns == "" {
+			path = "clustersecretstore.yaml"
+		}
+		if err := put(path, in.store(ns, set.Providers[ns], namespaces)); err != nil {
 			return nil, err
 		}
-		resources = append(resources, "clustersecretstore.yaml")
-		if in.Auth.Method == AuthKubernetes {
-			if err := put("serviceaccount.yaml", in.serviceAccount(in.Auth.ServiceAccountNamespace)); err != nil {
-				return nil, err
-			}
-			resources = append(resources, "serviceaccount.yaml")
-		}
-		var paths []string
-		for _, ns := range namespaces {
-			paths = append(paths, policyPaths(byNS[ns])...)
-		}
-		b.Files["vault/policy.hcl"] = policyHCL(paths)
+		resources = append(resources, path)
 	}
-	var setup []string
+	for _, sa := range set.ServiceAccounts {
+		path := sa.Namespace + "/serviceaccount.yaml"
+		if cluster {
+			path = "serviceaccount.yaml"
+		}
+		if err := put(path, serviceAccount(sa)); err != nil {
+			return nil, err
+		}
+		resources = append(resources, path)
+	}
+	for path, content := range set.Files {
+		b.Files[path] = content
+	}
 	for _, ns := range namespaces {
 		items := byNS[ns]
 		sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
-		if !cluster {
-			if err := put(ns+"/secretstore.yaml", in.store(ns, nil)); err != nil {
-				return nil, err
-			}
-			resources = append(resources, ns+"/secretstore.yaml")
-			if in.Auth.Method == AuthKubernetes {
-				if err := put(ns+"/serviceaccount.yaml", in.serviceAccount(ns)); err != nil {
-					return nil, err
-				}
-				resources = append(resources, ns+"/serviceaccount.yaml")
-			}
-			b.Files["vault/policy-"+ns+".hcl"] = policyHCL(policyPaths(items))
-			if in.Auth.Method == AuthKubernetes {
-				setup = append(setup, in.roleCommands(roleName(ns), "vault/policy-"+ns+".hcl", ns)...)
-			}
-		}
 		for _, it := range items {
 			p := ns + "/" + it.Name + ".externalsecret.yaml"
 			if err := put(p, in.externalSecret(it)); err != nil {
@@ -232,12 +207,6 @@ func Generate(in Input) (*Bundle, error) {
 			resources = append(resources, p)
 		}
 	}
-	if cluster && in.Auth.Method == AuthKubernetes {
-		setup = in.roleCommands(roleName(""), "vault/policy.hcl", in.Auth.ServiceAccountNamespace)
-	}
-	if len(setup) > 0 {
-		b.Files["vault/setup.sh"] = []byte("#!/bin/sh\n# Vault policy and Kubernetes-auth role(s) for the generated stores.\n# Run with VAULT_ADDR and a VAULT_TOKEN allowed to write policies and auth roles.\nset -eu\ncd \"$(dirname \"$0\")\"\n" + strings.Join(setup, "\n") + "\n")
-	}
 	sort.Strings(resources)
 	if err := put("kustomization.yaml", Kustomization{TypeMeta: TypeMeta{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization"}, Resources: resources}); err != nil {
 		return nil, err
@@ -245,72 +214,27 @@ func Generate(in Input) (*Bundle, error) {
 	return b, nil
 }
 
-func roleName(ns string) string {
-	if ns == "" {
-		return "secretshift-eso"
-	}
-	return "secretshift-eso-" + ns
-}
-
-func (in *Input) roleCommands(role, policyFile, saNamespace string) []string {
-	policy := strings.TrimSuffix(filepath.Base(policyFile), ".hcl")
-	policy = "secretshift-" + strings.TrimPrefix(policy, "policy-")
-	if policy == "secretshift-policy" {
-		policy = "secretshift-eso"
-	}
-	return []string{
-		fmt.Sprintf("vault policy write %s %s", shellQuote(policy), shellQuote(strings.TrimPrefix(policyFile, "vault/"))),
-		fmt.Sprintf("vault write auth/%s/role/%s bound_service_account_names=%s bound_service_account_namespaces=%s audience=%s token_policies=%s token_ttl=15m",
-			in.Auth.KubernetesMount, role, shellQuote(in.Auth.ServiceAccount), shellQuote(saNamespace), shellQuote(in.Auth.Audience), shellQuote(policy)),
-	}
-}
-
-// shellQuote quotes s for POSIX sh when it holds anything but safe characters.
-func shellQuote(s string) string {
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r == '/' || r == '=' || r == ',' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-		}
-	}
-	return s
-}
-
-func (in *Input) store(ns string, namespaces []string) SecretStore {
+// store is the SecretStore of ns, or the ClusterSecretStore (ns "") limited to namespaces.
+func (in *Input) store(ns string, provider map[string]any, namespaces []string) SecretStore {
 	kind := KindSecretStore
 	if ns == "" {
 		kind = KindClusterSecretStore
 	}
-	v := &VaultProvider{Server: in.Store.Server, Path: in.Store.Path, Version: in.Store.Version, Namespace: in.Store.Namespace}
-	switch in.Auth.Method {
-	case AuthKubernetes:
-		sa := &ServiceAccountRef{Name: in.Auth.ServiceAccount, Audiences: []string{in.Auth.Audience}}
-		if ns == "" {
-			sa.Namespace = in.Auth.ServiceAccountNamespace
-		}
-		role := roleName(ns)
-		v.Auth.Kubernetes = &VaultKubernetesAuth{MountPath: in.Auth.KubernetesMount, Role: role, ServiceAccountRef: sa}
-	case AuthToken:
-		ref := in.Auth.TokenSecret
-		if ns != "" {
-			ref.Namespace = ""
-		}
-		v.Auth.TokenSecretRef = &ref
-	}
 	s := SecretStore{
 		TypeMeta: TypeMeta{APIVersion: ESOAPIVersion, Kind: kind},
 		Metadata: ObjectMeta{Name: in.StoreName, Namespace: ns, Labels: managedLabels()},
-		Spec:     SecretStoreSpec{Provider: StoreProvider{Vault: v}},
+		Spec:     SecretStoreSpec{Provider: provider},
 	}
-	if len(namespaces) > 0 {
+	if ns == "" && len(namespaces) > 0 {
 		s.Spec.Conditions = []StoreCondition{{Namespaces: namespaces}}
 	}
 	return s
 }
 
-func (in *Input) serviceAccount(ns string) ServiceAccount {
+func serviceAccount(sa providers.ServiceAccount) ServiceAccount {
 	return ServiceAccount{
 		TypeMeta: TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		Metadata: ObjectMeta{Name: in.Auth.ServiceAccount, Namespace: ns, Labels: managedLabels()},
+		Metadata: ObjectMeta{Name: sa.Name, Namespace: sa.Namespace, Labels: managedLabels(), Annotations: sa.Annotations},
 	}
 }
 
@@ -376,31 +300,4 @@ func keptMetadata(m map[string]string) map[string]string {
 		return nil
 	}
 	return out
-}
-
-func policyPaths(items []Item) []string {
-	var out []string
-	for _, it := range items {
-		for _, r := range it.Refs {
-			out = append(out, r.Paths...)
-		}
-	}
-	return out
-}
-
-// policyHCL grants read on exactly the given paths and nothing else. Paths were validated by the
-// provider (no quotes, globs or control characters); they are quoted anyway.
-func policyHCL(paths []string) []byte {
-	sort.Strings(paths)
-	var b strings.Builder
-	b.WriteString("# Read access to exactly the Secrets migrated by secretshift; nothing else.\n")
-	prev := ""
-	for _, p := range paths {
-		if p == prev {
-			continue
-		}
-		prev = p
-		fmt.Fprintf(&b, "path %s {\n  capabilities = [\"read\"]\n}\n", strconv.Quote(p))
-	}
-	return []byte(b.String())
 }

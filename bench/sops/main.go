@@ -215,21 +215,23 @@ func openProvider(ctx context.Context, out, recipient, keyFile string) (provider
 
 func encryptAll(ctx context.Context, p providers.Provider, secrets []*kube.Secret, fp *audit.Fingerprinter, workers int) error {
 	return parallel(secrets, workers, func(s *kube.Secret) error {
-		t, err := p.Target(s)
+		pl := providers.PayloadOf(s)
+		pl.Fingerprint = fp.Set(s.EffectiveType(), s.Data)
+		t, err := p.Target(pl.Ref)
 		if err != nil {
 			return err
 		}
-		if err := p.Check(t, s); err != nil {
+		if err := p.Check(t, pl); err != nil {
 			return err
 		}
-		_, err = p.Write(ctx, t, providers.Payload{Secret: s, Fingerprint: fp.Set(s.EffectiveType(), s.Data)}, "")
+		_, err = p.Write(ctx, t, pl, "")
 		return err
 	})
 }
 
 func readAll(ctx context.Context, p providers.Provider, secrets []*kube.Secret, workers int) error {
 	return parallel(secrets, workers, func(s *kube.Secret) error {
-		t, err := p.Target(s)
+		t, err := p.Target(providers.PayloadOf(s).Ref)
 		if err != nil {
 			return err
 		}

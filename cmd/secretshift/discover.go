@@ -42,7 +42,7 @@ Skipped by default, with these reason names (use --include to migrate them anywa
 
 With -f, -n keeps only the objects of that namespace (as a namespaced list in a cluster would)
 and places objects without a namespace in it (else in "default"). Symlinks are followed. Manifests
-that are already encrypted (SOPS) and SealedSecrets are listed as skipped with a reason of their own.
+already encrypted with sops or sealed by kubeseal are listed as skipped with reasons of their own.
 Templated files (Helm, Jinja) must be rendered first; a document that is not valid YAML is
 reported as an error.
 

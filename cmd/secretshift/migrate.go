@@ -33,11 +33,8 @@ type migrateOptions struct {
 	StoreKind      string
 	StoreName      string
 	ESOAuth        string
-	ESOTokenSecret string
 	ESOServiceAcct string
 	ESOSANamespace string
-	ESOK8sMount    string
-	ESOAudience    string
 	ESORefresh     string
 
 	audit auditFlags
@@ -70,7 +67,6 @@ func completeMigrateFlags(cmd *cobra.Command) {
 	completeSourceFlags(cmd)
 	if cmd.Flags().Lookup("store-kind") != nil {
 		completeWords(cmd, "store-kind", templates.KindSecretStore, templates.KindClusterSecretStore)
-		completeWords(cmd, "eso-auth", templates.AuthKubernetes, templates.AuthToken)
 	}
 }
 
@@ -80,14 +76,11 @@ func (o *migrateOptions) bindApply(fl *pflag.FlagSet) {
 	fl.StringVar(&o.JournalDir, "journal-dir", ".secretshift/journal", "where job journals are kept (resume state; no values)")
 	fl.StringVar(&o.Manifests, "manifests", "", "write External Secrets Operator manifests for the migrated Secrets into this folder")
 	fl.StringVar(&o.StoreKind, "store-kind", templates.KindSecretStore, "SecretStore (one per namespace) or ClusterSecretStore")
-	fl.StringVar(&o.StoreName, "store-name", "secretshift-vault", "name of the generated SecretStore/ClusterSecretStore")
-	fl.StringVar(&o.ESOAuth, "eso-auth", templates.AuthKubernetes, "how ESO authenticates to the store: kubernetes or token")
-	fl.StringVar(&o.ESOTokenSecret, "eso-token-secret", "", "with --eso-auth token: [namespace/]name/key of the Secret holding the token")
-	fl.StringVar(&o.ESOServiceAcct, "eso-service-account", "secretshift-eso", "ServiceAccount ESO uses for Kubernetes auth")
-	fl.StringVar(&o.ESOSANamespace, "eso-service-account-namespace", "external-secrets", "namespace of that ServiceAccount for a ClusterSecretStore")
-	fl.StringVar(&o.ESOK8sMount, "eso-kubernetes-mount", "kubernetes", "Vault auth mount for Kubernetes auth")
-	fl.StringVar(&o.ESOAudience, "eso-audience", "vault", "token audience the Vault role requires")
-	fl.StringVar(&o.ESORefresh, "refresh-interval", "1h", "how often ESO re-reads the store")
+	fl.StringVar(&o.StoreName, "store-name", "", "name of the generated SecretStore/ClusterSecretStore (default secretshift-<provider>)")
+	fl.StringVar(&o.ESOAuth, "eso-auth", "", "how ESO authenticates to the store (default: the store's usual method; the store's --eso-* flags say which exist)")
+	fl.StringVar(&o.ESOServiceAcct, "eso-service-account", templates.DefaultServiceAccount, "ServiceAccount ESO authenticates as, for methods that use one")
+	fl.StringVar(&o.ESOSANamespace, "eso-service-account-namespace", templates.DefaultServiceAccountNamespace, "namespace of that ServiceAccount for a ClusterSecretStore")
+	fl.StringVar(&o.ESORefresh, "refresh-interval", templates.DefaultRefreshInterval, "how often ESO re-reads the store")
 }
 
 func newPlanCmd(f *factory) *cobra.Command {

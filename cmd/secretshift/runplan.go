@@ -67,16 +67,8 @@ func (o *migrateOptions) openProvider(ctx context.Context, f *factory) (provider
 	if l, ok := p.(providers.Logger); ok {
 		l.SetLogger(f.logger().With("provider", o.To))
 	}
-	f.logger().Info("provider opened", "provider", o.To, "store", storeText(p))
+	f.logger().Info("provider opened", "provider", o.To, "store", migrate.StoreText(p))
 	return p, nil
-}
-
-// storeText is the provider's description of its store, for messages.
-func storeText(p providers.Provider) string {
-	if d, ok := p.(interface{ Describe() string }); ok {
-		return d.Describe()
-	}
-	return p.Name()
 }
 
 func (o *migrateOptions) engineOptions(f *factory, p providers.Provider, fp *audit.Fingerprinter) migrate.Options {
@@ -241,12 +233,12 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 	if saved.KeyID != fp.Value(nil) {
 		return nil, errors.New("the plan was made under another fingerprint key\nuse the same --fingerprint-key, or make a new plan")
 	}
-	if d, ok := p.(interface{ Describe() string }); ok && saved.Store != "" && d.Describe() != saved.Store {
-		return nil, fmt.Errorf("the plan was made for %s, but the current settings give %s\nuse the provider settings the plan was made with", saved.Store, d.Describe())
+	if saved.StoreID != migrate.StoreID(p) {
+		return nil, fmt.Errorf("the plan was made for %s, but the current settings give %s\nuse the provider settings the plan was made with", saved.Store, migrate.StoreText(p))
 	}
 	if pin, ok := p.(providers.Pinned); ok && saved.StoreSettings != nil {
 		if err := pin.UsePin(saved.StoreSettings); err != nil {
-			return nil, fmt.Errorf("the plan no longer fits %s: %w\nmake a new plan", storeText(p), err)
+			return nil, fmt.Errorf("the plan no longer fits %s: %w\nmake a new plan", migrate.StoreText(p), err)
 		}
 	}
 	src := saved.Source
@@ -293,7 +285,7 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 		if it.Target == nil || s == nil {
 			continue
 		}
-		t, err := p.Target(s)
+		t, err := p.Target(providers.PayloadOf(s).Ref)
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +357,7 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 			return err
 		}
 	}
-	if h, ok := lp.provider.(interface{ HintFor(string) string }); ok && !o.DryRun {
+	if h, ok := lp.provider.(providers.Hinter); ok && !o.DryRun {
 		// How to use what was written, once something was written in this run.
 		if example := writtenExample(rep); example != "" {
 			fmt.Fprintln(f.status(), h.HintFor(example))
@@ -465,7 +457,8 @@ func planDetails(p *migrate.Plan) map[string]string {
 	}
 }
 
-// validateManifestFlags checks the ESO flags before anything is opened or created.
+// validateManifestFlags checks the ESO flags that need no store, before anything is opened
+// or created; the store's adapter checks the rest (manifestInput).
 func (o *migrateOptions) validateManifestFlags() error {
 	if o.Manifests == "" {
 		return nil
@@ -473,48 +466,22 @@ func (o *migrateOptions) validateManifestFlags() error {
 	if o.StoreKind != templates.KindSecretStore && o.StoreKind != templates.KindClusterSecretStore {
 		return usageError("--store-kind must be %s or %s", templates.KindSecretStore, templates.KindClusterSecretStore)
 	}
-	switch o.ESOAuth {
-	case templates.AuthKubernetes:
-	case templates.AuthToken:
-		if _, err := parseTokenSecret(o.ESOTokenSecret); err != nil {
-			return err
-		}
-	default:
-		return usageError("--eso-auth must be %s or %s", templates.AuthKubernetes, templates.AuthToken)
-	}
 	return nil
 }
 
-func parseTokenSecret(v string) (templates.SecretKeySelector, error) {
-	parts := strings.Split(v, "/")
-	switch len(parts) {
-	case 2:
-		return templates.SecretKeySelector{Name: parts[0], Key: parts[1]}, nil
-	case 3:
-		return templates.SecretKeySelector{Namespace: parts[0], Name: parts[1], Key: parts[2]}, nil
-	}
-	return templates.SecretKeySelector{}, usageError("--eso-token-secret must be [namespace/]name/key")
-}
-
+// manifestInput is the ESO generator's input for p, checked by p's adapter before anything
+// is written.
 func (o *migrateOptions) manifestInput(p providers.Provider) (*templates.Input, error) {
 	er, ok := p.(providers.ExternalReader)
 	if !ok {
 		return nil, usageError("--manifests: External Secrets Operator cannot read the %s provider", p.Name())
 	}
 	in := &templates.Input{
-		Store: er.ExternalStore(), StoreKind: o.StoreKind, StoreName: o.StoreName, RefreshInterval: o.ESORefresh,
-		Auth: templates.Auth{Method: o.ESOAuth, KubernetesMount: o.ESOK8sMount, ServiceAccount: o.ESOServiceAcct, ServiceAccountNamespace: o.ESOSANamespace, Audience: o.ESOAudience},
+		Reader: er, Provider: p.Name(), StoreKind: o.StoreKind, StoreName: o.StoreName, RefreshInterval: o.ESORefresh,
+		Auth: providers.ExternalAuth{Method: o.ESOAuth, ServiceAccount: o.ESOServiceAcct, ServiceAccountNamespace: o.ESOSANamespace},
 	}
-	if o.ESOAuth == templates.AuthToken {
-		sel, err := parseTokenSecret(o.ESOTokenSecret)
-		if err != nil {
-			return nil, err
-		}
-		in.Auth.TokenSecret = sel
-	}
-	// Validate now, before anything is written.
-	if _, err := templates.Generate(*in); err != nil {
-		return nil, usageError("%v", err)
+	if err := templates.Check(*in); err != nil {
+		return nil, usageError("--manifests: %v", err)
 	}
 	return in, nil
 }
@@ -535,7 +502,7 @@ func writeManifests(f *factory, o *migrateOptions, lp *loadedPlan, rep *migrate.
 		}
 		in.Items = append(in.Items, templates.Item{
 			Namespace: s.Namespace, Name: s.Name, Type: s.EffectiveType(), Labels: s.Labels, Annotations: s.Annotations,
-			Immutable: s.Immutable, Refs: er.ExternalRefs(*it.Target, s),
+			Immutable: s.Immutable, Refs: er.ExternalRefs(*it.Target, providers.PayloadOf(s)),
 		})
 	}
 	b, err := templates.Generate(*in)

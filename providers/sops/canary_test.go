@@ -17,6 +17,7 @@ import (
 	"github.com/getsops/sops/v3/logging"
 
 	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
 )
 
 // TestCanary plants distinctive values, runs every operation including failing ones, and checks
@@ -62,8 +63,8 @@ func TestCanary(t *testing.T) {
 	}
 	// Failing checks.
 	bad := &kube.Secret{Namespace: "canary", Name: "bad", Data: kube.Data{"bad key": canaries[0], "big": bytes.Repeat(canaries[1], maxSecretSize/20)}}
-	tg, _ := p.Target(bad)
-	record(p.Check(tg, bad))
+	tg, _ := p.Target(refOf(bad))
+	record(p.Check(tg, providers.PayloadOf(bad)))
 	_, err := p.Write(ctx, tg, payload(t, bad), "")
 	record(err)
 
@@ -93,7 +94,7 @@ func TestCanary(t *testing.T) {
 	rewrap := open(t, &Config{Out: out, AgeRecipients: []string{newRcpt}, AgeKeyFile: filepath.Join(dir, "none.key"), UpdateKeys: true})
 	rewrap.SetLogger(logger)
 	for _, s := range secrets {
-		tg, _ := rewrap.Target(s)
+		tg, _ := rewrap.Target(refOf(s))
 		st, err := rewrap.Read(ctx, tg)
 		record(err)
 		texts = append(texts, fmt.Sprintf("%v %+v", st, st))
@@ -108,7 +109,7 @@ func TestCanary(t *testing.T) {
 	// A reader without identity.
 	blind := open(t, &Config{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: filepath.Join(dir, "none.key")})
 	for _, s := range secrets {
-		tg, _ := blind.Target(s)
+		tg, _ := blind.Target(refOf(s))
 		st, err := blind.Read(ctx, tg)
 		record(err)
 		texts = append(texts, fmt.Sprintf("%v %+v", st, st))

@@ -60,15 +60,6 @@ func NewConfig() *Config {
 	return &Config{Out: DefaultOut, AgeKeyFile: DefaultAgeKeyFile}
 }
 
-// Entry is this provider's row in the registry table.
-func Entry() providers.Entry {
-	return providers.Entry{
-		Name:      Name,
-		Summary:   "SOPS-encrypted Secret manifests in a Git-ready folder, for Flux or Argo CD",
-		NewConfig: func() providers.Config { return NewConfig() },
-	}
-}
-
 // Flags registers the provider's flags.
 func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Out, "sops-out", c.Out,

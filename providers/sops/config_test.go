@@ -86,9 +86,6 @@ func TestFlags(t *testing.T) {
 	if d := NewConfig(); d.Out != DefaultOut || d.AgeKeyFile != DefaultAgeKeyFile || d.UpdateKeys {
 		t.Fatalf("defaults %+v", d)
 	}
-	if e := Entry(); e.Name != "sops" || e.NewConfig() == nil {
-		t.Fatalf("entry %+v", e)
-	}
 }
 
 // TestOpenFolder: an output folder that cannot be written is one clear error at Open, before

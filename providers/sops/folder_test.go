@@ -89,7 +89,7 @@ func TestFolderLock(t *testing.T) {
 
 	second := open(t, c) // Open and Read take no lock
 	s := secret("shop", "b", "demo")
-	tg, _ := second.Target(s)
+	tg, _ := second.Target(refOf(s))
 	if _, err := second.Read(ctx, providers.Target{Provider: Name, Address: "shop/a.yaml"}); err != nil {
 		t.Fatalf("read while another run writes: %v", err)
 	}
@@ -111,7 +111,7 @@ func TestFolderLock(t *testing.T) {
 		t.Fatalf("write after the other run closed: %v", err)
 	}
 	sc := secret("shop", "c", "demo")
-	tc, _ := first.Target(sc)
+	tc, _ := first.Target(refOf(sc))
 	if _, err := first.Write(ctx, tc, payload(t, sc), ""); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("write after close: err = %v", err)
 	}

@@ -121,17 +121,17 @@ func fingerprint(t testing.TB, s *kube.Secret) string {
 }
 
 func payload(t testing.TB, s *kube.Secret) providers.Payload {
-	return providers.Payload{Secret: s, Fingerprint: fingerprint(t, s), FingerprintKeyID: "hmac-sha256:0123456789abcdef", RunID: "run-1"}
+	return withFingerprint(providers.PayloadOf(s), fingerprint(t, s), "hmac-sha256:0123456789abcdef", "run-1")
 }
 
 // write stores s as a new file and returns its target and version.
 func write(t *testing.T, p *Provider, s *kube.Secret) (providers.Target, string) {
 	t.Helper()
-	tg, err := p.Target(s)
+	tg, err := p.Target(refOf(s))
 	if err != nil {
 		t.Fatalf("target %s: %v", s.Ref(), err)
 	}
-	if err := p.Check(tg, s); err != nil {
+	if err := p.Check(tg, providers.PayloadOf(s)); err != nil {
 		t.Fatalf("check %s: %v", s.Ref(), err)
 	}
 	v, err := p.Write(context.Background(), tg, payload(t, s), "")
@@ -176,3 +176,10 @@ func sampleSecrets() []*kube.Secret {
 }
 
 func newFlagSet() *pflag.FlagSet { return pflag.NewFlagSet("test", pflag.ContinueOnError) }
+
+func refOf(s *kube.Secret) providers.Ref { return providers.PayloadOf(s).Ref }
+
+func withFingerprint(p providers.Payload, fingerprint, keyID, run string) providers.Payload {
+	p.Fingerprint, p.FingerprintKeyID, p.RunID = fingerprint, keyID, run
+	return p
+}

@@ -290,7 +290,7 @@ func TestSopsBinaryFilesReadBack(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	p := open(t, &Config{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: key})
 	s := sampleSecrets()[1]
-	plainTree := secretTree(s, fingerprint(t, s), payload(t, s).FingerprintKeyID)
+	plainTree := secretTree(payload(t, s))
 	plain, err := sopsyaml.NewStore(&config.YAMLStoreConfig{}).EmitPlainFile(sops.TreeBranches{plainTree})
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func TestSopsBinaryFilesReadBack(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(out, s.Namespace), 0o700)
 	os.WriteFile(filepath.Join(out, s.Namespace, s.Name+".yaml"), enc, 0o600)
-	tg, _ := p.Target(s)
+	tg, _ := p.Target(refOf(s))
 	st, err := p.Read(context.Background(), tg)
 	if err != nil || !sameData(st.Data, s.Data) || !st.Managed || st.Fingerprint != fingerprint(t, s) {
 		t.Fatalf("read of a sops-encrypted manifest: %+v, %v", st, err)

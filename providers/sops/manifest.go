@@ -9,6 +9,7 @@ import (
 	"github.com/getsops/sops/v3"
 
 	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
 )
 
 // Annotations secretshift adds to the manifests it writes. The sops MAC covers them like every
@@ -39,10 +40,10 @@ const encryptedRegex = `^(data|stringData)$`
 // resourceVersion, creationTimestamp, ownerReferences, managedFields) are left out: they belong
 // to the source cluster and would be rejected or misleading when Flux applies the manifest. The
 // run ID and source cluster are not recorded either: they would change the file on every run.
-func secretTree(s *kube.Secret, fingerprint, fingerprintKey string) sops.TreeBranch {
+func secretTree(s providers.Payload) sops.TreeBranch {
 	meta := sops.TreeBranch{
-		{Key: "name", Value: s.Name},
-		{Key: "namespace", Value: s.Namespace},
+		{Key: "name", Value: s.Ref.Name},
+		{Key: "namespace", Value: s.Ref.Namespace},
 	}
 	if len(s.Labels) > 0 {
 		meta = append(meta, sops.TreeItem{Key: "labels", Value: stringBranch(s.Labels)})
@@ -55,14 +56,14 @@ func secretTree(s *kube.Secret, fingerprint, fingerprintKey string) sops.TreeBra
 		ann[k] = v
 	}
 	ann[AnnotationManagedBy] = ManagedByValue
-	if fingerprint != "" {
-		ann[AnnotationFingerprint] = fingerprint
+	if s.Fingerprint != "" {
+		ann[AnnotationFingerprint] = s.Fingerprint
 	}
-	if fingerprintKey != "" {
-		ann[AnnotationFingerprintKey] = fingerprintKey
+	if s.FingerprintKeyID != "" {
+		ann[AnnotationFingerprintKey] = s.FingerprintKeyID
 	}
-	if s.UID != "" {
-		ann[AnnotationSourceUID] = s.UID
+	if s.Ref.UID != "" {
+		ann[AnnotationSourceUID] = s.Ref.UID
 	}
 	meta = append(meta, sops.TreeItem{Key: "annotations", Value: stringBranch(ann)})
 

@@ -194,7 +194,7 @@ func TestUsePin(t *testing.T) {
 			}
 			if tc.rewrap {
 				first := secret("shop", "first", "demo")
-				ftg, _ := p.Target(first)
+				ftg, _ := p.Target(refOf(first))
 				st, err := p.Read(ctx, ftg)
 				if err != nil || st.Rewrite == "" {
 					t.Fatalf("read: %+v, %v; want Rewrite from the plan's --sops-update-keys", st, err)

@@ -18,7 +18,6 @@ import (
 	"github.com/getsops/sops/v3/config"
 	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 
-	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -28,6 +27,9 @@ var (
 	_ providers.FolderWriter = (*Provider)(nil)
 	_ providers.Noter        = (*Provider)(nil)
 	_ providers.Logger       = (*Provider)(nil)
+	_ providers.Identified   = (*Provider)(nil)
+	_ providers.Describer    = (*Provider)(nil)
+	_ providers.Hinter       = (*Provider)(nil)
 )
 
 // maxSecretSize is the API server's limit on the total size of a Secret's values.
@@ -68,34 +70,37 @@ func (p *Provider) Name() string { return Name }
 // audit log: a saved plan is applied only to the folder it was made for.
 func (p *Provider) Describe() string { return "sops files in " + p.OutputFolder() }
 
+// StoreID implements providers.Identified: the output folder's absolute path.
+func (p *Provider) StoreID() string { return "sops|" + p.OutputFolder() }
+
 // Target returns <namespace>/<name>.yaml.
-func (p *Provider) Target(s *kube.Secret) (providers.Target, error) {
-	if err := checkNamespace(s.Namespace); err != nil {
-		return providers.Target{}, fmt.Errorf("secret %s: %w", s.Ref(), err)
+func (p *Provider) Target(ref providers.Ref) (providers.Target, error) {
+	if err := checkNamespace(ref.Namespace); err != nil {
+		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
 	}
-	if err := checkName(s.Name); err != nil {
-		return providers.Target{}, fmt.Errorf("secret %s: %w", s.Ref(), err)
+	if err := checkName(ref.Name); err != nil {
+		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
 	}
-	return providers.Target{Provider: Name, Address: address(s.Namespace, s.Name)}, nil
+	return providers.Target{Provider: Name, Address: address(ref.Namespace, ref.Name)}, nil
 }
 
 // Check validates key names and the Kubernetes size limit, without I/O.
-func (p *Provider) Check(t providers.Target, s *kube.Secret) error {
+func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
 	var errs []error
-	want, err := p.Target(s)
+	want, err := p.Target(pl.Ref)
 	switch {
 	case err != nil:
 		errs = append(errs, err)
 	case want.Address != t.Address:
-		errs = append(errs, fmt.Errorf("secret %s: %w: target %s is not its file %s", s.Ref(), providers.ErrInvalidName, t, want.Address))
+		errs = append(errs, fmt.Errorf("secret %s: %w: target %s is not its file %s", pl.Ref, providers.ErrInvalidName, t, want.Address))
 	}
-	for _, k := range s.Data.Keys() {
+	for _, k := range pl.Data.Keys() {
 		if err := checkKey(k); err != nil {
-			errs = append(errs, fmt.Errorf("secret %s: %w", s.Ref(), err))
+			errs = append(errs, fmt.Errorf("secret %s: %w", pl.Ref, err))
 		}
 	}
-	if n := s.Data.Size(); n > maxSecretSize {
-		errs = append(errs, fmt.Errorf("secret %s: %w: values total %d bytes, Kubernetes allows %d", s.Ref(), providers.ErrTooLarge, n, maxSecretSize))
+	if n := pl.Data.Size(); n > maxSecretSize {
+		errs = append(errs, fmt.Errorf("secret %s: %w: values total %d bytes, Kubernetes allows %d", pl.Ref, providers.ErrTooLarge, n, maxSecretSize))
 	}
 	return errors.Join(errs...)
 }
@@ -166,11 +171,7 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 	if err != nil {
 		return "", err
 	}
-	s := pl.Secret
-	if s == nil {
-		return "", fmt.Errorf("write %s: no secret", t)
-	}
-	if err := p.Check(t, s); err != nil {
+	if err := p.Check(t, pl); err != nil {
 		return "", err
 	}
 	rel := address(ns, name)
@@ -185,7 +186,7 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 		return "", err
 	}
 
-	plain := secretTree(s, pl.Fingerprint, pl.FingerprintKeyID)
+	plain := secretTree(pl)
 	cur, err := p.load(rel, path)
 	exists := err == nil
 	switch {
@@ -244,7 +245,7 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 			out, md, err = p.encrypt(ctx, rel, plain, want)
 		}
 		if err != nil {
-			return "", fmt.Errorf("encrypt %s for %s: %w", s.Ref(), rel, err)
+			return "", fmt.Errorf("encrypt %s for %s: %w", pl.Ref, rel, err)
 		}
 		version = fileVersion(md.LastModified, out)
 	}

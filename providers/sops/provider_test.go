@@ -38,7 +38,7 @@ func TestTarget(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := p.Target(&kube.Secret{Namespace: tc.ns, Name: tc.n})
+			got, err := p.Target(providers.Ref{Namespace: tc.ns, Name: tc.n})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -72,11 +72,11 @@ func TestCheck(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &kube.Secret{Namespace: "shop", Name: "db", Data: tc.data}
-			tg, _ := p.Target(s)
+			tg, _ := p.Target(refOf(s))
 			if tc.target != "" {
 				tg.Address = tc.target
 			}
-			err := p.Check(tg, s)
+			err := p.Check(tg, providers.PayloadOf(s))
 			if len(tc.want) == 0 && err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
@@ -449,7 +449,7 @@ func TestConcurrentWrites(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				tg, _ := p.Target(s)
+				tg, _ := p.Target(refOf(s))
 				_, err := p.Write(context.Background(), tg, payload(t, s), "")
 				errs <- err
 			}()
@@ -472,7 +472,7 @@ func TestConcurrentWrites(t *testing.T) {
 		t.Fatalf("%d writes succeeded and %d conflicted, want %d each", ok, conflicts, len(secrets))
 	}
 	for _, s := range secrets {
-		tg, _ := p.Target(s)
+		tg, _ := p.Target(refOf(s))
 		st, err := p.Read(context.Background(), tg)
 		if err != nil || !sameData(st.Data, s.Data) {
 			t.Fatalf("read %s: %v", tg, err)

@@ -139,7 +139,7 @@ func TestRerunRecipients(t *testing.T) {
 				ns = "shop"
 			}
 			s := secret(ns, "second", "demo-2")
-			tg, _ := p.Target(s)
+			tg, _ := p.Target(refOf(s))
 			_, err = p.Write(context.Background(), tg, payload(t, s), "")
 			if tc.writeErr != nil {
 				if !errors.Is(err, tc.writeErr) || !strings.Contains(err.Error(), `creation rule 1 (path_regex "^staging/")`) {
@@ -249,7 +249,7 @@ func TestRecipientChange(t *testing.T) {
 			}
 			p := open(t, tc.config(out))
 			s := secret("shop", "a", "demo-a")
-			tg, _ := p.Target(s)
+			tg, _ := p.Target(refOf(s))
 			path := filepath.Join(out, "shop", "a.yaml")
 			old, _ := os.ReadFile(path)
 			st, err := p.Read(ctx, tg)
@@ -325,7 +325,7 @@ func TestRecipientChange(t *testing.T) {
 		}
 		// A change of values keeps the file's recipients; a new file gets the rule's.
 		a := secret("shop", "a", "demo-a-changed")
-		atg, _ := p.Target(a)
+		atg, _ := p.Target(refOf(a))
 		st, _ := p.Read(context.Background(), atg)
 		if _, err := p.Write(context.Background(), atg, payload(t, a), st.Version); err != nil {
 			t.Fatal(err)

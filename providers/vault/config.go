@@ -39,23 +39,25 @@ type Config struct {
 	Mount        string
 	PathTemplate string
 
-	Auth          string
-	AuthMount     string
-	Role          string
-	RoleID        string
-	SecretIDEnv   string
-	SecretIDFile  string
-	K8sTokenFile  string
-	RateLimit     float64
-	MaxRetries    int
-	ESOServer     string
+	Auth         string
+	AuthMount    string
+	Role         string
+	RoleID       string
+	SecretIDEnv  string
+	SecretIDFile string
+	K8sTokenFile string
+	RateLimit    float64
+	MaxRetries   int
+	// ESO is how External Secrets Operator reaches Vault (--vault-eso-server, --eso-*).
+	ESO           esoConfig
 	Getenv        func(string) string
 	clientFactory func(*api.Config) (*api.Client, error)
 }
 
 // NewConfig returns the default settings.
 func NewConfig() providers.Config {
-	return &Config{Mount: "secret", PathTemplate: DefaultPathTemplate, Auth: AuthToken, MaxRetries: 4, Getenv: os.Getenv}
+	return &Config{Mount: "secret", PathTemplate: DefaultPathTemplate, Auth: AuthToken, MaxRetries: 4, Getenv: os.Getenv,
+		ESO: esoConfig{KubernetesMount: "kubernetes", Audience: "vault"}}
 }
 
 // Flags implements providers.Config.
@@ -73,7 +75,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.K8sTokenFile, "vault-k8s-token-file", "", "service account token file for kubernetes auth (default: the in-cluster token)")
 	fs.Float64Var(&c.RateLimit, "vault-rate", 0, "client-side limit on Vault requests per second (0: none; $VAULT_RATE_LIMIT also works)")
 	fs.IntVar(&c.MaxRetries, "vault-max-retries", c.MaxRetries, "retries for throttled (429) or failed (5xx) requests; Retry-After is honoured")
-	fs.StringVar(&c.ESOServer, "vault-eso-server", "", "Vault address as External Secrets Operator reaches it, if different from --vault-addr")
+	c.ESO.flags(fs)
 }
 
 // Open implements providers.Config: it builds a client, authenticates and checks that the
@@ -135,7 +137,7 @@ func (c *Config) open(ctx context.Context) (*Provider, error) {
 	if err := c.login(ctx, client); err != nil {
 		return nil, err
 	}
-	p := &Provider{client: client, mount: mount, path: tmpl, addr: cfg.Address, namespace: client.Namespace(), esoServer: c.ESOServer}
+	p := &Provider{client: client, mount: mount, path: tmpl, addr: cfg.Address, namespace: client.Namespace(), eso: c.ESO}
 	if err := p.checkMount(ctx); err != nil {
 		return nil, err
 	}

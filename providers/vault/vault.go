@@ -47,6 +47,11 @@ const (
 	metaUID         = "source-uid"
 	metaType        = "source-type"
 	metaRun         = "secretshift-run"
+	// metaProvenance prefixes the keys of Payload.Provenance.
+	metaProvenance = "secretshift-"
+	// maxProvenance bounds Payload.Provenance: KV v2 allows 64 custom metadata keys, and
+	// secretshift's own take 10.
+	maxProvenance = 32
 	// encodingAll marks that every key is base64, used when the list of binary keys would not
 	// fit Vault's 512-byte limit for a metadata value.
 	encodingAll = "*"
@@ -62,7 +67,7 @@ type Provider struct {
 	path      *template.Template
 	addr      string
 	namespace string
-	esoServer string
+	eso       esoConfig
 	identity  Identity
 }
 
@@ -78,6 +83,8 @@ var (
 	_ providers.ExternalReader  = (*Provider)(nil)
 	_ providers.ActorIdentifier = (*Provider)(nil)
 	_ providers.Lister          = (*Provider)(nil)
+	_ providers.Identified      = (*Provider)(nil)
+	_ providers.Describer       = (*Provider)(nil)
 )
 
 // Name implements providers.Provider.
@@ -91,7 +98,12 @@ func (p *Provider) ActorIdentity() map[string]string {
 	return map[string]string{"display_name": p.identity.DisplayName, "accessor": p.identity.Accessor}
 }
 
-// Describe says which store the adapter writes to, for plans and reports.
+// StoreID implements providers.Identified: the server, the Vault namespace and the mount.
+func (p *Provider) StoreID() string {
+	return "vault|" + strings.TrimRight(p.addr, "/") + "|" + p.namespace + "|" + p.mount
+}
+
+// Describe implements providers.Describer: which store the adapter writes to, in words.
 func (p *Provider) Describe() string {
 	s := fmt.Sprintf("vault %s mount %s/ (kv v2)", strings.TrimRight(p.addr, "/"), p.mount)
 	if p.namespace != "" {
@@ -134,15 +146,15 @@ func (p *Provider) checkMount(ctx context.Context) error {
 	return nil
 }
 
-// Target implements providers.Provider: it renders the path template for s.
-func (p *Provider) Target(s *kube.Secret) (providers.Target, error) {
+// Target implements providers.Provider: it renders the path template for ref.
+func (p *Provider) Target(ref providers.Ref) (providers.Target, error) {
 	var b bytes.Buffer
-	if err := p.path.Execute(&b, struct{ Namespace, Name string }{s.Namespace, s.Name}); err != nil {
-		return providers.Target{}, fmt.Errorf("render vault path for %s: %w: %v", s.Ref(), providers.ErrInvalidName, err)
+	if err := p.path.Execute(&b, struct{ Namespace, Name string }{ref.Namespace, ref.Name}); err != nil {
+		return providers.Target{}, fmt.Errorf("render vault path for %s: %w: %v", ref, providers.ErrInvalidName, err)
 	}
 	path := b.String()
 	if err := validPath(path, p.mount); err != nil {
-		return providers.Target{}, fmt.Errorf("vault path %q for %s: %w", path, s.Ref(), err)
+		return providers.Target{}, fmt.Errorf("vault path %q for %s: %w", path, ref, err)
 	}
 	return providers.Target{Provider: Name, Address: p.mount + "/" + path}, nil
 }
@@ -179,11 +191,14 @@ func (p *Provider) relPath(t providers.Target) string {
 }
 
 // Check implements providers.Provider.
-func (p *Provider) Check(t providers.Target, s *kube.Secret) error {
+func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
 	var errs []error
-	data, _ := encode(s.Data)
+	data, _ := encode(pl.Data)
 	if n := entrySize(data); n > MaxEntryBytes {
-		errs = append(errs, fmt.Errorf("%s: %w: encoded entry is %d bytes, vault's storage limit is %d", s.Ref(), providers.ErrTooLarge, n, MaxEntryBytes))
+		errs = append(errs, fmt.Errorf("%s: %w: encoded entry is %d bytes, vault's storage limit is %d", pl.Ref, providers.ErrTooLarge, n, MaxEntryBytes))
+	}
+	if len(pl.Provenance) > maxProvenance {
+		errs = append(errs, fmt.Errorf("%s: %w: %d provenance entries, at most %d", pl.Ref, providers.ErrTooLarge, len(pl.Provenance), maxProvenance))
 	}
 	return errors.Join(errs...)
 }
@@ -197,6 +212,11 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 		}
 		return nil, fmt.Errorf("read vault %s: %w", t.Address, classify(err))
 	}
+	return stored(sec), nil
+}
+
+// stored is what a KV v2 read returned, as the engine sees it.
+func stored(sec *api.KVSecret) *providers.Stored {
 	st := &providers.Stored{}
 	if sec.VersionMetadata != nil {
 		st.Version = strconv.Itoa(sec.VersionMetadata.Version)
@@ -211,10 +231,27 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 	if sec.Data == nil {
 		// The latest version is soft-deleted: something is there (cas=0 would fail), with no values.
 		st.Data = kube.Data{}
-		return st, nil
+		return st
 	}
 	st.Data = decode(sec.Data, meta[metaEncoding])
-	return st, nil
+	return st
+}
+
+// ReadVersion implements providers.Versioned. The custom metadata is the entry's (KV v2 keeps
+// one set for all versions), so Managed and the fingerprint speak of the latest write.
+func (p *Provider) ReadVersion(ctx context.Context, t providers.Target, version string) (*providers.Stored, error) {
+	v, err := strconv.Atoi(version)
+	if err != nil {
+		return nil, fmt.Errorf("read vault %s: bad version %q", t.Address, version)
+	}
+	sec, err := p.client.KVv2(p.mount).GetVersion(ctx, p.relPath(t), v)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("read vault %s version %d: %w", t.Address, v, providers.ErrNotFound)
+		}
+		return nil, fmt.Errorf("read vault %s version %d: %w", t.Address, v, classify(err))
+	}
+	return stored(sec), nil
 }
 
 // Existing implements providers.Lister with one LIST of the KV metadata per folder. It declines
@@ -286,7 +323,7 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 		}
 		cas = v
 	}
-	data, marker := encode(pl.Secret.Data)
+	data, marker := encode(pl.Data)
 	kv := p.client.KVv2(p.mount)
 	path := p.relPath(t)
 	if err := p.writeMetadata(ctx, path, p.metadata(pl, marker), expect == ""); err != nil {
@@ -330,9 +367,8 @@ func (p *Provider) writeMetadata(ctx context.Context, path string, m map[string]
 // metadata builds the custom_metadata patch. Keys with a nil value are deleted, so a stale
 // encoding marker from an earlier write does not survive.
 func (p *Provider) metadata(pl providers.Payload, marker string) map[string]any {
-	s := pl.Secret
 	// Vault refuses empty metadata values, so absent fields are deleted (nil) instead.
-	m := map[string]any{metaManagedBy: metaManagedByV, metaType: s.EffectiveType()}
+	m := map[string]any{metaManagedBy: metaManagedByV, metaType: pl.EffectiveType()}
 	set := func(k, v string) {
 		m[k] = nil
 		if v != "" {
@@ -341,12 +377,15 @@ func (p *Provider) metadata(pl providers.Payload, marker string) map[string]any 
 	}
 	set(metaFingerprint, pl.Fingerprint)
 	set(metaFPKey, pl.FingerprintKeyID)
-	set(metaNamespace, s.Namespace)
-	set(metaName, s.Name)
-	set(metaUID, s.UID)
-	set(metaCluster, pl.Cluster)
+	set(metaNamespace, pl.Ref.Namespace)
+	set(metaName, pl.Ref.Name)
+	set(metaUID, pl.Ref.UID)
+	set(metaCluster, pl.Ref.Cluster)
 	set(metaRun, pl.RunID)
 	set(metaEncoding, marker)
+	for k, v := range pl.Provenance {
+		set(metaProvenance+k, v)
+	}
 	return m
 }
 

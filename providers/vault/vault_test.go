@@ -113,7 +113,7 @@ func TestTargets(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustOpen(t, addr, func(c *Config) { c.PathTemplate = tc.tmpl })
-			got, err := p.Target(testSecret())
+			got, err := p.Target(providers.PayloadOf(testSecret()).Ref)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("want %v, got %v (%v)", tc.err, err, got)
@@ -132,14 +132,14 @@ func TestWriteReadRoundTripIsByteExact(t *testing.T) {
 	p := mustOpen(t, addr)
 	ctx := context.Background()
 	s := testSecret()
-	tgt, err := p.Target(s)
+	tgt, err := p.Target(providers.PayloadOf(s).Ref)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.Read(ctx, tgt); !errors.Is(err, providers.ErrNotFound) {
 		t.Fatalf("read before write: want ErrNotFound, got %v", err)
 	}
-	v, err := p.Write(ctx, tgt, providers.Payload{Secret: s, Fingerprint: "hmac-sha256:abc", FingerprintKeyID: "hmac-sha256:0123456789abcdef", Cluster: "https://k8s.example:6443", RunID: "run-1"}, "")
+	v, err := p.Write(ctx, tgt, withProvenance(providers.PayloadOf(s), "hmac-sha256:abc", "hmac-sha256:0123456789abcdef", "https://k8s.example:6443", "run-1"), "")
 	if err != nil || v != "1" {
 		t.Fatalf("write: %v, version %q", err, v)
 	}
@@ -173,13 +173,13 @@ func TestWriteReadRoundTripIsByteExact(t *testing.T) {
 	}
 
 	// Check-and-set: a create over an existing entry and an update from a stale version fail.
-	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); !errors.Is(err, providers.ErrConflict) {
+	if _, err := p.Write(ctx, tgt, providers.PayloadOf(s), ""); !errors.Is(err, providers.ErrConflict) {
 		t.Errorf("second create: want ErrConflict, got %v", err)
 	}
-	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, "7"); !errors.Is(err, providers.ErrConflict) {
+	if _, err := p.Write(ctx, tgt, providers.PayloadOf(s), "7"); !errors.Is(err, providers.ErrConflict) {
 		t.Errorf("stale update: want ErrConflict, got %v", err)
 	}
-	if v, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, "1"); err != nil || v != "2" {
+	if v, err := p.Write(ctx, tgt, providers.PayloadOf(s), "1"); err != nil || v != "2" {
 		t.Errorf("update from version 1: %v, %q", err, v)
 	}
 	vs, err := p.Versions(ctx, tgt)
@@ -193,13 +193,13 @@ func TestMarkerClearedWhenNoLongerBinary(t *testing.T) {
 	p := mustOpen(t, addr)
 	ctx := context.Background()
 	s := &kube.Secret{Namespace: "a", Name: "b", Data: kube.Data{"k": {0xff}}}
-	tgt, _ := p.Target(s)
-	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); err != nil {
+	tgt, _ := p.Target(providers.PayloadOf(s).Ref)
+	if _, err := p.Write(ctx, tgt, providers.PayloadOf(s), ""); err != nil {
 		t.Fatal(err)
 	}
 	// The value becomes text that happens to be valid base64: it must not be decoded.
 	s.Data["k"] = []byte("AAAA")
-	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, "1"); err != nil {
+	if _, err := p.Write(ctx, tgt, providers.PayloadOf(s), "1"); err != nil {
 		t.Fatal(err)
 	}
 	st, err := p.Read(ctx, tgt)
@@ -216,8 +216,8 @@ func TestManyBinaryKeysEncodeEverything(t *testing.T) {
 	for i := range 60 {
 		s.Data[strings.Repeat("k", 10)+string(rune('A'+i%26))+strings.Repeat("x", i)] = []byte{0xff, byte(i)}
 	}
-	tgt, _ := p.Target(s)
-	if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); err != nil {
+	tgt, _ := p.Target(providers.PayloadOf(s).Ref)
+	if _, err := p.Write(ctx, tgt, providers.PayloadOf(s), ""); err != nil {
 		t.Fatal(err)
 	}
 	st, err := p.Read(ctx, tgt)
@@ -229,7 +229,7 @@ func TestManyBinaryKeysEncodeEverything(t *testing.T) {
 			t.Errorf("key %s changed", k)
 		}
 	}
-	for _, r := range p.ExternalRefs(tgt, s) {
+	for _, r := range p.ExternalRefs(tgt, providers.PayloadOf(s)) {
 		if r.Decoding != "Base64" {
 			t.Errorf("key %s: ESO must decode every key when all are stored base64", r.SecretKey)
 		}
@@ -240,12 +240,12 @@ func TestCheckRejectsOversizedEntry(t *testing.T) {
 	_, addr := startVault(t)
 	p := mustOpen(t, addr)
 	s := &kube.Secret{Namespace: "a", Name: "big", Data: kube.Data{"blob": bytes.Repeat([]byte{0xff}, 900<<10)}}
-	tgt, _ := p.Target(s)
-	if err := p.Check(tgt, s); !errors.Is(err, providers.ErrTooLarge) {
+	tgt, _ := p.Target(providers.PayloadOf(s).Ref)
+	if err := p.Check(tgt, providers.PayloadOf(s)); !errors.Is(err, providers.ErrTooLarge) {
 		t.Fatalf("900 KiB of binary is 1.2 MiB base64: want ErrTooLarge, got %v", err)
 	}
 	s.Data["blob"] = bytes.Repeat([]byte("a"), 900<<10)
-	if err := p.Check(tgt, s); err != nil {
+	if err := p.Check(tgt, providers.PayloadOf(s)); err != nil {
 		t.Fatalf("900 KiB of text fits: %v", err)
 	}
 }
@@ -261,8 +261,8 @@ func TestRetriesHonourRetryAfter(t *testing.T) {
 		return nil
 	})
 	s := testSecret()
-	tgt, _ := p.Target(s)
-	if _, err := p.Write(context.Background(), tgt, providers.Payload{Secret: s}, ""); err != nil {
+	tgt, _ := p.Target(providers.PayloadOf(s).Ref)
+	if _, err := p.Write(context.Background(), tgt, providers.PayloadOf(s), ""); err != nil {
 		t.Fatalf("write through two 429s: %v", err)
 	}
 	if throttled.Load() != 3 {
@@ -275,10 +275,10 @@ func TestRollback(t *testing.T) {
 	p := mustOpen(t, addr)
 	ctx := context.Background()
 	s := &kube.Secret{Namespace: "a", Name: "r", Data: kube.Data{"k": []byte("one")}}
-	tgt, _ := p.Target(s)
-	p.Write(ctx, tgt, providers.Payload{Secret: s}, "")
+	tgt, _ := p.Target(providers.PayloadOf(s).Ref)
+	p.Write(ctx, tgt, providers.PayloadOf(s), "")
 	s.Data["k"] = []byte("two")
-	p.Write(ctx, tgt, providers.Payload{Secret: s}, "1")
+	p.Write(ctx, tgt, providers.PayloadOf(s), "1")
 	v, err := p.Rollback(ctx, tgt, "1")
 	if err != nil || v != "3" {
 		t.Fatalf("rollback: %v, %q", err, v)
@@ -299,14 +299,14 @@ func TestExistingListsFolders(t *testing.T) {
 	for _, ns := range []string{"a", "b", "c"} {
 		for _, name := range []string{"x", "y", "z", "w"} {
 			s := &kube.Secret{Namespace: ns, Name: name, Type: "Opaque", Data: kube.Data{"k": []byte("v")}}
-			tgt, err := p.Target(s)
+			tgt, err := p.Target(providers.PayloadOf(s).Ref)
 			if err != nil {
 				t.Fatal(err)
 			}
 			targets = append(targets, tgt)
 			// a/x and b/y exist.
 			if ns+"/"+name == "a/x" || ns+"/"+name == "b/y" {
-				if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); err != nil {
+				if _, err := p.Write(ctx, tgt, providers.PayloadOf(s), ""); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -409,8 +409,8 @@ func TestSoftDeletedAndDestroyedEntries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testSecret()
 			s.Name = "db-" + tc.name
-			tgt, _ := p.Target(s)
-			if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s, Fingerprint: "hmac-sha256:abc"}, ""); err != nil {
+			tgt, _ := p.Target(providers.PayloadOf(s).Ref)
+			if _, err := p.Write(ctx, tgt, withProvenance(providers.PayloadOf(s), "hmac-sha256:abc", "", "", ""), ""); err != nil {
 				t.Fatal(err)
 			}
 			if err := tc.remove(p.relPath(tgt)); err != nil {
@@ -424,10 +424,10 @@ func TestSoftDeletedAndDestroyedEntries(t *testing.T) {
 				t.Fatalf("read %s entry: %+v, want no values, version 1, managed", tc.name, st)
 			}
 			// Existence is what check-and-set sees: a create would fail, an update restores.
-			if _, err := p.Write(ctx, tgt, providers.Payload{Secret: s}, ""); !errors.Is(err, providers.ErrConflict) {
+			if _, err := p.Write(ctx, tgt, providers.PayloadOf(s), ""); !errors.Is(err, providers.ErrConflict) {
 				t.Errorf("create over a %s entry: %v, want ErrConflict", tc.name, err)
 			}
-			v, err := p.Write(ctx, tgt, providers.Payload{Secret: s, Fingerprint: "hmac-sha256:abc"}, st.Version)
+			v, err := p.Write(ctx, tgt, withProvenance(providers.PayloadOf(s), "hmac-sha256:abc", "", "", ""), st.Version)
 			if err != nil || v != "2" {
 				t.Fatalf("restore: version %q, %v", v, err)
 			}
@@ -436,4 +436,9 @@ func TestSoftDeletedAndDestroyedEntries(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withProvenance(p providers.Payload, fingerprint, keyID, cluster, run string) providers.Payload {
+	p.Fingerprint, p.FingerprintKeyID, p.Ref.Cluster, p.RunID = fingerprint, keyID, cluster, run
+	return p
 }

@@ -1,4 +1,4 @@
-package templates
+package vault
 
 import (
 	"context"
@@ -8,14 +8,16 @@ import (
 	"testing"
 
 	"github.com/secretshift/secretshift/internal/testenv"
+	"github.com/secretshift/secretshift/templates"
 )
 
+// The shared kube-apiserver starts only when a test asks for it (testenv.RequireKube).
 func TestMain(m *testing.M) { testenv.Main(m, testenv.NeedKube) }
 
-// TestManifestsPassServerSideDryRun applies the generated bundle with kubectl's server-side dry
+// TestESOManifestsPassServerSideDryRun applies the generated bundle with kubectl's server-side dry
 // run against a real kube-apiserver that has the External Secrets Operator CRDs installed, so
 // every field and enum is checked by ESO's own OpenAPI schema.
-func TestManifestsPassServerSideDryRun(t *testing.T) {
+func TestESOManifestsPassServerSideDryRun(t *testing.T) {
 	k := testenv.RequireKube(t)
 	ctx := context.Background()
 	if err := testenv.InstallCRDs(ctx, k.Config, filepath.Join(testenv.SharedDir(), "corpus", "eso-crds")); err != nil {
@@ -30,9 +32,9 @@ func TestManifestsPassServerSideDryRun(t *testing.T) {
 	if err != nil {
 		t.Skip("kubectl not installed")
 	}
-	for _, kind := range []string{KindSecretStore, KindClusterSecretStore} {
+	for _, kind := range []string{templates.KindSecretStore, templates.KindClusterSecretStore} {
 		t.Run(kind, func(t *testing.T) {
-			b, err := Generate(sampleInput(kind))
+			b, err := templates.Generate(sampleInput(kind))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,164 @@
+// Package memstore is a store that lives in memory, for tests: it shows that a store is one
+// folder plus one registry row, with no change anywhere else. It keeps versions and
+// check-and-set like a real store; its content lasts as long as the process.
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/spf13/pflag"
+
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+// Name is the registry name of this store.
+const Name = "mem"
+
+// Entry is the store's row for the registry table.
+var Entry = providers.Entry{Name: Name, Summary: "an in-memory store (tests)", NewConfig: func() providers.Config { return &Config{Bucket: "default"} }}
+
+// Config selects a bucket; buckets of one process share their content across Opens.
+type Config struct{ Bucket string }
+
+// Flags implements providers.Config.
+func (c *Config) Flags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Bucket, "mem-bucket", c.Bucket, "in-memory bucket to write to")
+}
+
+// Open implements providers.Config.
+func (c *Config) Open(context.Context) (providers.Provider, error) {
+	if c.Bucket == "" {
+		return nil, errors.New("mem: --mem-bucket is empty")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	s, ok := buckets[c.Bucket]
+	if !ok {
+		s = &Store{bucket: c.Bucket, entries: map[string][]providers.Stored{}}
+		buckets[c.Bucket] = s
+	}
+	return s, nil
+}
+
+var (
+	mu      sync.Mutex
+	buckets = map[string]*Store{}
+)
+
+// Bucket returns the store of a bucket, for tests to look inside.
+func Bucket(name string) *Store {
+	mu.Lock()
+	defer mu.Unlock()
+	return buckets[name]
+}
+
+// Store is one bucket: every version of every entry.
+type Store struct {
+	bucket  string
+	mu      sync.Mutex
+	entries map[string][]providers.Stored
+}
+
+var (
+	_ providers.Provider       = (*Store)(nil)
+	_ providers.Identified     = (*Store)(nil)
+	_ providers.Describer      = (*Store)(nil)
+	_ providers.ExternalReader = (*Store)(nil)
+)
+
+// Name implements providers.Provider.
+func (s *Store) Name() string { return Name }
+
+// StoreID implements providers.Identified.
+func (s *Store) StoreID() string { return "mem|" + s.bucket }
+
+// Describe implements providers.Describer.
+func (s *Store) Describe() string { return "in-memory bucket " + s.bucket }
+
+// Target implements providers.Provider.
+func (s *Store) Target(ref providers.Ref) (providers.Target, error) {
+	if strings.Contains(ref.Name, "_") {
+		return providers.Target{}, fmt.Errorf("%s: %w: no underscores here", ref, providers.ErrInvalidName)
+	}
+	return providers.Target{Provider: Name, Address: ref.Namespace + "/" + ref.Name}, nil
+}
+
+// Check implements providers.Provider.
+func (s *Store) Check(providers.Target, providers.Payload) error { return nil }
+
+// Read implements providers.Provider.
+func (s *Store) Read(_ context.Context, t providers.Target) (*providers.Stored, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.entries[t.Address]
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("%s: %w", t, providers.ErrNotFound)
+	}
+	st := vs[len(vs)-1]
+	st.Data = copyData(st.Data)
+	return &st, nil
+}
+
+// Write implements providers.Provider.
+func (s *Store) Write(_ context.Context, t providers.Target, p providers.Payload, expect string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.entries[t.Address]
+	cur := ""
+	if len(vs) > 0 {
+		cur = strconv.Itoa(len(vs))
+	}
+	if cur != expect {
+		return "", fmt.Errorf("write %s: %w: version %q, expected %q", t, providers.ErrConflict, cur, expect)
+	}
+	v := strconv.Itoa(len(vs) + 1)
+	s.entries[t.Address] = append(vs, providers.Stored{Data: copyData(p.Data), Type: p.EffectiveType(), Fingerprint: p.Fingerprint,
+		FingerprintKeyID: p.FingerprintKeyID, Version: v, Managed: true, SourceUID: p.Ref.UID, RunID: p.RunID})
+	return v, nil
+}
+
+// Versions counts the versions of an entry.
+func (s *Store) Versions(address string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.entries[address])
+}
+
+// ExternalRefs implements providers.ExternalReader: one remote key per Secret key.
+func (s *Store) ExternalRefs(t providers.Target, p providers.Payload) []providers.ExternalRef {
+	var out []providers.ExternalRef
+	for _, k := range p.Data.Keys() {
+		out = append(out, providers.ExternalRef{SecretKey: k, Key: t.Address, Property: k})
+	}
+	return out
+}
+
+// ExternalStores implements providers.ExternalReader with ESO's fake provider block.
+func (s *Store) ExternalStores(req providers.StoreRequest) (*providers.StoreSet, error) {
+	set := &providers.StoreSet{Providers: map[string]map[string]any{}, Files: map[string][]byte{}}
+	for ns := range req.Refs {
+		if req.Cluster {
+			ns = ""
+		}
+		set.Providers[ns] = map[string]any{"fake": map[string]any{"data": []any{}}}
+	}
+	set.Files["mem/bucket.txt"] = []byte(s.bucket + "\n")
+	return set, nil
+}
+
+func copyData(d kube.Data) kube.Data {
+	if d == nil {
+		return nil
+	}
+	out := make(kube.Data, len(d))
+	for k, v := range d {
+		out[k] = append([]byte(nil), v...)
+	}
+	return out
+}
