@@ -40,7 +40,7 @@
 // identifiers or whose values are not such text. Beyond that the caller's contract applies (see
 // Event).
 //
-// The log and the head file name their members in snake_case. Report, Problem, SetReport,
+// The log and the head file name their members in snake_case. VerifyReport, Finding, SetReport,
 // FileReport, Rotation and KeyFiles are command output, not file content, and use the camelCase
 // of the commands' -o json, with initialisms in capitals (publicKeyID).
 //

@@ -28,7 +28,7 @@ func encoderRecords() []*Record {
 			},
 			CI: &CI{Provider: "github-actions", Actor: "octo", Repository: "o/r", RunID: "7", JobID: "j", URL: "https://x/y"}},
 		Source: &Source{Cluster: "https://127.0.0.1:6443", Namespace: "ns", Name: "db", UID: "u-1", Origin: "a.yaml#0"},
-		Target: &Target{Provider: "vault", Address: "secret/ns/db", Version: "3"},
+		Target: &StoreTarget{Provider: "vault", Address: "secret/ns/db", Version: "3"},
 		Keys:   []string{"b", "a", ".env", "app.config.yaml", "ключ"},
 		Fingerprints: map[string]string{
 			"\uffff": "hmac-sha256:" + strings.Repeat("a", 64), "😀": "hmac-sha256:" + strings.Repeat("b", 64),
@@ -45,7 +45,7 @@ func encoderRecords() []*Record {
 	return []*Record{
 		full,
 		{Action: "a.b", Outcome: OutcomeSuccess},
-		{Action: "a.b", Outcome: OutcomeSkipped, Actor: &Actor{}, Source: &Source{}, Target: &Target{}, Keys: []string{}, Fingerprints: map[string]string{}, Details: map[string]string{}},
+		{Action: "a.b", Outcome: OutcomeSkipped, Actor: &Actor{}, Source: &Source{}, Target: &StoreTarget{}, Keys: []string{}, Fingerprints: map[string]string{}, Details: map[string]string{}},
 		{Action: "a.b", Outcome: OutcomeAttempt, Actor: &Actor{CI: &CI{}}, Hash: "sha256:ff", Error: "bad \xff utf-8 \xe2\x82"},
 		cp, &cpFP,
 	}

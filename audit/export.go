@@ -214,7 +214,7 @@ func csvRow(r *Record) []string {
 		s = &Source{}
 	}
 	if t == nil {
-		t = &Target{}
+		t = &StoreTarget{}
 	}
 	row := []string{
 		formatTime(r.Time), formatVersionCell(r.FormatVersion), r.RunID, r.EventID, strconv.FormatUint(r.Seq, 10), r.Action, string(r.Outcome), r.ErrorClass, r.Error,

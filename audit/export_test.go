@@ -200,7 +200,7 @@ func recordFromCSV(t *testing.T, row []string) *Record {
 	if s := (Source{Cluster: c["source_cluster"], Namespace: c["source_namespace"], Name: c["source_name"], UID: c["source_uid"], Origin: c["source_origin"]}); s != (Source{}) {
 		r.Source = &s
 	}
-	if tg := (Target{Provider: c["target_provider"], Address: c["target_address"], Version: c["target_version"]}); tg != (Target{}) {
+	if tg := (StoreTarget{Provider: c["target_provider"], Address: c["target_address"], Version: c["target_version"]}); tg != (StoreTarget{}) {
 		r.Target = &tg
 	}
 	for name, dst := range map[string]any{"keys": &r.Keys, "fingerprints": &r.Fingerprints, "details": &r.Details, "checkpoint": &r.Checkpoint} {

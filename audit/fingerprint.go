@@ -100,3 +100,14 @@ func (f *Fingerprinter) Set(typ string, data map[string][]byte) string {
 // FingerprintKeyID) so a reader knows which key fingerprints were made under. It is the only
 // KeyID of this package: the signing key pair is named by PublicKeyID.
 func (f *Fingerprinter) KeyID() string { return f.keyID }
+
+// ShortFingerprint is how tables show a keyed fingerprint: the prefix and its first 16 hex
+// digits (64 bits, enough to tell the rows of any table apart), then "…". Machine output
+// carries fingerprints whole.
+func ShortFingerprint(fp string) string {
+	const keep = len(FingerprintPrefix) + 16
+	if len(fp) <= keep {
+		return fp
+	}
+	return fp[:keep] + "…"
+}

@@ -118,3 +118,13 @@ func BenchmarkFingerprint(b *testing.B) {
 		}
 	})
 }
+
+func TestShortFingerprint(t *testing.T) {
+	full := "hmac-sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	if got := ShortFingerprint(full); got != "hmac-sha256:0123456789abcdef…" {
+		t.Errorf("ShortFingerprint = %q", got)
+	}
+	if got := ShortFingerprint("hmac-sha256:01"); got != "hmac-sha256:01" {
+		t.Errorf("a short value is kept whole: %q", got)
+	}
+}

@@ -59,7 +59,7 @@ func sampleEvent(fp *Fingerprinter, i int) Event {
 		Action:  actions[i%len(actions)],
 		Outcome: outcomes[i%len(outcomes)],
 		Source:  &Source{Cluster: "https://127.0.0.1:6443", Namespace: "team-a", Name: fmt.Sprintf("db-creds-%d", i), UID: fmt.Sprintf("uid-%04d", i), Origin: "cluster"},
-		Target:  &Target{Provider: "vault", Address: fmt.Sprintf("secret/data/team-a/db-creds-%d", i), Version: "3"},
+		Target:  &StoreTarget{Provider: "vault", Address: fmt.Sprintf("secret/data/team-a/db-creds-%d", i), Version: "3"},
 		Keys:    []string{"password", "username", "tls.crt"},
 		Fingerprints: map[string]string{
 			"password": fp.Value([]byte(canaries[0])),

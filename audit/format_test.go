@@ -106,7 +106,7 @@ func writeFixtureRun(t *testing.T, path string, opts Options, run int) {
 		t.Fatal(err)
 	}
 	src := &Source{Cluster: "https://127.0.0.1:6443", Namespace: "team-a", Name: "db-creds", UID: "6f1c0d2e-0000-4000-8000-00000000000" + string(rune('1'+run)), Origin: "cluster"}
-	tgt := &Target{Provider: "vault", Address: "secret/data/team-a/db-creds"}
+	tgt := &StoreTarget{Provider: "vault", Address: "secret/data/team-a/db-creds"}
 	ks, err := NewKeySet(ActionMigrateWrite, []string{"password", "username"}, map[string]string{
 		"password": fp.Value([]byte(canaries[0])), "username": fp.Value([]byte(canaries[1]))})
 	if err != nil {
@@ -161,7 +161,7 @@ func TestVerifiesLogsOfTheEarlierFormat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var reps []Report
+			var reps []VerifyReport
 			for _, name := range []string{"audit-1.jsonl", "audit.jsonl"} {
 				p := filepath.Join(dir, name)
 				b, err := os.ReadFile(p)

@@ -20,7 +20,7 @@ func (l *Log) checkHeadFile(head *Checkpoint, keys bool) error {
 	}
 	if l.st.seq < head.Seq+1 {
 		return fmt.Errorf("%w: %w: audit log %s ends at seq %d, but its head file records a checkpoint at seq %d\n"+
-			"run `secretshift audit verify --log %s`, then move the log and its head file aside to start a new log",
+			"run `secretshift audit verify --audit-log %s`, then move the log and its head file aside to start a new log",
 			ErrUnavailable, ErrTampered, l.path, l.st.seq, head.Seq+1, l.path)
 	}
 	if !keys {

@@ -33,7 +33,7 @@ func (e *IntegrityError) Error() string {
 	}
 	return fmt.Sprintf("audit log %s does not verify%s: %s: %s\n"+
 		"records are appended all the same and the head file is left as it was found, so the evidence stays; "+
-		"run `secretshift audit verify --log %s` to find the first problem, then rotate the log (`secretshift audit rotate`)",
+		"run `secretshift audit verify --audit-log %s` to find the first problem, then rotate the log (`secretshift audit rotate`)",
 		e.Log, at, e.Kind, e.Detail, e.Log)
 }
 

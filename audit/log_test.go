@@ -227,7 +227,7 @@ func TestFailClosed(t *testing.T) {
 }
 
 // verifyFile verifies the log at path with its head file and checks it holds want non-checkpoint records.
-func verifyFile(t *testing.T, path string, want int) Report {
+func verifyFile(t *testing.T, path string, want int) VerifyReport {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

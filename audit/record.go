@@ -77,8 +77,8 @@ func (s *Source) Ref() string {
 	return s.Namespace + "/" + s.Name
 }
 
-// Target is where an event wrote or looked: provider name, address and version.
-type Target struct {
+// StoreTarget is where an event wrote or looked: provider name, address and version.
+type StoreTarget struct {
 	Provider string `json:"provider,omitempty"`
 	Address  string `json:"address,omitempty"`
 	Version  string `json:"version,omitempty"`
@@ -123,7 +123,7 @@ type Event struct {
 	ErrorClass   string
 	Error        string
 	Source       *Source
-	Target       *Target
+	Target       *StoreTarget
 	Keys         []string
 	Fingerprints map[string]string
 	// KeySet, instead of Keys and Fingerprints, carries keys and fingerprints checked and
@@ -147,7 +147,7 @@ type Record struct {
 	Error         string            `json:"error,omitempty"`
 	Actor         *Actor            `json:"actor,omitempty"`
 	Source        *Source           `json:"source,omitempty"`
-	Target        *Target           `json:"target,omitempty"`
+	Target        *StoreTarget           `json:"target,omitempty"`
 	Keys          []string          `json:"keys,omitempty"`
 	Fingerprints  map[string]string `json:"fingerprints,omitempty"`
 	Details       map[string]string `json:"details,omitempty"`

@@ -39,7 +39,7 @@ func (l *Log) recoverTornTail(torn *tornTailError) error {
 	}
 	if head != nil && st.seq < head.Seq+1 {
 		return fmt.Errorf("%w: %w: audit log %s ends in an incomplete record at seq %d, which its head file says was complete and sealed\n"+
-			"run `secretshift audit verify --log %s`, then move the log and its head file aside to start a new log",
+			"run `secretshift audit verify --audit-log %s`, then move the log and its head file aside to start a new log",
 			ErrUnavailable, ErrTampered, l.path, st.seq+1, l.path)
 	}
 	if err := l.f.Truncate(torn.end); err != nil {

@@ -23,7 +23,7 @@ func TestRotate(t *testing.T) {
 	writeRuns(t, path, 1, 2)
 
 	pub := testSigner(7).Public().(ed25519.PublicKey)
-	var reps []Report
+	var reps []VerifyReport
 	for _, p := range []string{archive, path} {
 		b, _ := os.ReadFile(p)
 		head, err := ReadHead(HeadPath(p))
@@ -92,7 +92,7 @@ func TestRotateToNewKeys(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var reps []Report
+	var reps []VerifyReport
 	for i, p := range []string{archive, path} {
 		b, _ := os.ReadFile(p)
 		head, err := ReadHead(HeadPath(p))

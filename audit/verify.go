@@ -43,8 +43,8 @@ const (
 	KindUnsignedTail Kind = "unsigned-tail"
 )
 
-// Problem is the first thing wrong with a log.
-type Problem struct {
+// Finding is the first thing wrong with a log.
+type Finding struct {
 	// Line is the 1-based line number in the log, or 0 for the head file.
 	Line   int    `json:"line"`
 	Seq    uint64 `json:"seq,omitempty"`
@@ -52,7 +52,7 @@ type Problem struct {
 	Detail string `json:"detail"`
 }
 
-func (p *Problem) Error() string {
+func (p *Finding) Error() string {
 	if p.Line == 0 {
 		return fmt.Sprintf("head file: %s: %s", p.Kind, p.Detail)
 	}
@@ -62,8 +62,8 @@ func (p *Problem) Error() string {
 	return fmt.Sprintf("line %d (seq %d): %s: %s", p.Line, p.Seq, p.Kind, p.Detail)
 }
 
-// Report is the result of Verify.
-type Report struct {
+// VerifyReport is the result of Verify.
+type VerifyReport struct {
 	OK          bool `json:"ok"`
 	Records     int  `json:"records"`
 	Checkpoints int  `json:"checkpoints"`
@@ -84,7 +84,7 @@ type Report struct {
 	PublicKeyID string `json:"publicKeyID"`
 	// HeadChecked says whether a head file was compared with the log.
 	HeadChecked bool     `json:"headChecked"`
-	Problem     *Problem `json:"problem,omitempty"`
+	Problem     *Finding `json:"problem,omitempty"`
 }
 
 // missingMember returns the name of the first member every record has that rec lacks, or "".
@@ -112,10 +112,10 @@ func startsChain(rec *Record) bool {
 // content of the head file) it also checks that the log reaches the head's checkpoint, which
 // detects truncation of whole runs. Records after the last checkpoint make the report fail with
 // KindUnsignedTail: they were never sealed, so their deletion or change could not be noticed.
-func Verify(r io.Reader, pub ed25519.PublicKey, head *Checkpoint) Report {
+func Verify(r io.Reader, pub ed25519.PublicKey, head *Checkpoint) VerifyReport {
 	v := &verifier{
 		pub:     pub,
-		rep:     Report{PublicKeyID: PublicKeyID(pub)},
+		rep:     VerifyReport{PublicKeyID: PublicKeyID(pub)},
 		seen:    map[string]int{},
 		seqLine: map[uint64]int{},
 		cpSig:   map[uint64]string{},
@@ -256,7 +256,7 @@ func decodeLines(r io.Reader) func(yield func(*lineBatch) bool) {
 
 type verifier struct {
 	pub ed25519.PublicKey
-	rep Report
+	rep VerifyReport
 
 	lastSeq  uint64
 	lastHash string
@@ -276,7 +276,7 @@ type gap struct{ from, to uint64 }
 
 func (v *verifier) report(line int, seq uint64, kind Kind, format string, a ...any) {
 	if v.rep.Problem == nil {
-		v.rep.Problem = &Problem{Line: line, Seq: seq, Kind: kind, Detail: fmt.Sprintf(format, a...)}
+		v.rep.Problem = &Finding{Line: line, Seq: seq, Kind: kind, Detail: fmt.Sprintf(format, a...)}
 	}
 }
 
@@ -467,7 +467,7 @@ func (v *verifier) checkHead(head *Checkpoint) {
 
 // VerifyLink checks that next continues prev after a rotation: next's first record links to
 // prev's last record.
-func VerifyLink(prev, next Report) error {
+func VerifyLink(prev, next VerifyReport) error {
 	if next.Genesis == GenesisHash {
 		return errors.New("the later file starts a new chain instead of continuing the earlier one")
 	}

@@ -33,7 +33,7 @@ type FileReport struct {
 	OK   bool   `json:"ok"`
 	// Report is Verify's report; nil when the file was not verified (its head file is
 	// missing or cannot be read).
-	Report *Report `json:"report,omitempty"`
+	Report *VerifyReport `json:"report,omitempty"`
 	// Error says why the file failed; empty when OK.
 	Error string `json:"error,omitempty"`
 	// Warning says what a passing file leaves unproven (an accepted unsigned tail, no records,
@@ -66,7 +66,7 @@ func VerifySet(logs []string, opts VerifySetOptions) (SetReport, error) {
 		return SetReport{}, errors.New("a head file was given with no head file to be compared")
 	}
 	set := SetReport{OK: true}
-	var prev *Report
+	var prev *VerifyReport
 	for i, path := range logs {
 		res, err := verifySetFile(path, opts)
 		if err != nil {
@@ -134,7 +134,7 @@ func verifySetFile(path string, opts VerifySetOptions) (FileReport, error) {
 
 // verifyWithKeys verifies log with the key that signed it: the one its head file names, else
 // the first the log does not refuse as unknown (the last key's report when none fits).
-func verifyWithKeys(log []byte, keys []ed25519.PublicKey, head *Checkpoint) Report {
+func verifyWithKeys(log []byte, keys []ed25519.PublicKey, head *Checkpoint) VerifyReport {
 	if head != nil {
 		for _, pub := range keys {
 			if PublicKeyID(pub) == head.PublicKeyID {
@@ -142,7 +142,7 @@ func verifyWithKeys(log []byte, keys []ed25519.PublicKey, head *Checkpoint) Repo
 			}
 		}
 	}
-	var rep Report
+	var rep VerifyReport
 	for _, pub := range keys {
 		rep = Verify(bytes.NewReader(log), pub, head)
 		if rep.Problem == nil || rep.Problem.Kind != KindUnknownKey {

@@ -84,7 +84,7 @@ func (l *memLog) count(action string, outcome audit.Outcome) int {
 const actionWrite = "test.write"
 
 func event(addr string, outcome audit.Outcome) audit.Event {
-	return audit.Event{Action: actionWrite, Outcome: outcome, Target: &audit.Target{Provider: "mem", Address: addr}}
+	return audit.Event{Action: actionWrite, Outcome: outcome, Target: &audit.StoreTarget{Provider: "mem", Address: addr}}
 }
 
 // run is one run of a job over addrs the way rotate or cutover would drive the pipeline:

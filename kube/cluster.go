@@ -71,7 +71,7 @@ type ListOptions struct {
 // ListCluster reads Secrets and their possible consumers (Pods, ReplicaSets, Deployments,
 // StatefulSets, DaemonSets, Jobs, CronJobs, ServiceAccounts, Ingresses) from a cluster, page by
 // page, reducing each object as soon as its page arrives. A failure to list Secrets is an
-// error; a failure to list a consumer kind (for instance, RBAC forbids it) is a Problem, since
+// error; a failure to list a consumer kind (for instance, RBAC forbids it) is an ObjectError, since
 // the Secrets are still reported.
 func ListCluster(ctx context.Context, c kubernetes.Interface, opts ListOptions) (*Inventory, error) {
 	sink := &inventorySink{}
@@ -140,7 +140,7 @@ func listCluster(ctx context.Context, c kubernetes.Interface, opts ListOptions, 
 				if gctx.Err() != nil {
 					return gctx.Err()
 				}
-				l.problem(Problem{Origin: l.origin, Kind: k.kind, Message: fmt.Sprintf("list %s%s: %v (consumers of this kind are not reported)", k.resource, l.where(), err)})
+				l.problem(ObjectError{Origin: l.origin, Kind: k.kind, Message: fmt.Sprintf("list %s%s: %v (consumers of this kind are not reported)", k.resource, l.where(), err)})
 			}
 			results[i] = ws
 			return nil
@@ -172,7 +172,7 @@ type clusterLister struct {
 	inv Inventory
 }
 
-func (l *clusterLister) problem(p Problem) {
+func (l *clusterLister) problem(p ObjectError) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inv.Problems = append(l.inv.Problems, p)

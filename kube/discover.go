@@ -59,7 +59,7 @@ type Options struct {
 	KeepValues bool
 }
 
-// Report is the result of discovery and the documented schema of `discover -o json|yaml`.
+// Discovery is the result of discovery and the documented schema of `discover -o json|yaml`.
 // Within one apiVersion fields are only ever added, never renamed or removed. Values never
 // appear: only key names, sizes and keyed fingerprints.
 //
@@ -83,7 +83,7 @@ type Options struct {
 //	   consumer: {kind, name}, via, container, volume, env, serviceAccount, key, optional}
 //	errors: [{origin, kind, namespace, name, key, message}]   # objects that could not be read
 //	summary: {secrets, migrate, skip, errors, unused, missingReferences, skipped: {<reason>: n}}
-type Report struct {
+type Discovery struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Source     Source `json:"source"`
@@ -92,7 +92,7 @@ type Report struct {
 	// MissingReferences are references from workloads to Secrets or keys that do not exist.
 	MissingReferences []MissingRef `json:"missingReferences"`
 	// Errors are objects that could not be read; each names where it is and what is wrong.
-	Errors  []Problem `json:"errors"`
+	Errors  []ObjectError `json:"errors"`
 	Summary Summary   `json:"summary"`
 }
 
@@ -156,7 +156,7 @@ type Summary struct {
 
 // ToMigrate returns the Secrets whose decision is ActionMigrate, in report order. It needs a
 // report made with Options.KeepValues.
-func (r *Report) ToMigrate() []*Secret {
+func (r *Discovery) ToMigrate() []*Secret {
 	var out []*Secret
 	for i := range r.Items {
 		if r.Items[i].Action == ActionMigrate {
@@ -175,7 +175,7 @@ var errNoSource = errors.New("nothing to discover: give manifest files or a clus
 //
 // From a cluster, each Secret becomes an Item as its page arrives; without KeepValues its
 // values are dropped right then, so memory holds key names and sizes, not the cluster's data.
-func Discover(ctx context.Context, opts Options) (*Report, error) {
+func Discover(ctx context.Context, opts Options) (*Discovery, error) {
 	b := &reportBuilder{opts: opts}
 	switch {
 	case len(opts.Files) > 0:
@@ -253,7 +253,7 @@ func (b *reportBuilder) add(s *Secret) {
 }
 
 // report attaches consumers and missing references, sorts and counts.
-func (b *reportBuilder) report(inv *Inventory, src Source) *Report {
+func (b *reportBuilder) report(inv *Inventory, src Source) *Discovery {
 	ix := newSecretIndex(inv)
 	for i := range b.items {
 		it := &b.items[i]
@@ -264,7 +264,7 @@ func (b *reportBuilder) report(inv *Inventory, src Source) *Report {
 		ix.add(it.Namespace, it.Name, keys)
 	}
 	consumers, missing := findConsumers(inv.Workloads, ix)
-	r := &Report{
+	r := &Discovery{
 		APIVersion:        ReportAPIVersion,
 		Kind:              ReportKind,
 		Source:            src,
@@ -279,7 +279,7 @@ func (b *reportBuilder) report(inv *Inventory, src Source) *Report {
 		r.MissingReferences = []MissingRef{}
 	}
 	if r.Errors == nil {
-		r.Errors = []Problem{}
+		r.Errors = []ObjectError{}
 	}
 	for i := range r.Items {
 		it := &r.Items[i]
@@ -291,14 +291,14 @@ func (b *reportBuilder) report(inv *Inventory, src Source) *Report {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name),
 			cmp.Compare(a.Origin.File, b.Origin.File), cmp.Compare(a.Origin.Index, b.Origin.Index))
 	})
-	slices.SortStableFunc(r.Errors, func(a, b Problem) int {
+	slices.SortStableFunc(r.Errors, func(a, b ObjectError) int {
 		return cmp.Or(cmp.Compare(a.Origin.File, b.Origin.File), cmp.Compare(a.Origin.Index, b.Origin.Index))
 	})
 	r.Summary = summarize(r)
 	return r
 }
 
-func summarize(r *Report) Summary {
+func summarize(r *Discovery) Summary {
 	s := Summary{Secrets: len(r.Items), MissingReferences: len(r.MissingReferences)}
 	for _, it := range r.Items {
 		switch it.Action {
@@ -315,9 +315,9 @@ func summarize(r *Report) Summary {
 			s.Unused++
 		}
 	}
-	objects := map[Problem]bool{}
+	objects := map[ObjectError]bool{}
 	for _, p := range r.Errors {
-		objects[Problem{Origin: p.Origin, Kind: p.Kind, Namespace: p.Namespace, Name: p.Name}] = true
+		objects[ObjectError{Origin: p.Origin, Kind: p.Kind, Namespace: p.Namespace, Name: p.Name}] = true
 	}
 	s.Errors = len(objects)
 	return s

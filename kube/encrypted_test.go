@@ -160,3 +160,19 @@ func TestDiscoverEncrypted(t *testing.T) {
 		}
 	}
 }
+
+func TestFullyEncryptedSOPSDocumentIsReported(t *testing.T) {
+	doc := `{"apiVersion":"ENC[AES256_GCM,data:djE=,iv:x,tag:y,type:str]","kind":"ENC[AES256_GCM,data:U2VjcmV0,iv:x,tag:y,type:str]",` +
+		`"metadata":{"name":"ENC[AES256_GCM,data:ZGI=,iv:x,tag:y,type:str]"},"data":{"k":"ENC[AES256_GCM,data:dg==,iv:x,tag:y,type:str]"},` +
+		`"sops":{"mac":"ENC[AES256_GCM,data:bWFj,iv:x,tag:y,type:str]","lastmodified":"2026-01-01T00:00:00Z"}}`
+	inv, err := ReadManifests([]string{"-"}, ReadOptions{Stdin: strings.NewReader(doc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Secrets) != 0 || len(inv.Problems) != 1 || !strings.Contains(inv.Problems[0].Message, "kind is encrypted too") {
+		t.Errorf("secrets %d, problems %+v", len(inv.Secrets), inv.Problems)
+	}
+	if strings.Contains(inv.Problems[0].Error(), "ENC[") {
+		t.Error("the problem repeats ciphertext")
+	}
+}

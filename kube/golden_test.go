@@ -125,7 +125,7 @@ func TestCorpusGolden(t *testing.T) {
 	}
 }
 
-func findItem(t *testing.T, r *Report, ref string) *Item {
+func findItem(t *testing.T, r *Discovery, ref string) *Item {
 	t.Helper()
 	for i := range r.Items {
 		if r.Items[i].Ref() == ref {
@@ -166,9 +166,9 @@ func TestWriteJSONMatchesEncoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, r := range map[string]*Report{
+	for name, r := range map[string]*Discovery{
 		"full":  full,
-		"empty": {APIVersion: ReportAPIVersion, Kind: ReportKind, Items: []Item{}, MissingReferences: []MissingRef{}, Errors: []Problem{}},
+		"empty": {APIVersion: ReportAPIVersion, Kind: ReportKind, Items: []Item{}, MissingReferences: []MissingRef{}, Errors: []ObjectError{}},
 		"nil":   {},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -14,7 +14,7 @@ type Inventory struct {
 	Secrets   []*Secret
 	Workloads []Workload
 	// Problems are per-object failures; every other object is still in the Inventory.
-	Problems []Problem
+	Problems []ObjectError
 	// Others are Secrets that exist but are not in Secrets: left out by a Filter, or
 	// unreadable (then Keys is nil). They are kept by name and key names only, so a reference to
 	// one of them is not reported as missing.
@@ -28,9 +28,9 @@ type SecretKeys struct {
 	Keys      []string
 }
 
-// Problem is one object that could not be read, or one part of a source that could not be
+// ObjectError is one object that could not be read, or one part of a source that could not be
 // listed. It never holds a value: only where the object is, its name and the key at fault.
-type Problem struct {
+type ObjectError struct {
 	Origin    Origin `json:"origin"`
 	Kind      string `json:"kind,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
@@ -41,7 +41,7 @@ type Problem struct {
 }
 
 // Error makes a Problem usable as an error; the text names origin, object and key.
-func (p Problem) Error() string {
+func (p ObjectError) Error() string {
 	var b strings.Builder
 	b.WriteString(p.Origin.String())
 	if p.Kind != "" || p.Name != "" {
@@ -127,7 +127,7 @@ func (inv *Inventory) Apply(f Filter) (*Inventory, error) {
 	}
 	inv.Secrets = kept
 	inv.Workloads = slices.DeleteFunc(inv.Workloads, func(w Workload) bool { return c.namespaceExcluded(w.Namespace) })
-	inv.Problems = slices.DeleteFunc(inv.Problems, func(p Problem) bool {
+	inv.Problems = slices.DeleteFunc(inv.Problems, func(p ObjectError) bool {
 		return p.Namespace != "" && c.namespaceExcluded(p.Namespace)
 	})
 	return inv, nil

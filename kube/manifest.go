@@ -131,7 +131,7 @@ func ReadManifests(paths []string, opts ReadOptions) (*Inventory, error) {
 			case it.secret != nil:
 				s := it.secret
 				if first, dup := seen[s.Ref()]; dup {
-					inv.Problems = append(inv.Problems, Problem{Kind: s.manifestKind(), Namespace: s.Namespace, Name: s.Name, Origin: s.Origin,
+					inv.Problems = append(inv.Problems, ObjectError{Kind: s.manifestKind(), Namespace: s.Namespace, Name: s.Name, Origin: s.Origin,
 						Message: fmt.Sprintf("defined twice, first at %s; keep one definition", first)})
 					continue
 				}
@@ -159,7 +159,7 @@ type manifestReader struct {
 type manifestItem struct {
 	secret   *Secret
 	workload *Workload
-	problem  *Problem
+	problem  *ObjectError
 	other    *SecretKeys
 }
 
@@ -179,7 +179,7 @@ func (it manifestItem) namespace() string {
 
 func (r *manifestReader) origin() Origin { return Origin{File: r.file, Index: r.index} }
 
-func (r *manifestReader) problem(p Problem) {
+func (r *manifestReader) problem(p ObjectError) {
 	p.Origin = r.origin()
 	r.items = append(r.items, manifestItem{problem: &p})
 }
@@ -199,7 +199,7 @@ func (r *manifestReader) readStream(name string, data []byte) {
 func (r *manifestReader) readDocument(doc []byte) {
 	js, err := sigsyaml.YAMLToJSONStrict(doc)
 	if err != nil {
-		r.problem(Problem{Message: "malformed YAML: " + safeYAMLError(err)})
+		r.problem(ObjectError{Message: "malformed YAML: " + safeYAMLError(err)})
 		r.index++
 		return
 	}
@@ -215,18 +215,18 @@ func (r *manifestReader) readDocument(doc []byte) {
 func (r *manifestReader) readObject(js []byte, listKind, listAPIVersion string) {
 	defer func() { r.index++ }()
 	if jsonKind(js) != "an object" {
-		r.problem(Problem{Message: "document must be an object, got " + jsonKind(js)})
+		r.problem(ObjectError{Message: "document must be an object, got " + jsonKind(js)})
 		return
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(js, &obj); err != nil {
-		r.problem(Problem{Message: "malformed object: " + safeJSONError(err)})
+		r.problem(ObjectError{Message: "malformed object: " + safeJSONError(err)})
 		return
 	}
 	kind, err1 := stringField(obj, "kind")
 	apiVersion, err2 := stringField(obj, "apiVersion")
 	if err := errors.Join(err1, err2); err != nil {
-		r.problem(Problem{Message: err.Error()})
+		r.problem(ObjectError{Message: err.Error()})
 		return
 	}
 	if kind == "" {
@@ -246,6 +246,11 @@ func (r *manifestReader) readObject(js []byte, listKind, listAPIVersion string) 
 		group = ""
 	}
 	switch {
+	case encrypted && (strings.HasPrefix(kind, sopsValuePrefix) || strings.HasPrefix(apiVersion, sopsValuePrefix)):
+		// sops without encrypted_regex encrypts kind and apiVersion too: what the document is
+		// cannot be told, and it is said so instead of passing over it in silence.
+		r.problem(ObjectError{Message: "SOPS-encrypted document whose kind is encrypted too, so it cannot be read as a Secret or skipped by name; " +
+			"encrypt only data and stringData (encrypted_regex: ^(data|stringData)$), or leave the file out"})
 	case kind == "Secret" && group == "" && encrypted:
 		r.addSecret(decodeSOPSSecret(obj))
 	case kind == "Secret" && group == "":
@@ -263,7 +268,7 @@ func (r *manifestReader) readList(kind, apiVersion string, raw json.RawMessage) 
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		r.problem(Problem{Kind: kind, Message: "items: must be a list, got " + jsonKind(raw)})
+		r.problem(ObjectError{Kind: kind, Message: "items: must be a list, got " + jsonKind(raw)})
 		r.index++
 		return
 	}
@@ -284,7 +289,7 @@ func (r *manifestReader) addSecret(s *Secret, errs []fieldError) {
 	s.Origin = r.origin()
 	if len(errs) > 0 {
 		for _, e := range errs {
-			r.problem(Problem{Kind: s.manifestKind(), Namespace: s.Namespace, Name: s.Name, Key: e.key, Message: e.msg})
+			r.problem(ObjectError{Kind: s.manifestKind(), Namespace: s.Namespace, Name: s.Name, Key: e.key, Message: e.msg})
 		}
 		// A Secret that failed still exists under its name: references to it are not missing.
 		if s.Name != "" {
@@ -302,7 +307,7 @@ func (r *manifestReader) readWorkload(kind string, js []byte) {
 		w.Namespace = r.defaultNS
 	}
 	if err != nil {
-		r.problem(Problem{Kind: kind, Namespace: w.Namespace, Name: w.Name, Message: err.Error()})
+		r.problem(ObjectError{Kind: kind, Namespace: w.Namespace, Name: w.Name, Message: err.Error()})
 		return
 	}
 	w.Origin = r.origin()

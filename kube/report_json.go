@@ -9,7 +9,7 @@ import (
 // WriteJSON writes r exactly as json.Encoder with SetIndent("", "  ") would, item by item: a
 // report of 10,000 Secrets is never held in memory as one encoded buffer (twice, with the
 // indentation pass).
-func (r *Report) WriteJSON(w io.Writer) error {
+func (r *Discovery) WriteJSON(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	fields := []struct {
 		name  string

@@ -456,7 +456,7 @@ func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, v
 		e.Source.Cluster = s.Origin.Cluster
 	}
 	if it.Target != nil {
-		e.Target = &audit.Target{Provider: it.Target.Provider, Address: it.Target.Address, Version: version}
+		e.Target = &audit.StoreTarget{Provider: it.Target.Provider, Address: it.Target.Address, Version: version}
 	}
 	if cause != nil {
 		e.ErrorClass, e.Error = job.Class(cause), cause.Error()

@@ -76,7 +76,7 @@ func auditSetup(t *testing.T) (audit.KeyFiles, string) {
 				Action:       []string{audit.ActionMigrateWrite, audit.ActionMigrateWrite, audit.ActionMigrateVerify, audit.ActionMigrateSkip}[i],
 				Outcome:      outcome,
 				Source:       &audit.Source{Namespace: "shop", Name: "=cmd|' /C calc'!A0"},
-				Target:       &audit.Target{Provider: "vault", Address: "secret/data/shop/db"},
+				Target:       &audit.StoreTarget{Provider: "vault", Address: "secret/data/shop/db"},
 				Keys:         []string{"password"},
 				Fingerprints: map[string]string{"password": fp.Value([]byte(auditCanary))},
 			}

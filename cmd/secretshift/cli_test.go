@@ -319,3 +319,12 @@ func TestOutputFolderInsideTheInputIsNotRead(t *testing.T) {
 		t.Errorf("discover of SOPS output must skip it as sops-encrypted (exit %d):\n%s\n%s", d.code, d.stdout, d.stderr)
 	}
 }
+
+func TestArgumentCountAndCompletionAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"apply"}, {"apply", "a.json", "b.json"}, {"completion", "nosh"}, {"migrate", "--to", "sops", "-f", "x", "--rate", "-1"}} {
+		r := runCLI(t, "", args...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "--help'.") {
+			t.Errorf("%v: exit %d, want %d with the help hint:\n%s", args, r.code, ExitUsage, r.stderr)
+		}
+	}
+}

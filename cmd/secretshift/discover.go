@@ -137,15 +137,6 @@ func summaryLine(s kube.Summary) string {
 	return line
 }
 
-// shortFingerprint keeps the prefix and the first 16 hex digits of a fingerprint.
-func shortFingerprint(fp string) string {
-	const keep = len(audit.FingerprintPrefix) + 16
-	if len(fp) <= keep {
-		return fp
-	}
-	return fp[:keep] + "…"
-}
-
 func plural(n int, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, word)
@@ -155,7 +146,7 @@ func plural(n int, word string) string {
 
 // writeDiscoverTable prints the report for people: one row per Secret (and per object that
 // could not be read), then the missing references, if any.
-func writeDiscoverTable(out io.Writer, r *kube.Report, now time.Time) error {
+func writeDiscoverTable(out io.Writer, r *kube.Discovery, now time.Time) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	// With --fingerprints, the table shows each Secret's fingerprint shortened, enough to compare
 	// by eye; -o json has the whole one and one per key.
@@ -174,7 +165,7 @@ func writeDiscoverTable(out io.Writer, r *kube.Report, now time.Time) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s", it.Namespace, it.Name, it.Type, len(it.Keys),
 			humanSize(it.Size), age(it.Created, now), consumerList(it.Consumers), action)
 		if withFP {
-			fmt.Fprintf(tw, "\t%s", shortFingerprint(it.Fingerprint))
+			fmt.Fprintf(tw, "\t%s", audit.ShortFingerprint(it.Fingerprint))
 		}
 		fmt.Fprintln(tw)
 	}

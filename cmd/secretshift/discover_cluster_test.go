@@ -80,7 +80,7 @@ func TestDiscoverClusterCLI(t *testing.T) {
 		if code != ExitOK {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		var r kube.Report
+		var r kube.Discovery
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatal(err)
 		}

@@ -163,7 +163,7 @@ func TestDiscoverManifestsJSONAndYAML(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var r kube.Report
+			var r kube.Discovery
 			if err := json.Unmarshal(js, &r); err != nil {
 				t.Fatalf("decode %s output: %v\n%s", format, err, out)
 			}
@@ -216,7 +216,7 @@ func TestDiscoverIncludeAndFilters(t *testing.T) {
 	if code != ExitPartial {
 		t.Errorf("exit %d", code)
 	}
-	var r kube.Report
+	var r kube.Discovery
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}

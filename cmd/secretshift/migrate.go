@@ -193,7 +193,7 @@ store); 2 bad flags; 4 partial; 6 audit log unavailable; 130 interrupted (run it
 		Example: `  secretshift plan --to vault -A --out plan.json
   secretshift apply plan.json --manifests eso/
   secretshift apply plan.json --dry-run`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			saved, err := readPlan(args[0])
 			if err != nil {

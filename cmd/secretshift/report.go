@@ -14,14 +14,6 @@ import (
 	"github.com/secretshift/secretshift/providers"
 )
 
-func short(fp string) string {
-	fp = strings.TrimPrefix(fp, audit.FingerprintPrefix)
-	if len(fp) > 12 {
-		return fp[:12]
-	}
-	return fp
-}
-
 func writePlanTable(out io.Writer, p *migrate.Plan) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tACTION\tTARGET\tKEYS\tFINGERPRINT\tREASON")
@@ -30,7 +22,7 @@ func writePlanTable(out io.Writer, p *migrate.Plan) error {
 		if it.Message != "" && it.Action == migrate.ActionConflict {
 			reason = it.Message
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", it.Namespace, it.Name, it.Action, targetAddress(it.Target), len(it.Keys), short(it.Fingerprint), dash(reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", it.Namespace, it.Name, it.Action, targetAddress(it.Target), len(it.Keys), audit.ShortFingerprint(it.Fingerprint), dash(reason))
 	}
 	return tw.Flush()
 }

@@ -177,6 +177,7 @@ Secret values are never printed: output shows key names, sizes and keyed fingerp
 	for _, add := range subcommands {
 		cmd.AddCommand(add(f))
 	}
+	describeCompletion(cmd)
 	return cmd
 }
 
@@ -242,6 +243,37 @@ func flagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		name = "audit-signing-key"
 	}
 	return pflag.NormalizedName(name)
+}
+
+// usageArgs makes an argument count check a usage error (exit 2, with the help hint).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError("%v", err)
+		}
+		return nil
+	}
+}
+
+// describeCompletion gives cobra's completion command the examples and exit status every
+// command's help has, and makes an unknown shell a usage error.
+func describeCompletion(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Args = usageArgs(cobra.NoArgs)
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			return usageError("name a shell: bash, zsh, fish or powershell")
+		}
+		c.Long += "\n\nExit status: 0, or 2 for an unknown shell."
+		c.Example = "  source <(secretshift completion bash)\n  secretshift completion zsh > \"${fpath[1]}/_secretshift\""
+		for _, sh := range c.Commands() {
+			sh.Long += "\n\nExit status: 0."
+			sh.Example = "  secretshift completion " + sh.Name() + " > secretshift." + sh.Name()
+		}
+	}
 }
 
 // completeWords offers words as the completions of a flag's value.

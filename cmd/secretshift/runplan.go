@@ -36,6 +36,9 @@ func (o *migrateOptions) validate(f *factory) error {
 	if o.Concurrency <= 0 {
 		return usageError("--concurrency must be positive")
 	}
+	if o.Rate < 0 {
+		return usageError("--rate must be 0 (no limit) or positive")
+	}
 	if o.To == "" {
 		return usageError("--to is required: one of %s", strings.Join(registry.Names(), ", "))
 	}
@@ -98,7 +101,7 @@ func (e *problemsError) Error() string { return e.err.Error() }
 func (e *problemsError) Unwrap() error { return e.err }
 
 // inputProblems turns objects that could not be read into plan problems.
-func inputProblems(r *kube.Report) []migrate.Problem {
+func inputProblems(r *kube.Discovery) []migrate.Problem {
 	out := make([]migrate.Problem, 0, len(r.Errors))
 	for _, p := range r.Errors {
 		ref := p.Name
@@ -132,7 +135,8 @@ func (f *factory) renderStopped(err error, kind, provider string) error {
 	if kind == migrate.PlanKind {
 		doc = &migrate.Plan{APIVersion: migrate.PlanAPIVersion, Kind: migrate.PlanKind, Provider: provider, Items: []*migrate.Item{}, Problems: problems}
 	} else {
-		doc = &migrate.Report{APIVersion: migrate.PlanAPIVersion, Kind: kind, Provider: provider, Items: []*migrate.ItemReport{}, Counts: map[migrate.Result]int{}, Problems: problems}
+		doc = &migrate.Report{APIVersion: migrate.PlanAPIVersion, Kind: kind, Provider: provider, Started: time.Now().UTC(), Duration: "0s",
+			Items: []*migrate.ItemReport{}, Counts: map[migrate.Result]int{}, Problems: problems}
 	}
 	if rerr := f.render(doc, nil); rerr != nil {
 		return errors.Join(err, rerr)
@@ -182,7 +186,14 @@ func (f *factory) readCandidates(ctx context.Context, o *migrateOptions, fp *aud
 func noneFound(spec migrate.SourceSpec) string {
 	switch {
 	case len(spec.Files) > 0:
-		return "No Secrets found in " + strings.Join(spec.Files, ", ") + "."
+		names := make([]string, len(spec.Files))
+		for i, f := range spec.Files {
+			names[i] = f
+			if f == kube.StdinPath {
+				names[i] = "standard input"
+			}
+		}
+		return "No Secrets found in " + strings.Join(names, ", ") + "."
 	case spec.Namespace != "":
 		return "No Secrets found in the " + spec.Namespace + " namespace."
 	}
@@ -230,16 +241,8 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 	if err != nil {
 		return nil, err
 	}
-	if saved.KeyID != fp.Value(nil) {
-		return nil, errors.New("the plan was made under another fingerprint key\nuse the same --fingerprint-key, or make a new plan")
-	}
-	if saved.StoreID != migrate.StoreID(p) {
-		return nil, fmt.Errorf("the plan was made for %s, but the current settings give %s\nuse the provider settings the plan was made with", saved.Store, migrate.StoreText(p))
-	}
-	if pin, ok := p.(providers.Pinned); ok && saved.StoreSettings != nil {
-		if err := pin.UsePin(saved.StoreSettings); err != nil {
-			return nil, fmt.Errorf("the plan no longer fits %s: %w\nmake a new plan", migrate.StoreText(p), err)
-		}
+	if err := migrate.CheckStore(saved, p, fp); err != nil {
+		return nil, err
 	}
 	src := saved.Source
 	o.source.Files = src.Files
@@ -262,36 +265,9 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 	if err != nil {
 		return nil, err
 	}
-	byRef := map[string]*kube.Secret{}
-	skipped := map[string]string{}
-	for _, c := range cands {
-		byRef[c.Secret.Ref()] = c.Secret
-		if c.Skip {
-			skipped[c.Secret.Ref()] = c.Reason
-		}
-	}
-	for _, it := range saved.Items {
-		switch it.Action {
-		case migrate.ActionCreate, migrate.ActionUpdate, migrate.ActionUnchanged, migrate.ActionSkip, migrate.ActionConflict:
-		default:
-			return nil, fmt.Errorf("%s: the plan says %q, which is not an action secretshift plans; make a new plan", it.Ref(), it.Action)
-		}
-		// What discover skips (service-account tokens, Helm releases, ...) never moves, whatever
-		// a plan file says.
-		if reason, skip := skipped[it.Ref()]; skip && it.Action != migrate.ActionSkip {
-			return nil, fmt.Errorf("%s: the plan says %s, but it is skipped now (%s); make a new plan", it.Ref(), it.Action, reason)
-		}
-		s := byRef[it.Ref()]
-		if it.Target == nil || s == nil {
-			continue
-		}
-		t, err := p.Target(providers.PayloadOf(s).Ref)
-		if err != nil {
-			return nil, err
-		}
-		if t != *it.Target {
-			return nil, fmt.Errorf("%s: the current settings map it to %s, the plan to %s\nuse the provider settings the plan was made with", it.Ref(), t, it.Target)
-		}
+	byRef, err := migrate.CheckSaved(saved, cands, p)
+	if err != nil {
+		return nil, err
 	}
 	opts := o.engineOptions(f, p, fp)
 	return &loadedPlan{Plan: saved, sources: byRef, provider: p, fp: fp, opts: opts}, nil

@@ -131,7 +131,7 @@ func (f *factory) sourceSpec(o *sourceOptions, opts kube.Options) migrate.Source
 // candidates reads the sources with values kept, prints per-object errors to stderr, and
 // returns the Secrets with discover's decisions. badInput reports whether any object could
 // not be read.
-func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fingerprinter, exclude []string) (cands []migrate.Candidate, spec migrate.SourceSpec, report *kube.Report, err error) {
+func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fingerprinter, exclude []string) (cands []migrate.Candidate, spec migrate.SourceSpec, report *kube.Discovery, err error) {
 	opts, err := f.discoverOptions(o, exclude)
 	if err != nil {
 		return nil, spec, nil, err

@@ -1,0 +1,77 @@
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+// CheckStore checks, before anything is read, that a saved plan fits the provider and key it
+// is about to be applied with: the same fingerprint key, the same store (by identity, not by
+// its description), and — for providers that pin settings (SOPS recipients) — the settings the
+// plan recorded, which p adopts.
+func CheckStore(saved *Plan, p providers.Provider, fp *audit.Fingerprinter) error {
+	if saved.KeyID != fp.Value(nil) {
+		return errors.New("the plan was made under another fingerprint key\nuse the same --fingerprint-key, or make a new plan")
+	}
+	if saved.Provider != p.Name() {
+		return fmt.Errorf("the plan is for provider %q, not %q", saved.Provider, p.Name())
+	}
+	if saved.StoreID != StoreID(p) {
+		return fmt.Errorf("the plan was made for %s, but the current settings give %s\nuse the provider settings the plan was made with", saved.Store, StoreText(p))
+	}
+	if pin, ok := p.(providers.Pinned); ok && saved.StoreSettings != nil {
+		if err := pin.UsePin(saved.StoreSettings); err != nil {
+			hint := "\nmake a new plan"
+			if strings.Contains(err.Error(), "make a new plan") {
+				hint = ""
+			}
+			return fmt.Errorf("the plan no longer fits %s: %w%s", StoreText(p), err, hint)
+		}
+	}
+	return nil
+}
+
+// CheckSaved checks a saved plan against the Secrets read again from its source, before any
+// write: every action is one secretshift plans, nothing discover skips now is set to move
+// (whatever the file says), and every target is where the current settings put it. It returns
+// the current Secrets by namespace/name, for Apply, which also refuses any whose values
+// changed since the plan was made.
+func CheckSaved(saved *Plan, cands []Candidate, p providers.Provider) (map[string]*kube.Secret, error) {
+	byRef := make(map[string]*kube.Secret, len(cands))
+	skipped := map[string]string{}
+	for _, c := range cands {
+		byRef[c.Secret.Ref()] = c.Secret
+		if c.Skip {
+			skipped[c.Secret.Ref()] = c.Reason
+		}
+	}
+	for _, it := range saved.Items {
+		switch it.Action {
+		case ActionCreate, ActionUpdate, ActionUnchanged, ActionSkip, ActionConflict:
+		default:
+			return nil, fmt.Errorf("%s: the plan says %q, which is not an action secretshift plans; make a new plan", it.Ref(), it.Action)
+		}
+		// What discover skips (service-account tokens, Helm releases, ...) never moves, whatever
+		// a plan file says.
+		if reason, skip := skipped[it.Ref()]; skip && it.Action != ActionSkip {
+			return nil, fmt.Errorf("%s: the plan says %s, but it is skipped now (%s); make a new plan", it.Ref(), it.Action, reason)
+		}
+		s := byRef[it.Ref()]
+		if it.Target == nil || s == nil {
+			continue
+		}
+		t, err := p.Target(providers.PayloadOf(s).Ref)
+		if err != nil {
+			return nil, err
+		}
+		if t != *it.Target {
+			return nil, fmt.Errorf("%s: the current settings map it to %s, the plan to %s\nuse the provider settings the plan was made with", it.Ref(), t, it.Target)
+		}
+	}
+	return byRef, nil
+}
