@@ -147,7 +147,7 @@ type Record struct {
 	Error         string            `json:"error,omitempty"`
 	Actor         *Actor            `json:"actor,omitempty"`
 	Source        *Source           `json:"source,omitempty"`
-	Target        *StoreTarget           `json:"target,omitempty"`
+	Target        *StoreTarget      `json:"target,omitempty"`
 	Keys          []string          `json:"keys,omitempty"`
 	Fingerprints  map[string]string `json:"fingerprints,omitempty"`
 	Details       map[string]string `json:"details,omitempty"`

@@ -93,7 +93,7 @@ type Discovery struct {
 	MissingReferences []MissingRef `json:"missingReferences"`
 	// Errors are objects that could not be read; each names where it is and what is wrong.
 	Errors  []ObjectError `json:"errors"`
-	Summary Summary   `json:"summary"`
+	Summary Summary       `json:"summary"`
 }
 
 // Source says what was read.
