@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/secretshift/secretshift/internal/atomicfile"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -70,8 +71,8 @@ func (b *Bundle) Paths() []string {
 	return out
 }
 
-// Write stores the bundle below dir, creating folders. Files are written whole (temp + rename)
-// so an interrupted run never leaves half a manifest.
+// Write stores the bundle below dir, creating folders. Files are written whole
+// (atomicfile.Write), so an interrupted run never leaves half a manifest.
 func (b *Bundle) Write(dir string) error {
 	for _, p := range b.Paths() {
 		full := filepath.Join(dir, filepath.FromSlash(p))
@@ -82,18 +83,7 @@ func (b *Bundle) Write(dir string) error {
 		if strings.HasSuffix(p, ".sh") {
 			mode = 0o755
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(full), ".tmp-*")
-		if err != nil {
-			return fmt.Errorf("write %s: %w", full, err)
-		}
-		_, werr := tmp.Write(b.Files[p])
-		cerr := tmp.Close()
-		if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), mode)); err != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("write %s: %w", full, err)
-		}
-		if err := os.Rename(tmp.Name(), full); err != nil {
-			os.Remove(tmp.Name())
+		if err := atomicfile.Write(full, b.Files[p], mode, atomicfile.Options{}); err != nil {
 			return fmt.Errorf("write %s: %w", full, err)
 		}
 	}

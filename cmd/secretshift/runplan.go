@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/internal/atomicfile"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/migrate"
 	"github.com/secretshift/secretshift/providers"
@@ -502,7 +503,8 @@ func writePlan(path string, p *migrate.Plan) error {
 			return err
 		}
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o600)
+	// A plan is reviewed and applied later: never leave half of one.
+	return atomicfile.Write(path, append(b, '\n'), 0o600, atomicfile.Options{})
 }
 
 func readPlan(path string) (*migrate.Plan, error) {

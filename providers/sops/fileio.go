@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 
+	"github.com/secretshift/secretshift/internal/atomicfile"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -23,52 +22,20 @@ const (
 const tempInfix = ".tmp-"
 
 // writeAtomic replaces (or, with create, creates) path with b so that readers see either the
-// old or the new content, never a part. The temporary file lives in the same folder, so the
-// final rename or link stays on one filesystem; it only ever holds what path will hold, which
-// for Secret manifests is ciphertext. With create, an existing file is never replaced: the link
-// fails instead, even when another process created the file a moment ago.
+// old or the new content, never a part (atomicfile.Write). The temporary file only ever holds
+// what path will hold, which for Secret manifests is ciphertext; a killed run leaves it as
+// .<name>.yaml.tmp-<digits>, which the next run removes under the folder lock. With create, an
+// existing file is never replaced, even one another process created a moment ago.
 //
-// The content is synced before the rename, so a name that survives a power loss always has
-// complete content. The folder is not synced: a new name lost that way is just missing, and the
-// next run writes it again, while syncing it would double the cost of every file.
+// The content is synced before it is put in place, so a name that survives a power loss always
+// has complete content. The folder is not synced: a new name lost that way is just missing, and
+// the next run writes it again, while syncing it would double the cost of every file.
 func writeAtomic(path string, b []byte, mode fs.FileMode, create bool) error {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+tempInfix+"*")
-	if err != nil {
-		return err
+	err := atomicfile.Write(path, b, mode, atomicfile.Options{Create: create})
+	if create && errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w: %s appeared while it was being written", providers.ErrConflict, path)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename this finds nothing
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if create {
-		err := os.Link(tmp, path)
-		switch {
-		case errors.Is(err, fs.ErrExist):
-			return fmt.Errorf("%w: %s appeared while it was being written", providers.ErrConflict, path)
-		case err == nil:
-			return nil
-		}
-		// Hard links are not available everywhere (some network and FUSE filesystems);
-		// fall back to check-then-rename, which leaves only a tiny window.
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%w: %s appeared while it was being written", providers.ErrConflict, path)
-		}
-	}
-	return os.Rename(tmp, path)
+	return err
 }
 
 // ioErr wraps a filesystem error with the provider sentinel that fits it.

@@ -17,6 +17,7 @@ import (
 	sopsage "github.com/getsops/sops/v3/age"
 	"github.com/getsops/sops/v3/azkv"
 	"github.com/getsops/sops/v3/shamir"
+	"github.com/secretshift/secretshift/internal/atomicfile"
 )
 
 type encrypterContext interface {
@@ -166,25 +167,16 @@ func generateKeyFile(path string, now time.Time) (*keyFile, bool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, false, fmt.Errorf("create the folder of age key file %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	pub := id.Recipient().String()
+	content := fmt.Sprintf("# created: %s\n# public key: %s\n%s\n", now.Format(time.RFC3339), pub, id)
+	// Whole and durable, or not at all: a half-written key would lock the files out.
+	err = atomicfile.Write(path, []byte(content), 0o600, atomicfile.Options{Create: true, SyncDir: true})
 	if errors.Is(err, fs.ErrExist) {
 		kf, err := loadKeyFile(path)
 		return kf, false, err
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("create age key file %s: %w", path, err)
-	}
-	pub := id.Recipient().String()
-	_, err = fmt.Fprintf(f, "# created: %s\n# public key: %s\n%s\n", now.Format(time.RFC3339), pub, id)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return nil, false, fmt.Errorf("write age key file %s: %w", path, err)
 	}
 	return &keyFile{ids: sopsage.ParsedIdentities{id}, recipients: []string{pub}}, true, nil
 }
