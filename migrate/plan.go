@@ -1,14 +1,14 @@
 // Package migrate plans and applies the move of Kubernetes Secrets into a provider: it computes
-// and validates every target before the first write, writes with bounded concurrency and a
-// client-side rate limit, reads every write back before counting it done, keeps a journal so
-// an interrupted run can be repeated, and records each step in the audit log.
+// and validates every target before the first write, then applies the plan through the shared
+// engine of package job (the intent of every write on the audit log first, bounded concurrency
+// and a client-side rate limit, a journal so an interrupted run can be repeated), reading every
+// write back before counting it done.
 //
 // Nothing here holds or prints a secret value except on its way to the provider: plans,
 // journals and reports carry key names, sizes and keyed fingerprints.
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
@@ -192,44 +191,6 @@ func summarize(items []*Item) Summary {
 		}
 	}
 	return s
-}
-
-// Problem is one reason a plan is invalid.
-type Problem struct {
-	Ref    string `json:"ref"`
-	Origin string `json:"origin,omitempty"`
-	Error  string `json:"error"`
-	err    error
-}
-
-// ValidationError lists every problem found while validating a plan. Nothing was written.
-type ValidationError struct {
-	Problems []Problem
-}
-
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "plan rejected: %d problem(s), nothing was written", len(e.Problems))
-	for _, p := range e.Problems {
-		b.WriteString("\n")
-		b.WriteString(p.Ref)
-		if p.Origin != "" {
-			b.WriteString(" (" + p.Origin + ")")
-		}
-		b.WriteString(": " + p.Error)
-	}
-	return b.String()
-}
-
-// Unwrap exposes the problems' sentinel errors (providers.ErrInvalidName, ...) to errors.Is.
-func (e *ValidationError) Unwrap() []error {
-	errs := make([]error, 0, len(e.Problems))
-	for _, p := range e.Problems {
-		if p.err != nil {
-			errs = append(errs, p.err)
-		}
-	}
-	return errs
 }
 
 // Options configure planning and applying.
@@ -412,79 +373,6 @@ func existing(ctx context.Context, p providers.Provider, items []*Item) (map[str
 	return exists, nil
 }
 
-// decide compares a source with what is stored.
-func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Action, string, string) {
-	if st.Problem != "" {
-		// The adapter cannot use what is there (a file edited by hand): only an explicit
-		// --overwrite replaces it.
-		if opts.Overwrite {
-			return ActionUpdate, "overwrite", st.Problem + "; --overwrite replaces it"
-		}
-		return ActionConflict, "unreadable-target", st.Problem + "; --overwrite replaces it"
-	}
-	if sameContent(it.Fingerprint, s, st) {
-		if st.Rewrite != "" {
-			return ActionUpdate, "rewrite", st.Rewrite
-		}
-		return ActionUnchanged, "", ""
-	}
-	if changedInStore(st, s, opts.Fingerprinter) {
-		// Someone wrote a newer version (a password rotated in the store itself): the source is
-		// what is stale, and overwriting would roll the credential back.
-		if opts.Overwrite {
-			return ActionUpdate, "overwrite", "target was changed in the store after secretshift wrote it; --overwrite replaces it"
-		}
-		return ActionConflict, "changed-in-store", "target was changed in the store after secretshift wrote it (a newer version, or the latest one deleted); --overwrite replaces it"
-	}
-	if st.Managed && (st.SourceUID == "" || s.UID == "" || st.SourceUID == s.UID) {
-		return ActionUpdate, "", ""
-	}
-	if opts.Overwrite {
-		return ActionUpdate, "overwrite", "target content was not written by secretshift; --overwrite replaces it"
-	}
-	if st.Managed {
-		return ActionConflict, "other-source", fmt.Sprintf("target was written by secretshift for another Secret (uid %s); --overwrite replaces it", st.SourceUID)
-	}
-	return ActionConflict, "foreign-content", "target holds different content that secretshift did not write; --overwrite replaces it"
-}
-
-// changedInStore reports whether secretshift wrote st but its content is no longer what was
-// written: the fingerprint recorded at write time, under the same key, does not match it.
-func changedInStore(st *providers.Stored, s *kube.Secret, f *audit.Fingerprinter) bool {
-	if !st.Managed || st.Data == nil || st.Fingerprint == "" || st.FingerprintKeyID != f.KeyID() {
-		return false
-	}
-	typ := st.Type
-	if typ == "" {
-		typ = s.EffectiveType()
-	}
-	return f.Set(typ, st.Data) != st.Fingerprint
-}
-
-// sameContent reports whether st holds exactly s's type, keys and values; fp is s's set
-// fingerprint. When the adapter cannot read values it compares the keyed fingerprint recorded at
-// write time instead.
-func sameContent(fp string, s *kube.Secret, st *providers.Stored) bool {
-	if st.Problem != "" {
-		return false
-	}
-	if st.Data == nil {
-		return st.Fingerprint != "" && st.Fingerprint == fp
-	}
-	if st.Type != "" && st.Type != s.EffectiveType() {
-		return false
-	}
-	if len(st.Data) != len(s.Data) {
-		return false
-	}
-	for k, v := range s.Data {
-		if w, ok := st.Data[k]; !ok || !bytes.Equal(v, w) {
-			return false
-		}
-	}
-	return true
-}
-
 func newItem(s *kube.Secret, f *audit.Fingerprinter) *Item {
 	it := &Item{
 		Namespace: s.Namespace, Name: s.Name, UID: s.UID, Type: s.EffectiveType(), Origin: s.Origin,
@@ -510,18 +398,6 @@ func jobID(p *Plan) string {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", it.Ref(), t, it.Fingerprint)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-// flatten splits an errors.Join result into its parts.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // StoreID is p's stable identity (providers.Identified), or its name.
