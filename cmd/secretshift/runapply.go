@@ -23,13 +23,11 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		manifests = in
 	}
 	if !o.DryRun {
-		log, done, err := o.audit.open(f, lp.fp, opts.RunID, lp.provider)
+		log, closeLog, err := o.audit.openFor(f, lp, &opts)
 		if err != nil {
 			return err
 		}
-		defer log.Close()
-		defer done()
-		opts.Recorder = log
+		defer closeLog()
 		if err := log.Record(ctx, audit.Event{Action: audit.ActionPlanCreate, Outcome: audit.OutcomeSuccess, Details: planDetails(lp.Plan)}); err != nil {
 			return withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written; fix the audit log location or permissions and run again", migrate.AuditError(err)))
 		}
@@ -129,15 +127,24 @@ func auditStopped(f *factory, rep *migrate.Report, err error) error {
 		"fix the audit log and run the same command again: it records the writes this run made and finishes the rest", err, len(rep.Items), listed, rep.Unrecorded)
 }
 
+// openFor opens the audit log for a run of lp and makes it the run's recorder. closeLog
+// reports what the background check of the log found and closes it.
+func (a *auditFlags) openFor(f *factory, lp *loadedPlan, opts *migrate.Options) (log *audit.Log, closeLog func(), err error) {
+	log, done, err := a.open(f, lp.fp, opts.RunID, lp.provider)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Recorder = log
+	return log, func() { done(); log.Close() }, nil
+}
+
 func runVerify(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPlan) error {
 	opts := lp.opts
-	log, done, err := o.audit.open(f, lp.fp, opts.RunID, lp.provider)
+	_, closeLog, err := o.audit.openFor(f, lp, &opts)
 	if err != nil {
 		return err
 	}
-	defer log.Close()
-	defer done()
-	opts.Recorder = log
+	defer closeLog()
 	rep, err := migrate.Verify(ctx, lp.Plan, lp.sources, opts)
 	if err != nil {
 		if errors.Is(err, migrate.ErrAudit) {

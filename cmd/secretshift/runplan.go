@@ -138,15 +138,25 @@ func (f *factory) renderStopped(err error, kind, provider string) error {
 	return err
 }
 
+// openStore opens the provider, then the fingerprint key (created on first use): in that
+// order, so that settings the provider refuses create nothing.
+func (o *migrateOptions) openStore(ctx context.Context, f *factory) (providers.Provider, *audit.Fingerprinter, error) {
+	p, err := o.openProvider(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	fp, err := f.fingerprinter(o.FingerprintKey, o.audit.Log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, fp, nil
+}
+
 func buildPlan(ctx context.Context, f *factory, o *migrateOptions) (*loadedPlan, error) {
 	if err := o.validate(f); err != nil {
 		return nil, err
 	}
-	p, err := o.openProvider(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	fp, err := f.fingerprinter(o.FingerprintKey, o.audit.Log)
+	p, fp, err := o.openStore(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -227,11 +237,7 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 	if err := o.validateManifestFlags(); err != nil {
 		return nil, err
 	}
-	p, err := o.openProvider(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	fp, err := f.fingerprinter(o.FingerprintKey, o.audit.Log)
+	p, fp, err := o.openStore(ctx, f)
 	if err != nil {
 		return nil, err
 	}
