@@ -311,3 +311,38 @@ func TestClass(t *testing.T) {
 		}
 	}
 }
+
+func TestResults(t *testing.T) {
+	var ticks atomic.Int32
+	prog := &countingProgress{ticks: &ticks}
+	r := NewResults[string, string](100, prog)
+	err := Each(context.Background(), addresses(100), Limits{Concurrency: 8}, func(_ context.Context, a string) error {
+		res := "ok"
+		if a < "ns/s010" {
+			res = "failed"
+		}
+		r.Add(a, res)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := r.Items(func(s string) string { return s })
+	if len(items) != 100 || items[0] != "ns/s000" || items[99] != "ns/s099" {
+		t.Errorf("items not sorted or lost: %d, first %q", len(items), items[0])
+	}
+	if c := r.Counts(); c["failed"] != 10 || c["ok"] != 90 || r.Count("ok") != 90 {
+		t.Errorf("counts %v", c)
+	}
+	if prog.total != 100 || ticks.Load() != 100 {
+		t.Errorf("progress: total %d, ticks %d", prog.total, ticks.Load())
+	}
+}
+
+type countingProgress struct {
+	total int
+	ticks *atomic.Int32
+}
+
+func (p *countingProgress) Start(n int) { p.total = n }
+func (p *countingProgress) Done()       { p.ticks.Add(1) }

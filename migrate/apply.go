@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
@@ -118,6 +116,13 @@ type Report struct {
 	Unrecorded int `json:"unrecorded,omitempty"`
 }
 
+// collect fills r with the items of a finished run, in namespace/name order, and its duration.
+func (r *Report) collect(results *job.Results[*ItemReport, Result], opts Options) {
+	r.Items = results.Items(func(it *ItemReport) string { return it.Namespace + "/" + it.Name })
+	r.Counts = results.Counts()
+	r.Duration = opts.Now().Sub(r.Started).Round(time.Millisecond).String()
+}
+
 // Checked counts the verified items compared by check.
 func (r *Report) Checked(check Check) int {
 	n := 0
@@ -161,23 +166,8 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 			return nil, err
 		}
 	}
-	if opts.Progress != nil {
-		opts.Progress.Start(len(plan.Items))
-	}
-
-	var mu sync.Mutex
-	add := func(r *ItemReport) {
-		mu.Lock()
-		rep.Items = append(rep.Items, r)
-		rep.Counts[r.Result]++
-		if r.Result == ResultDone {
-			rep.Resumed++
-		}
-		mu.Unlock()
-		if opts.Progress != nil {
-			opts.Progress.Done()
-		}
-	}
+	results := job.NewResults[*ItemReport, Result](len(plan.Items), opts.progress())
+	add := func(r *ItemReport) { results.Add(r, r.Result) }
 	var rec job.Recorder
 	if !opts.DryRun {
 		rec = opts.Recorder
@@ -209,10 +199,8 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 	} else if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
 	}
-	sort.Slice(rep.Items, func(i, k int) bool {
-		return rep.Items[i].Namespace+"/"+rep.Items[i].Name < rep.Items[k].Namespace+"/"+rep.Items[k].Name
-	})
-	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
+	rep.collect(results, opts)
+	rep.Resumed = results.Count(ResultDone)
 	rep.Unrecorded = pipe.Unrecorded()
 	if j != nil {
 		if cerr := j.Close(); cerr != nil && err == nil {

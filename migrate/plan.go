@@ -234,10 +234,15 @@ func (o *Options) defaults() {
 	}
 }
 
-// Progress is told how many items are to be done and when each finishes.
-type Progress interface {
-	Start(total int)
-	Done()
+// Progress is told how many items are to be done and when each finishes (job.Progress).
+type Progress = job.Progress
+
+// progress is opts.Progress as the job sees it: nil stays nil.
+func (o *Options) progress() job.Progress {
+	if o.Progress == nil {
+		return nil
+	}
+	return o.Progress
 }
 
 // BuildPlan validates every candidate against the provider (names, sizes, collisions, and

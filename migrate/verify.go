@@ -3,9 +3,6 @@ package migrate
 import (
 	"context"
 	"errors"
-	"sort"
-	"sync"
-	"time"
 
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/job"
@@ -21,13 +18,10 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 	if err := prepareAudit(plan); err != nil {
 		return nil, err
 	}
-	if opts.Progress != nil {
-		opts.Progress.Start(len(plan.Items))
-	}
+	results := job.NewResults[*ItemReport, Result](len(plan.Items), opts.progress())
 	pipe, ctx := job.Start[*Item](ctx, opts.Recorder)
 	defer pipe.Close()
 	a := &applier{opts: opts, pipe: pipe}
-	var mu sync.Mutex
 	err := job.Each(ctx, plan.Items, opts.limits(), func(ctx context.Context, it *Item) error {
 		r := &ItemReport{Namespace: it.Namespace, Name: it.Name, Target: it.Target, Planned: it.Action, Fingerprint: it.Fingerprint}
 		s := sources[it.Ref()]
@@ -59,18 +53,9 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 			}
 			recErr = a.record(ctx, audit.ActionVerifyCheck, outcome, it, s, r.Version, cause)
 		}
-		mu.Lock()
-		rep.Items = append(rep.Items, r)
-		rep.Counts[r.Result]++
-		mu.Unlock()
-		if opts.Progress != nil {
-			opts.Progress.Done()
-		}
+		results.Add(r, r.Result)
 		return recErr
 	})
-	sort.Slice(rep.Items, func(i, k int) bool {
-		return rep.Items[i].Namespace+"/"+rep.Items[i].Name < rep.Items[k].Namespace+"/"+rep.Items[k].Name
-	})
-	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
+	rep.collect(results, opts)
 	return rep, err
 }

@@ -202,6 +202,20 @@ type Versioned interface {
 	Rollback(ctx context.Context, t Target, version string) (newVersion string, err error)
 }
 
+// Stager is implemented by providers that can hold a new value beside the current one until
+// it is proven — what a staged rotation needs: readers keep getting the current value while
+// the new one is set where it is used and tested, and the old one stays recoverable after.
+type Stager interface {
+	// Stage writes p as a pending version of t beside the current one, which stays what Read
+	// (and every reader of the store) returns. expect is the current version, as for Write.
+	Stage(ctx context.Context, t Target, p Payload, expect string) (pending string, err error)
+	// Promote makes the pending version current. The previous version stays readable
+	// (Versioned.ReadVersion). It returns the version that is now current.
+	Promote(ctx context.Context, t Target, pending string) (version string, err error)
+	// Discard drops a pending version that failed its test; the current one is untouched.
+	Discard(ctx context.Context, t Target, pending string) error
+}
+
 // ExternalReader is implemented by providers that External Secrets Operator can read, so that
 // an ExternalSecret can recreate a migrated Secret. The adapter owns everything store-specific
 // in the generated manifests: each store's spec.provider block, who ESO authenticates as, and

@@ -30,7 +30,7 @@ func TestAStoreIsOneFolderAndOneRegistryRow(t *testing.T) {
 	if apply.code != ExitOK {
 		t.Fatalf("apply: exit %d\n%s", apply.code, apply.stderr)
 	}
-	if n := memstore.Bucket("cli").Versions("shop/db-credentials"); n != 1 {
+	if n := memstore.Bucket("cli").Count("shop/db-credentials"); n != 1 {
 		t.Errorf("shop/db-credentials has %d versions, want 1", n)
 	}
 	verify := runCLI(t, "", "verify", "--plan", "plan.json", "--mem-bucket", "cli")
@@ -48,7 +48,7 @@ func TestAStoreIsOneFolderAndOneRegistryRow(t *testing.T) {
 	}
 	// Again: nothing to write.
 	again := runCLI(t, "", "migrate", "--to", "mem", "--mem-bucket", "cli", "-f", demo)
-	if again.code != ExitOK || memstore.Bucket("cli").Versions("shop/db-credentials") != 1 {
+	if again.code != ExitOK || memstore.Bucket("cli").Count("shop/db-credentials") != 1 {
 		t.Errorf("second run: exit %d\n%s", again.code, again.stderr)
 	}
 }

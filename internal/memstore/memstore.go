@@ -40,7 +40,7 @@ func (c *Config) Open(context.Context) (providers.Provider, error) {
 	defer mu.Unlock()
 	s, ok := buckets[c.Bucket]
 	if !ok {
-		s = &Store{bucket: c.Bucket, entries: map[string][]providers.Stored{}}
+		s = &Store{bucket: c.Bucket, entries: map[string][]providers.Stored{}, pending: map[string]*providers.Stored{}}
 		buckets[c.Bucket] = s
 	}
 	return s, nil
@@ -63,6 +63,7 @@ type Store struct {
 	bucket  string
 	mu      sync.Mutex
 	entries map[string][]providers.Stored
+	pending map[string]*providers.Stored
 }
 
 var (
@@ -70,6 +71,8 @@ var (
 	_ providers.Identified     = (*Store)(nil)
 	_ providers.Describer      = (*Store)(nil)
 	_ providers.ExternalReader = (*Store)(nil)
+	_ providers.Versioned      = (*Store)(nil)
+	_ providers.Stager         = (*Store)(nil)
 )
 
 // Name implements providers.Provider.
@@ -123,11 +126,86 @@ func (s *Store) Write(_ context.Context, t providers.Target, p providers.Payload
 	return v, nil
 }
 
-// Versions counts the versions of an entry.
-func (s *Store) Versions(address string) int {
+// Count counts the versions of an entry.
+func (s *Store) Count(address string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.entries[address])
+}
+
+// Versions implements providers.Versioned.
+func (s *Store) Versions(_ context.Context, t providers.Target) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, st := range s.entries[t.Address] {
+		out = append(out, st.Version)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: %w", t, providers.ErrNotFound)
+	}
+	return out, nil
+}
+
+// ReadVersion implements providers.Versioned.
+func (s *Store) ReadVersion(_ context.Context, t providers.Target, version string) (*providers.Stored, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.entries[t.Address] {
+		if st.Version == version {
+			st.Data = copyData(st.Data)
+			return &st, nil
+		}
+	}
+	return nil, fmt.Errorf("%s version %s: %w", t, version, providers.ErrNotFound)
+}
+
+// Rollback implements providers.Versioned: version becomes current as a new version.
+func (s *Store) Rollback(ctx context.Context, t providers.Target, version string) (string, error) {
+	old, err := s.ReadVersion(ctx, t, version)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.entries[t.Address]
+	old.Version = strconv.Itoa(len(vs) + 1)
+	s.entries[t.Address] = append(vs, *old)
+	return old.Version, nil
+}
+
+// Stage implements providers.Stager: the pending value waits beside the versions.
+func (s *Store) Stage(_ context.Context, t providers.Target, p providers.Payload, expect string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := strconv.Itoa(len(s.entries[t.Address])); cur != expect && !(expect == "" && cur == "0") {
+		return "", fmt.Errorf("stage %s: %w: version %q, expected %q", t, providers.ErrConflict, cur, expect)
+	}
+	s.pending[t.Address] = &providers.Stored{Data: copyData(p.Data), Type: p.EffectiveType(), Fingerprint: p.Fingerprint,
+		FingerprintKeyID: p.FingerprintKeyID, Managed: true, SourceUID: p.Ref.UID, RunID: p.RunID}
+	return "pending", nil
+}
+
+// Promote implements providers.Stager.
+func (s *Store) Promote(_ context.Context, t providers.Target, pending string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.pending[t.Address]
+	if st == nil || pending != "pending" {
+		return "", fmt.Errorf("promote %s: %w: nothing pending", t, providers.ErrNotFound)
+	}
+	delete(s.pending, t.Address)
+	st.Version = strconv.Itoa(len(s.entries[t.Address]) + 1)
+	s.entries[t.Address] = append(s.entries[t.Address], *st)
+	return st.Version, nil
+}
+
+// Discard implements providers.Stager.
+func (s *Store) Discard(_ context.Context, t providers.Target, _ string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, t.Address)
+	return nil
 }
 
 // ExternalRefs implements providers.ExternalReader: one remote key per Secret key.
