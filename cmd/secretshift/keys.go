@@ -23,11 +23,11 @@ const (
 //   - the file at path (--fingerprint-key), hex or base64;
 //   - $SECRETSHIFT_AUDIT_HMAC_KEY, the same text;
 //   - .secretshift/keys/hmac.key, generated (32 random bytes, hex, mode 0600) on first use,
-//     with a notice on errOut — but not while the audit log auditLog exists: its fingerprints
+//     with a notice on notice (warnings go to errOut) — but not while the audit log auditLog exists: its fingerprints
 //     are under the key it was started with, and a new one would only be refused later.
 //
 // Loading is audit.LoadHMACKey's. The key is never printed.
-func fingerprintKey(path, auditLog string, getenv func(string) string, errOut io.Writer) ([]byte, error) {
+func fingerprintKey(path, auditLog string, getenv func(string) string, errOut, notice io.Writer) ([]byte, error) {
 	key, err := audit.LoadHMACKey(path, getenv)
 	if errors.Is(err, audit.ErrNoKey) && path == "" {
 		if head, herr := audit.ReadHead(audit.HeadPath(auditLog)); herr == nil {
@@ -40,7 +40,7 @@ func fingerprintKey(path, auditLog string, getenv func(string) string, errOut io
 			return nil, fmt.Errorf("create fingerprint key %s: %w", defaultFingerprintKeyFile, err)
 		}
 		if created {
-			fmt.Fprintf(errOut, "generated fingerprint key %s; keep it to compare fingerprints across runs\n", defaultFingerprintKeyFile)
+			fmt.Fprintf(notice, "generated fingerprint key %s; keep it to compare fingerprints across runs\n", defaultFingerprintKeyFile)
 		}
 		return key, nil
 	}
@@ -67,7 +67,7 @@ func (f *factory) fingerprinter(path, auditLog string) (*audit.Fingerprinter, er
 	if auditLog == "" {
 		auditLog = audit.DefaultLogPath
 	}
-	key, err := fingerprintKey(path, auditLog, getenv, f.ErrOut)
+	key, err := fingerprintKey(path, auditLog, getenv, f.ErrOut, f.status())
 	if errors.Is(err, migrate.ErrAudit) { // the key an existing audit log needs is missing
 		return nil, withCode(ExitAudit, err)
 	}

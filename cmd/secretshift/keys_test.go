@@ -45,7 +45,7 @@ func TestFingerprintKey(t *testing.T) {
 				return ""
 			}
 			var errOut bytes.Buffer
-			key, err := fingerprintKey(path, "", getenv, &errOut)
+			key, err := fingerprintKey(path, "", getenv, &errOut, &errOut)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -72,7 +72,7 @@ func TestFingerprintKeyGenerated(t *testing.T) {
 	t.Chdir(t.TempDir())
 	noEnv := func(string) string { return "" }
 	var errOut bytes.Buffer
-	first, err := fingerprintKey("", "", noEnv, &errOut)
+	first, err := fingerprintKey("", "", noEnv, &errOut, &errOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestFingerprintKeyGenerated(t *testing.T) {
 	if !strings.Contains(errOut.String(), "generated fingerprint key") || strings.Contains(errOut.String(), hex.EncodeToString(first)) {
 		t.Errorf("notice: %q", errOut.String())
 	}
-	second, err := fingerprintKey("", "", noEnv, &errOut)
+	second, err := fingerprintKey("", "", noEnv, &errOut, &errOut)
 	if err != nil || !bytes.Equal(first, second) || len(first) != 32 {
 		t.Errorf("second run read a different key (err %v)", err)
 	}
@@ -105,7 +105,7 @@ func TestFingerprintKeyLooseModeWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	var errOut bytes.Buffer
-	if _, err := fingerprintKey(p, "", func(string) string { return "" }, &errOut); err != nil {
+	if _, err := fingerprintKey(p, "", func(string) string { return "" }, &errOut, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(errOut.String(), "readable by other users") {

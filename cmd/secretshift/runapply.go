@@ -79,7 +79,7 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 	if rep.Failed() {
 		var hints []string
 		if n := rep.Counts[migrate.ResultFailed]; n > 0 {
-			hints = append(hints, fmt.Sprintf("%d failed: run the same command again to retry them", n))
+			hints = append(hints, fmt.Sprintf("%d failed: fix what the report says, then run the same command again to retry them", n))
 		}
 		if n := rep.Counts[migrate.ResultConflict]; n > 0 {
 			hints = append(hints, fmt.Sprintf("%d in conflict with what the store holds: check them, then pass --overwrite to replace them", n))
