@@ -144,7 +144,7 @@ func (r *Report) Failed() bool {
 // counts as done; the journal and the audit log record each step.
 func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opts Options) (*Report, error) {
 	opts.defaults()
-	if plan.KeyID != opts.Fingerprinter.Value(nil) {
+	if !plan.madeUnder(opts.Fingerprinter) {
 		return nil, errors.New("the plan was made under another fingerprint key\nuse the same --fingerprint-key, or make a new plan")
 	}
 	if plan.Provider != opts.Provider.Name() {

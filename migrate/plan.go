@@ -82,11 +82,15 @@ type Plan struct {
 	// pin them (providers.Pinned: SOPS recipients); apply uses them instead of today's.
 	StoreSettings map[string]string `json:"storeSettings,omitempty"`
 	Source        SourceSpec        `json:"source"`
-	// KeyID is the fingerprint of the empty string under the fingerprint key: it identifies the
-	// key (so apply can refuse a plan made under another key) without revealing it.
-	KeyID   string  `json:"keyID"`
-	Items   []*Item `json:"items"`
-	Summary Summary `json:"summary"`
+	// FingerprintKeyID names the key the plan's fingerprints are made under
+	// (audit.Fingerprinter.KeyID, as the audit log and the stores record it): apply refuses a
+	// plan made under another key.
+	FingerprintKeyID string `json:"fingerprintKeyID,omitempty"`
+	// LegacyKeyID is how plans of earlier releases named that key (the fingerprint of the empty
+	// string); such plans are still accepted.
+	LegacyKeyID string  `json:"keyID,omitempty"`
+	Items       []*Item `json:"items"`
+	Summary     Summary `json:"summary"`
 	// Problems lists why the plan was rejected; a plan with problems is never applied.
 	Problems []Problem `json:"problems,omitempty"`
 }
@@ -156,6 +160,14 @@ func prepareAudit(p *Plan) error {
 		return &ValidationError{Problems: problems}
 	}
 	return nil
+}
+
+// madeUnder reports whether the plan's fingerprints are made under fp's key.
+func (p *Plan) madeUnder(fp *audit.Fingerprinter) bool {
+	if p.FingerprintKeyID != "" {
+		return p.FingerprintKeyID == fp.KeyID()
+	}
+	return p.LegacyKeyID != "" && p.LegacyKeyID == fp.Value(nil)
 }
 
 // Ref is namespace/name.
@@ -255,7 +267,7 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 	p := opts.Provider
 	plan := &Plan{
 		APIVersion: PlanAPIVersion, Kind: PlanKind, Created: opts.Now().UTC(), Provider: p.Name(),
-		Source: src, KeyID: opts.Fingerprinter.Value(nil),
+		Source: src, FingerprintKeyID: opts.Fingerprinter.KeyID(),
 	}
 	plan.Store, plan.StoreID = StoreText(p), StoreID(p)
 	if pin, ok := p.(providers.Pinned); ok {

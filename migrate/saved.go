@@ -15,7 +15,7 @@ import (
 // its description), and — for providers that pin settings (SOPS recipients) — the settings the
 // plan recorded, which p adopts.
 func CheckStore(saved *Plan, p providers.Provider, fp *audit.Fingerprinter) error {
-	if saved.KeyID != fp.Value(nil) {
+	if !saved.madeUnder(fp) {
 		return errors.New("the plan was made under another fingerprint key\nuse the same --fingerprint-key, or make a new plan")
 	}
 	if saved.Provider != p.Name() {

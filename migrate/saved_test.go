@@ -59,3 +59,21 @@ func TestCheckStore(t *testing.T) {
 		t.Errorf("pinned settings: err %v, used %v", err, p.usedPin)
 	}
 }
+
+func TestPlansOfEarlierReleasesNameTheirKeyAsBefore(t *testing.T) {
+	mem := newMem()
+	opts := testOpts(t, mem)
+	plan := mustPlan(t, opts, secret("shop", "db", "k", "v"))
+	if plan.FingerprintKeyID != opts.Fingerprinter.KeyID() {
+		t.Fatalf("the plan names key %q, the fingerprinter %q", plan.FingerprintKeyID, opts.Fingerprinter.KeyID())
+	}
+	legacy := *plan
+	legacy.FingerprintKeyID, legacy.LegacyKeyID = "", opts.Fingerprinter.Value(nil)
+	if err := CheckStore(&legacy, mem, opts.Fingerprinter); err != nil {
+		t.Errorf("a plan of an earlier release: %v", err)
+	}
+	legacy.LegacyKeyID = "hmac-sha256:00"
+	if err := CheckStore(&legacy, mem, opts.Fingerprinter); err == nil {
+		t.Error("a plan of an earlier release under another key was accepted")
+	}
+}
