@@ -3,7 +3,7 @@
 # tools/. A binary is rebuilt only when its module's go.mod/go.sum changed (a stamp file holds
 # their hash), so repeated runs cost nothing.
 #
-#   tools/build.sh [name...]     names: kube-apiserver sops kubeseal external-secrets vault-testserver
+#   tools/build.sh [name...]     names: kube-apiserver sops kubeseal sealed-secrets-controller external-secrets vault-testserver
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,12 +19,13 @@ specs=(
 	"kube-apiserver|tools/apiserver|k8s.io/kubernetes/cmd/kube-apiserver"
 	"sops|tools/sops|github.com/getsops/sops/v3/cmd/sops"
 	"kubeseal|tools/kubeseal|github.com/bitnami/sealed-secrets/cmd/kubeseal"
+	"sealed-secrets-controller|tools/kubeseal|github.com/bitnami/sealed-secrets/cmd/controller"
 	"external-secrets|tools/eso|github.com/external-secrets/external-secrets"
 	"vault-testserver|.|./internal/cmd/vault-testserver"
 )
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(kube-apiserver sops kubeseal external-secrets vault-testserver)
+[ ${#want[@]} -gt 0 ] || want=(kube-apiserver sops kubeseal sealed-secrets-controller external-secrets vault-testserver)
 
 build() {
 	local name=$1 dir=$2 pkg=$3
@@ -50,6 +51,14 @@ build() {
 	fi
 	(cd "$root/$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg")
 	mv "$bin/$name.tmp" "$bin/$name"
+	if [ "$name" = sealed-secrets-controller ]; then
+		# The controller's own SealedSecret CRD, for the test apiserver.
+		local moddir
+		moddir=$(cd "$root/$dir" && go list -m -f '{{.Dir}}' github.com/bitnami/sealed-secrets)
+		mkdir -p "$root/.tools/sealed-secrets-crds"
+		cp "$moddir/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml" "$root/.tools/sealed-secrets-crds/"
+		chmod 644 "$root/.tools/sealed-secrets-crds/bitnami.com_sealedsecrets.yaml"
+	fi
 	if [ "$name" = external-secrets ]; then
 		# The controller needs its own CRD bundle (generators included) in the test apiserver.
 		local moddir

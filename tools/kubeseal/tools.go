@@ -2,4 +2,7 @@
 
 package tools
 
-import _ "github.com/bitnami/sealed-secrets/cmd/kubeseal"
+import (
+	_ "github.com/bitnami/sealed-secrets/cmd/controller"
+	_ "github.com/bitnami/sealed-secrets/cmd/kubeseal"
+)
