@@ -101,9 +101,6 @@ func OpenJournal(dir, id string) (*Journal, error) {
 	return j, nil
 }
 
-// Path is the journal file.
-func (j *Journal) Path() string { return j.path }
-
 func (j *Journal) load() error {
 	f, err := os.Open(j.path)
 	if errors.Is(err, fs.ErrNotExist) {

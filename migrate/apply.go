@@ -13,21 +13,8 @@ import (
 	"github.com/secretshift/secretshift/providers"
 )
 
-// Recorder is the audit log as the engine sees it (job.Recorder).
-type Recorder = job.Recorder
-
-// ErrAudit marks a failure to write the audit log (it is audit.ErrUnavailable). The run stopped;
-// no write happened without its intent on record.
-var ErrAudit = job.ErrAudit
-
-// AuditError marks err as a failure of the audit log, unless it already is one.
-func AuditError(err error) error { return job.AuditError(err) }
-
 // ErrSourceChanged: the Secret differs from what the plan was made from.
 var ErrSourceChanged error = classedError{"source changed since the plan was made", "source-changed"}
-
-// ErrVerify: a written entry read back differently.
-var ErrVerify = job.ErrVerify
 
 // classedError is a sentinel with its error class (job.Classed).
 type classedError struct{ msg, class string }
@@ -144,13 +131,10 @@ func (r *Report) Failed() bool {
 // counts as done; the journal and the audit log record each step.
 func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opts Options) (*Report, error) {
 	opts.defaults()
-	if !plan.madeUnder(opts.Fingerprinter) {
-		return nil, errors.New("the plan was made under another fingerprint key\nuse the same --fingerprint-key, or make a new plan")
+	if err := plan.fits(opts.Provider, opts.Fingerprinter); err != nil {
+		return nil, err
 	}
-	if plan.Provider != opts.Provider.Name() {
-		return nil, fmt.Errorf("the plan is for provider %q, not %q", plan.Provider, opts.Provider.Name())
-	}
-	rep := &Report{APIVersion: PlanAPIVersion, Kind: "Report", Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, DryRun: opts.DryRun, Started: opts.Now().UTC(), Counts: map[Result]int{}}
+	rep := &Report{APIVersion: PlanAPIVersion, Kind: ReportKind, Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, DryRun: opts.DryRun, Started: opts.Now().UTC(), Counts: map[Result]int{}}
 	if err := prepareAudit(plan); err != nil {
 		return nil, err
 	}
@@ -218,12 +202,6 @@ type applier struct {
 	// add reports a finished item.
 	add func(*ItemReport)
 }
-
-// BatchRecorder and AsyncRecorder are the recorder abilities the pipeline uses (*audit.Log).
-type (
-	BatchRecorder = job.BatchRecorder
-	AsyncRecorder = job.AsyncRecorder
-)
 
 // key names it in the job's journal.
 func key(it *Item) job.Key {
@@ -328,7 +306,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		version, werr = p.Write(ctx, *it.Target, pl, expect)
 		return werr
 	})
-	if errors.Is(err, ErrAudit) {
+	if errors.Is(err, job.ErrAudit) {
 		return nil, err
 	}
 	if err != nil {
@@ -373,7 +351,7 @@ func (a *applier) verify(ctx context.Context, it *Item, s *kube.Secret) (Check, 
 		return "", fmt.Errorf("read back %s: %w", it.Target, err)
 	}
 	if !sameContent(it.Fingerprint, s, st) {
-		return "", fmt.Errorf("read back %s: %w: stored content differs from the source (%s)", it.Target, ErrVerify, diffStored(s.Data, st, a.opts.Fingerprinter))
+		return "", fmt.Errorf("read back %s: %w: stored content differs from the source (%s)", it.Target, job.ErrVerify, diffStored(s.Data, st, a.opts.Fingerprinter))
 	}
 	return checkOf(st), nil
 }
@@ -424,7 +402,7 @@ func (a *applier) fail(ctx context.Context, r *ItemReport, it *Item, s *kube.Sec
 	return r, a.record(ctx, audit.ActionMigrateWrite, audit.OutcomeFailure, it, s, "", err)
 }
 
-// record writes one audit event and waits until it is durable; a failure becomes ErrAudit and
+// record writes one audit event and waits until it is durable; a failure becomes job.ErrAudit and
 // stops the run.
 func (a *applier) record(ctx context.Context, action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) error {
 	return a.pipe.Record(ctx, itemEvent(action, outcome, it, s, version, cause))

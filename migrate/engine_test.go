@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
@@ -183,8 +184,8 @@ func TestAuditFailureStopsBeforeWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Apply(context.Background(), plan, sources(s), opts)
-	if !errors.Is(err, ErrAudit) {
-		t.Fatalf("want ErrAudit, got %v", err)
+	if !errors.Is(err, job.ErrAudit) {
+		t.Fatalf("want job.ErrAudit, got %v", err)
 	}
 	if m.writes != 0 {
 		t.Fatalf("a write happened although the audit log could not record it")
@@ -202,8 +203,8 @@ func TestAuditFailureMidRunStopsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := Apply(context.Background(), plan, sources(ss...), opts)
-	if !errors.Is(err, ErrAudit) {
-		t.Fatalf("want ErrAudit, got %v", err)
+	if !errors.Is(err, job.ErrAudit) {
+		t.Fatalf("want job.ErrAudit, got %v", err)
 	}
 	// Writes already in flight may finish, but none happened without its intent on record.
 	rec := opts.Recorder.(*failAfter)
@@ -411,8 +412,8 @@ func TestApplyWithAuditLog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Apply(context.Background(), plan, sources(ss...), opts); !errors.Is(err, ErrAudit) {
-			t.Fatalf("Apply = %v, want ErrAudit", err)
+		if _, err := Apply(context.Background(), plan, sources(ss...), opts); !errors.Is(err, job.ErrAudit) {
+			t.Fatalf("Apply = %v, want job.ErrAudit", err)
 		}
 		if m.writes != 0 {
 			t.Fatalf("%d writes although no intent could be recorded", m.writes)

@@ -35,6 +35,8 @@ func newMem() *memProvider { return &memProvider{entries: map[string]*memEntry{}
 
 func (m *memProvider) Name() string { return "mem" }
 
+func (m *memProvider) StoreID() string { return "mem|test" }
+
 func (m *memProvider) Target(ref providers.Ref) (providers.Target, error) {
 	if strings.Contains(ref.Name, "_") {
 		return providers.Target{}, fmt.Errorf("%s: %w: underscore", ref, providers.ErrInvalidName)

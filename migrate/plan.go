@@ -24,10 +24,13 @@ import (
 	"github.com/secretshift/secretshift/providers"
 )
 
-// PlanAPIVersion and PlanKind identify a saved plan file.
+// PlanAPIVersion and PlanKind identify a saved plan file; ReportKind and VerifyReportKind the
+// reports of apply and verify.
 const (
-	PlanAPIVersion = "secretshift.io/v1alpha1"
-	PlanKind       = "Plan"
+	PlanAPIVersion   = "secretshift.io/v1alpha1"
+	PlanKind         = "Plan"
+	ReportKind       = "Report"
+	VerifyReportKind = "VerifyReport"
 )
 
 // Action is what the plan will do with one Secret.
@@ -75,7 +78,7 @@ type Plan struct {
 	Provider   string    `json:"provider"`
 	// Store describes the target store (address, mount, folder), for review.
 	Store string `json:"store,omitempty"`
-	// StoreID is the store's stable identity (providers.Identified): a saved plan is applied
+	// StoreID is the store's stable identity (Provider.StoreID): a saved plan is applied
 	// only to the store it was made for, and the job id depends on it.
 	StoreID string `json:"storeID,omitempty"`
 	// StoreSettings are the provider settings the plan was made with, for providers that
@@ -210,7 +213,7 @@ type Options struct {
 	Provider      providers.Provider
 	Fingerprinter *audit.Fingerprinter
 	// Recorder receives audit events; nil disables auditing (tests, dry runs).
-	Recorder Recorder
+	Recorder job.Recorder
 	// Concurrency bounds parallel provider calls (default 16).
 	Concurrency int
 	// Rate limits provider calls per second (0: unlimited).
@@ -222,7 +225,7 @@ type Options struct {
 	// JournalDir holds job journals (default .secretshift/journal).
 	JournalDir string
 	// Progress is told about finished items; nil for none.
-	Progress Progress
+	Progress job.Progress
 	// Logger is told what each step does, at debug level (names, never values); nil for none.
 	Logger *slog.Logger
 	// RunID identifies this run in provider metadata and the audit log.
@@ -246,9 +249,6 @@ func (o *Options) defaults() {
 	}
 }
 
-// Progress is told how many items are to be done and when each finishes (job.Progress).
-type Progress = job.Progress
-
 // progress is opts.Progress as the job sees it: nil stays nil.
 func (o *Options) progress() job.Progress {
 	if o.Progress == nil {
@@ -269,7 +269,7 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 		APIVersion: PlanAPIVersion, Kind: PlanKind, Created: opts.Now().UTC(), Provider: p.Name(),
 		Source: src, FingerprintKeyID: opts.Fingerprinter.KeyID(),
 	}
-	plan.Store, plan.StoreID = StoreText(p), StoreID(p)
+	plan.Store, plan.StoreID = StoreText(p), p.StoreID()
 	if pin, ok := p.(providers.Pinned); ok {
 		plan.StoreSettings = pin.Pin()
 	}
@@ -415,14 +415,6 @@ func jobID(p *Plan) string {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", it.Ref(), t, it.Fingerprint)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-// StoreID is p's stable identity (providers.Identified), or its name.
-func StoreID(p providers.Provider) string {
-	if id, ok := p.(providers.Identified); ok {
-		return id.StoreID()
-	}
-	return p.Name()
 }
 
 // StoreText is p's description of its store (providers.Describer), or its name.

@@ -15,14 +15,8 @@ import (
 // its description), and — for providers that pin settings (SOPS recipients) — the settings the
 // plan recorded, which p adopts.
 func CheckStore(saved *Plan, p providers.Provider, fp *audit.Fingerprinter) error {
-	if !saved.madeUnder(fp) {
-		return errors.New("the plan was made under another fingerprint key\nuse the same --fingerprint-key, or make a new plan")
-	}
-	if saved.Provider != p.Name() {
-		return fmt.Errorf("the plan is for provider %q, not %q", saved.Provider, p.Name())
-	}
-	if saved.StoreID != StoreID(p) {
-		return fmt.Errorf("the plan was made for %s, but the current settings give %s\nuse the provider settings the plan was made with", saved.Store, StoreText(p))
+	if err := saved.fits(p, fp); err != nil {
+		return err
 	}
 	if pin, ok := p.(providers.Pinned); ok && saved.StoreSettings != nil {
 		if err := pin.UsePin(saved.StoreSettings); err != nil {
@@ -32,6 +26,25 @@ func CheckStore(saved *Plan, p providers.Provider, fp *audit.Fingerprinter) erro
 			}
 			return fmt.Errorf("the plan no longer fits %s: %w%s", StoreText(p), err, hint)
 		}
+	}
+	return nil
+}
+
+// fits checks that the plan was made under fp's key for p's store. Plans of earlier releases
+// carry no store id; their store description is compared instead.
+func (saved *Plan) fits(p providers.Provider, fp *audit.Fingerprinter) error {
+	if !saved.madeUnder(fp) {
+		return errors.New("the plan was made under another fingerprint key\nuse the same --fingerprint-key, or make a new plan")
+	}
+	if saved.Provider != p.Name() {
+		return fmt.Errorf("the plan is for provider %q, not %q", saved.Provider, p.Name())
+	}
+	same := saved.StoreID == p.StoreID()
+	if saved.StoreID == "" {
+		same = saved.Store == StoreText(p)
+	}
+	if !same {
+		return fmt.Errorf("the plan was made for %s, but the current settings give %s\nuse the provider settings the plan was made with", saved.Store, StoreText(p))
 	}
 	return nil
 }

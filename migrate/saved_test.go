@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -54,7 +55,7 @@ func TestCheckStore(t *testing.T) {
 	}
 	p := &problemProvider{memProvider: newMem(), pin: map[string]string{"age": "age1xyz"}}
 	pinned := mustPlan(t, testOpts(t, p), secret("shop", "db", "k", "v"))
-	pinned.StoreID = StoreID(p)
+	pinned.StoreID = p.StoreID()
 	if err := CheckStore(pinned, p, opts.Fingerprinter); err != nil || p.usedPin["age"] != "age1xyz" {
 		t.Errorf("pinned settings: err %v, used %v", err, p.usedPin)
 	}
@@ -75,5 +76,31 @@ func TestPlansOfEarlierReleasesNameTheirKeyAsBefore(t *testing.T) {
 	legacy.LegacyKeyID = "hmac-sha256:00"
 	if err := CheckStore(&legacy, mem, opts.Fingerprinter); err == nil {
 		t.Error("a plan of an earlier release under another key was accepted")
+	}
+}
+
+func TestPlansWithoutStoreIDAreComparedByStore(t *testing.T) {
+	mem := newMem()
+	opts := testOpts(t, mem)
+	plan := mustPlan(t, opts, secret("shop", "db", "k", "v"))
+	old := *plan
+	old.StoreID = ""
+	if err := CheckStore(&old, mem, opts.Fingerprinter); err != nil {
+		t.Errorf("a plan of an earlier release for the same store: %v", err)
+	}
+	old.Store = "another store"
+	if err := CheckStore(&old, mem, opts.Fingerprinter); err == nil {
+		t.Error("a plan of an earlier release for another store was accepted")
+	}
+}
+
+func TestApplyRefusesAPlanForAnotherStore(t *testing.T) {
+	mem := newMem()
+	opts := testOpts(t, mem)
+	s := secret("shop", "db", "k", "v")
+	plan := mustPlan(t, opts, s)
+	plan.StoreID = "mem|elsewhere"
+	if _, err := Apply(context.Background(), plan, sources(s), opts); err == nil || mem.writes != 0 {
+		t.Errorf("Apply of a plan for another store: err %v, %d writes", err, mem.writes)
 	}
 }

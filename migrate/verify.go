@@ -14,7 +14,7 @@ import (
 // with its source by keyed fingerprint. It writes nothing but the audit record of the check.
 func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opts Options) (*Report, error) {
 	opts.defaults()
-	rep := &Report{APIVersion: PlanAPIVersion, Kind: "VerifyReport", Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, Started: opts.Now().UTC(), Counts: map[Result]int{}}
+	rep := &Report{APIVersion: PlanAPIVersion, Kind: VerifyReportKind, Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, Started: opts.Now().UTC(), Counts: map[Result]int{}}
 	if err := prepareAudit(plan); err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 			default:
 				r.Result, r.Version = ResultMismatch, st.Version
 				r.Error = "stored content differs from the source (" + diffStored(s.Data, st, opts.Fingerprinter) + ")"
-				cause = ErrVerify
+				cause = job.ErrVerify
 			}
 			outcome := audit.OutcomeSuccess
 			if !r.Verified {

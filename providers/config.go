@@ -26,3 +26,10 @@ type Entry struct {
 	// NewConfig returns the adapter's settings with defaults applied.
 	NewConfig func() Config
 }
+
+// ExternalConfig is implemented by the settings of adapters External Secrets Operator can read:
+// the flags that only matter when ESO manifests are generated, registered only on the commands
+// that generate them (with --manifests). Their names carry the adapter's prefix too.
+type ExternalConfig interface {
+	ExternalFlags(fs *pflag.FlagSet)
+}

@@ -138,6 +138,10 @@ type Stored struct {
 type Provider interface {
 	// Name returns the registry name of the adapter.
 	Name() string
+	// StoreID returns the store's identity: a stable value that job ids and saved plans are
+	// keyed by (Vault: address, namespace and mount; SOPS: the output folder's absolute path).
+	// It is never display text: rewording Describe must not orphan a journal or a plan.
+	StoreID() string
 	// Target computes where the Secret ref is stored. It does no I/O. It returns an error
 	// wrapping ErrInvalidName when ref cannot be addressed in this store.
 	Target(ref Ref) (Target, error)
@@ -151,14 +155,6 @@ type Provider interface {
 	// not exist yet. When the stored version differs, Write returns an error wrapping
 	// ErrConflict and changes nothing. It returns the new version ("" if unversioned).
 	Write(ctx context.Context, t Target, p Payload, expect string) (version string, err error)
-}
-
-// Identified is implemented by every provider: its store's identity, a stable value that job
-// ids and saved plans are keyed by (Vault: address, namespace and mount; SOPS: the output
-// folder's absolute path). It is never display text: rewording Describe must not orphan a
-// journal or a plan.
-type Identified interface {
-	StoreID() string
 }
 
 // Describer is implemented by providers that can say in words which store they write to, for
@@ -297,6 +293,9 @@ type Pinned interface {
 	// .sops.yaml was edited); nothing is written then.
 	UsePin(pin map[string]string) error
 }
+
+// Providers that hold something until the command ends (the SOPS folder lock) implement
+// io.Closer; commands close every provider they opened.
 
 // FolderWriter is implemented by providers that write files into a local folder (SOPS,
 // Sealed Secrets). Commands never read that folder as input of the same run.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/migrate"
 	vaultprovider "github.com/secretshift/secretshift/providers/vault"
@@ -178,7 +179,7 @@ type libRun struct {
 // timedRecorder passes events to the audit log and keeps how long each Record call blocked
 // its caller: with a durable log, that is how long a Secret's migration waits for the disk.
 type timedRecorder struct {
-	inner migrate.Recorder
+	inner job.Recorder
 	mu    sync.Mutex
 	waits []time.Duration
 	async []time.Duration
@@ -190,14 +191,14 @@ func (t *timedRecorder) Record(ctx context.Context, e audit.Event) error {
 
 // RecordBatch forwards the engine's batched intents, timing the batch as one wait.
 func (t *timedRecorder) RecordBatch(ctx context.Context, events []audit.Event) error {
-	return t.timed(&t.waits, func() error { return t.inner.(migrate.BatchRecorder).RecordBatch(ctx, events) })
+	return t.timed(&t.waits, func() error { return t.inner.(job.BatchRecorder).RecordBatch(ctx, events) })
 }
 
 // RecordAsync forwards the engine's outcome records, which no worker waits for, and keeps
 // how long each took to become durable.
 func (t *timedRecorder) RecordAsync(e audit.Event, done func(error)) error {
 	start := time.Now()
-	return t.inner.(migrate.AsyncRecorder).RecordAsync(e, func(err error) {
+	return t.inner.(job.AsyncRecorder).RecordAsync(e, func(err error) {
 		t.add(&t.async, time.Since(start))
 		done(err)
 	})
@@ -205,7 +206,7 @@ func (t *timedRecorder) RecordAsync(e audit.Event, done func(error)) error {
 
 // Flush forwards the engine's final flush, timing it as one wait.
 func (t *timedRecorder) Flush(ctx context.Context) error {
-	return t.timed(&t.waits, func() error { return t.inner.(migrate.AsyncRecorder).Flush(ctx) })
+	return t.timed(&t.waits, func() error { return t.inner.(job.AsyncRecorder).Flush(ctx) })
 }
 
 // timed runs call and adds how long it took to list.

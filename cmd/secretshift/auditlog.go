@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/secretshift/secretshift/audit"
-	"github.com/secretshift/secretshift/migrate"
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -36,11 +36,11 @@ func (a *auditFlags) open(f *factory, fp *audit.Fingerprinter, runID string, p p
 		if _, serr := os.Stat(audit.HeadPath(a.Log)); serr == nil {
 			return nil, nil, withCode(ExitAudit, fmt.Errorf("%w: %w: no signing key was given, and the audit log %s already exists, so new keys are not made for it\n"+
 				"give the keys it was started with (--audit-signing-key, $%s and $%s, or the files in %s), or write to a new log with --audit-log",
-				migrate.ErrAudit, audit.ErrNoKey, a.Log, audit.EnvSigningKey, audit.EnvHMACKey, audit.DefaultKeyDir))
+				job.ErrAudit, audit.ErrNoKey, a.Log, audit.EnvSigningKey, audit.EnvHMACKey, audit.DefaultKeyDir))
 		}
 		files, created, kerr := audit.Keygen("")
 		if kerr != nil {
-			return nil, nil, withCode(ExitAudit, fmt.Errorf("%w: create audit keys: %w", migrate.ErrAudit, kerr))
+			return nil, nil, withCode(ExitAudit, fmt.Errorf("%w: create audit keys: %w", job.ErrAudit, kerr))
 		}
 		if len(created) > 0 {
 			fmt.Fprintf(f.status(), "created audit keys in %s: keep %s secret, share %s with auditors\n", audit.DefaultKeyDir, files.SigningKey, files.PublicKey)
@@ -48,7 +48,7 @@ func (a *auditFlags) open(f *factory, fp *audit.Fingerprinter, runID string, p p
 		signer, err = audit.LoadSigner(files.SigningKey, f.Getenv)
 	}
 	if err != nil {
-		return nil, nil, withCode(ExitAudit, migrate.AuditError(err))
+		return nil, nil, withCode(ExitAudit, job.AuditError(err))
 	}
 	actor := audit.CurrentActor()
 	actor.KubeUser = f.kubeUser
@@ -61,7 +61,7 @@ func (a *auditFlags) open(f *factory, fp *audit.Fingerprinter, runID string, p p
 		if errors.Is(err, audit.ErrKeyMismatch) || errors.Is(err, audit.ErrTampered) {
 			return nil, nil, withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written", err))
 		}
-		return nil, nil, withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written; fix the audit log location or permissions and run again", migrate.AuditError(err)))
+		return nil, nil, withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written; fix the audit log location or permissions and run again", job.AuditError(err)))
 	}
 	warned := log.Integrity()
 	if warned != nil {

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/secretshift/secretshift/audit"
-	"github.com/secretshift/secretshift/migrate"
+	"github.com/secretshift/secretshift/job"
 )
 
 const (
@@ -33,7 +33,7 @@ func fingerprintKey(path, auditLog string, getenv func(string) string, errOut, n
 		if head, herr := audit.ReadHead(audit.HeadPath(auditLog)); herr == nil {
 			return nil, fmt.Errorf("%w: %w: no fingerprint key was given, and the audit log %s exists (its fingerprints are under HMAC key %s), so a new key is not made\n"+
 				"give the key it was started with: --fingerprint-key FILE, $%s (the key's text), or %s",
-				migrate.ErrAudit, audit.ErrNoKey, auditLog, head.FingerprintKeyID, fingerprintKeyEnv, defaultFingerprintKeyFile)
+				job.ErrAudit, audit.ErrNoKey, auditLog, head.FingerprintKeyID, fingerprintKeyEnv, defaultFingerprintKeyFile)
 		}
 		key, created, err := audit.CreateHMACKeyFile(defaultFingerprintKeyFile)
 		if err != nil {
@@ -68,7 +68,7 @@ func (f *factory) fingerprinter(path, auditLog string) (*audit.Fingerprinter, er
 		auditLog = audit.DefaultLogPath
 	}
 	key, err := fingerprintKey(path, auditLog, getenv, f.ErrOut, f.status())
-	if errors.Is(err, migrate.ErrAudit) { // the key an existing audit log needs is missing
+	if errors.Is(err, job.ErrAudit) { // the key an existing audit log needs is missing
 		return nil, withCode(ExitAudit, err)
 	}
 	if err != nil {

@@ -71,13 +71,18 @@ func completeMigrateFlags(cmd *cobra.Command) {
 }
 
 func (o *migrateOptions) bindApply(fl *pflag.FlagSet) {
+	for _, e := range registry.Providers {
+		if ec, ok := o.providerConfig[e.Name].(providers.ExternalConfig); ok {
+			ec.ExternalFlags(fl)
+		}
+	}
 	fl.BoolVar(&o.Overwrite, "overwrite", false, "replace target content that secretshift did not write (refused by default)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "show what would be written, write nothing")
 	fl.StringVar(&o.JournalDir, "journal-dir", ".secretshift/journal", "where job journals are kept (resume state; no values)")
 	fl.StringVar(&o.Manifests, "manifests", "", "write External Secrets Operator manifests for the migrated Secrets into this folder")
 	fl.StringVar(&o.StoreKind, "store-kind", templates.KindSecretStore, "SecretStore (one per namespace) or ClusterSecretStore")
 	fl.StringVar(&o.StoreName, "store-name", "", "name of the generated SecretStore/ClusterSecretStore (default secretshift-<provider>)")
-	fl.StringVar(&o.ESOAuth, "eso-auth", "", "how ESO authenticates to the store (default: the store's usual method; the store's --eso-* flags say which exist)")
+	fl.StringVar(&o.ESOAuth, "eso-auth", "", "how ESO authenticates to the store (default: the store's usual method; its --<provider>-eso-* flags and help say which exist)")
 	fl.StringVar(&o.ESOServiceAcct, "eso-service-account", templates.DefaultServiceAccount, "ServiceAccount ESO authenticates as, for methods that use one")
 	fl.StringVar(&o.ESOSANamespace, "eso-service-account-namespace", templates.DefaultServiceAccountNamespace, "namespace of that ServiceAccount for a ClusterSecretStore")
 	fl.StringVar(&o.ESORefresh, "refresh-interval", templates.DefaultRefreshInterval, "how often ESO re-reads the store")
@@ -164,7 +169,7 @@ always goes to stdout, with its problems.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			plan, err := buildPlan(cmd.Context(), f, o)
 			if err != nil {
-				return f.renderStopped(err, "Report", o.To)
+				return f.renderStopped(err, migrate.ReportKind, o.To)
 			}
 			return applyPlan(cmd.Context(), f, o, plan)
 		},
@@ -202,7 +207,7 @@ store); 2 bad flags; 4 partial; 6 audit log unavailable; 130 interrupted (run it
 			o.To = saved.Provider
 			plan, err := reloadPlan(cmd.Context(), f, o, saved)
 			if err != nil {
-				return f.renderStopped(err, "Report", o.To)
+				return f.renderStopped(err, migrate.ReportKind, o.To)
 			}
 			return applyPlan(cmd.Context(), f, o, plan)
 		},
@@ -222,7 +227,7 @@ func newVerifyCmd(f *factory) *cobra.Command {
 		Use:   "verify --to PROVIDER | verify --plan PLAN.json",
 		Short: "Re-check a finished migration: every target still holds exactly its source",
 		Long: `verify reads every target and compares it with its source Secret by keyed fingerprint. It
-writes nothing to the store (only its audit record). The CHECK of each row says how it compared:
+writes nothing to the store (only its audit record). The VERIFIED column says how each row compared:
 "content" (values read back byte by byte) or "recorded-fingerprint" (the store could not be read,
 e.g. SOPS files without a decryption key, so the fingerprint recorded at write time was compared).
 
@@ -246,7 +251,7 @@ missing or differs; 6 the audit log could not be written.`,
 				plan, err = buildPlan(cmd.Context(), f, o)
 			}
 			if err != nil {
-				return f.renderStopped(err, "VerifyReport", o.To)
+				return f.renderStopped(err, migrate.VerifyReportKind, o.To)
 			}
 			return runVerify(cmd.Context(), f, o, plan)
 		},

@@ -82,7 +82,7 @@ func reportSummary(r *migrate.Report) string {
 		parts = []string{"nothing to do"}
 	}
 	verb := "migrate to"
-	if r.Kind == "VerifyReport" {
+	if r.Kind == migrate.VerifyReportKind {
 		verb = "verify against"
 	}
 	if r.DryRun {
@@ -91,7 +91,7 @@ func reportSummary(r *migrate.Report) string {
 	return fmt.Sprintf("%s %s in %s: %s", verb, r.Provider, r.Duration, strings.Join(parts, ", "))
 }
 
-// progressBar adapts a terminal progress bar to migrate.Progress.
+// progressBar adapts a terminal progress bar to job.Progress.
 type progressBar struct{ bar *progressbar.ProgressBar }
 
 func (p *progressBar) Start(total int) { p.bar.ChangeMax(total) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/migrate"
 	"github.com/secretshift/secretshift/providers"
 	"github.com/secretshift/secretshift/templates"
@@ -29,7 +30,7 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		}
 		defer closeLog()
 		if err := log.Record(ctx, audit.Event{Action: audit.ActionPlanCreate, Outcome: audit.OutcomeSuccess, Details: planDetails(lp.Plan)}); err != nil {
-			return withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written; fix the audit log location or permissions and run again", migrate.AuditError(err)))
+			return withCode(ExitAudit, fmt.Errorf("%w\nno Secret was written; fix the audit log location or permissions and run again", job.AuditError(err)))
 		}
 	}
 	f.logger().Info("applying", "job", lp.ID, "run", opts.RunID, "journal", o.JournalDir, "audit_log", o.audit.Log, "dry_run", o.DryRun)
@@ -42,7 +43,7 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		bar.Finish()
 	}
 	if err != nil {
-		if errors.Is(err, migrate.ErrAudit) {
+		if errors.Is(err, job.ErrAudit) {
 			return withCode(ExitAudit, auditStopped(f, rep, err))
 		}
 		if errors.Is(err, context.Canceled) && rep != nil {
@@ -147,7 +148,7 @@ func runVerify(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 	defer closeLog()
 	rep, err := migrate.Verify(ctx, lp.Plan, lp.sources, opts)
 	if err != nil {
-		if errors.Is(err, migrate.ErrAudit) {
+		if errors.Is(err, job.ErrAudit) {
 			return withCode(ExitAudit, err)
 		}
 		if errors.Is(err, context.Canceled) && rep != nil {

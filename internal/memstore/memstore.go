@@ -68,7 +68,6 @@ type Store struct {
 
 var (
 	_ providers.Provider       = (*Store)(nil)
-	_ providers.Identified     = (*Store)(nil)
 	_ providers.Describer      = (*Store)(nil)
 	_ providers.ExternalReader = (*Store)(nil)
 	_ providers.Versioned      = (*Store)(nil)
@@ -78,7 +77,7 @@ var (
 // Name implements providers.Provider.
 func (s *Store) Name() string { return Name }
 
-// StoreID implements providers.Identified.
+// StoreID implements providers.Provider.
 func (s *Store) StoreID() string { return "mem|" + s.bucket }
 
 // Describe implements providers.Describer.

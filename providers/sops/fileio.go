@@ -16,11 +16,6 @@ const (
 	configMode = 0o644 // .sops.yaml holds public recipients only, and is meant to be shared
 )
 
-// tempInfix names writeAtomic's temporary files: ".<file name>.tmp-<random digits>", in the
-// folder of the file. Dot files are never addresses; removeStaleTemps removes those a killed
-// run left.
-const tempInfix = ".tmp-"
-
 // writeAtomic replaces (or, with create, creates) path with b so that readers see either the
 // old or the new content, never a part (atomicfile.Write). The temporary file only ever holds
 // what path will hold, which for Secret manifests is ciphertext; a killed run leaves it as

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/secretshift/secretshift/internal/atomicfile"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -26,7 +27,7 @@ var ErrFolderInUse = fmt.Errorf("output folder is %w", providers.ErrBusy)
 
 // staleTemp matches the temporary files of writeAtomic (".<name>.yaml.tmp-<digits>", also
 // "..sops.yaml.tmp-<digits>") and nothing else.
-var staleTemp = regexp.MustCompile(`^\..+\.yaml` + regexp.QuoteMeta(tempInfix) + `[0-9]+$`)
+var staleTemp = regexp.MustCompile(`^` + regexp.QuoteMeta(atomicfile.TempPrefix) + `.+\.yaml` + regexp.QuoteMeta(atomicfile.TempInfix) + `[0-9]+$`)
 
 // folderLock is the output folder's lock, taken at the first write of a run.
 type folderLock struct {

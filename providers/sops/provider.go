@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ var (
 	_ providers.FolderWriter = (*Provider)(nil)
 	_ providers.Noter        = (*Provider)(nil)
 	_ providers.Logger       = (*Provider)(nil)
-	_ providers.Identified   = (*Provider)(nil)
+	_ io.Closer              = (*Provider)(nil)
 	_ providers.Describer    = (*Provider)(nil)
 	_ providers.Hinter       = (*Provider)(nil)
 )
@@ -66,11 +67,11 @@ type Provider struct {
 // Name returns "sops".
 func (p *Provider) Name() string { return Name }
 
-// Describe says which folder the adapter writes to (as an absolute path), for plans and the
-// audit log: a saved plan is applied only to the folder it was made for.
+// Describe says, in words, which folder the adapter writes to (as an absolute path), for plans
+// and reports. StoreID is what identifies it.
 func (p *Provider) Describe() string { return "sops files in " + p.OutputFolder() }
 
-// StoreID implements providers.Identified: the output folder's absolute path.
+// StoreID implements providers.Provider: the output folder's absolute path.
 func (p *Provider) StoreID() string { return "sops|" + p.OutputFolder() }
 
 // Target returns <namespace>/<name>.yaml.

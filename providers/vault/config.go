@@ -48,11 +48,13 @@ type Config struct {
 	K8sTokenFile string
 	RateLimit    float64
 	MaxRetries   int
-	// ESO is how External Secrets Operator reaches Vault (--vault-eso-server, --eso-*).
+	// ESO is how External Secrets Operator reaches Vault (ExternalFlags: --vault-eso-*).
 	ESO           esoConfig
 	Getenv        func(string) string
 	clientFactory func(*api.Config) (*api.Client, error)
 }
+
+var _ providers.ExternalConfig = (*Config)(nil)
 
 // NewConfig returns the default settings.
 func NewConfig() providers.Config {
@@ -75,7 +77,6 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.K8sTokenFile, "vault-k8s-token-file", "", "service account token file for kubernetes auth (default: the in-cluster token)")
 	fs.Float64Var(&c.RateLimit, "vault-rate", 0, "client-side limit on Vault requests per second (0: none; $VAULT_RATE_LIMIT also works)")
 	fs.IntVar(&c.MaxRetries, "vault-max-retries", c.MaxRetries, "retries for throttled (429) or failed (5xx) requests; Retry-After is honoured")
-	c.ESO.flags(fs)
 }
 
 // Open implements providers.Config: it builds a client, authenticates and checks that the

@@ -33,11 +33,20 @@ type esoConfig struct {
 }
 
 func (c *esoConfig) flags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Server, "vault-eso-server", c.Server, "Vault address as External Secrets Operator reaches it, if different from --vault-addr")
-	fs.StringVar(&c.KubernetesMount, "eso-kubernetes-mount", c.KubernetesMount, "Vault auth mount for ESO's Kubernetes auth")
-	fs.StringVar(&c.Audience, "eso-audience", c.Audience, "token audience the Vault role requires")
-	fs.StringVar(&c.TokenSecret, "eso-token-secret", c.TokenSecret, "with --eso-auth token: [namespace/]name/key of the Secret holding a Vault token for ESO")
+	fs.StringVar(&c.Server, "vault-eso-server", c.Server, "with --manifests: Vault address as External Secrets Operator reaches it, if different from --vault-addr")
+	fs.StringVar(&c.KubernetesMount, "vault-eso-kubernetes-mount", c.KubernetesMount, "with --manifests: Vault auth mount for ESO's Kubernetes auth")
+	fs.StringVar(&c.Audience, "vault-eso-audience", c.Audience, "with --manifests: token audience the Vault role requires")
+	fs.StringVar(&c.TokenSecret, "vault-eso-token-secret", c.TokenSecret, "with --manifests --eso-auth token: [namespace/]name/key of the Secret holding a Vault token for ESO")
+	// The names these flags had before they became Vault's own, kept working but not shown.
+	for old, name := range map[string]string{"eso-kubernetes-mount": "vault-eso-kubernetes-mount", "eso-audience": "vault-eso-audience", "eso-token-secret": "vault-eso-token-secret"} {
+		f := fs.Lookup(name)
+		fs.Var(f.Value, old, f.Usage)
+		_ = fs.MarkHidden(old)
+	}
 }
+
+// ExternalFlags implements providers.ExternalConfig.
+func (c *Config) ExternalFlags(fs *pflag.FlagSet) { c.ESO.flags(fs) }
 
 // ExternalRefs implements providers.ExternalReader: every key is a property of the one KV entry.
 // ESO looks a property up as a plain key before trying gjson syntax, so keys with dots such as
@@ -79,7 +88,7 @@ func (p *Provider) ExternalStores(req providers.StoreRequest) (*providers.StoreS
 			return nil, err
 		}
 		if req.Cluster && sel.Namespace == "" {
-			return nil, errors.New("a ClusterSecretStore with token auth needs the token Secret's namespace: --eso-token-secret namespace/name/key")
+			return nil, errors.New("a ClusterSecretStore with token auth needs the token Secret's namespace: --vault-eso-token-secret namespace/name/key")
 		}
 		token = &sel
 	default:
@@ -152,7 +161,7 @@ func parseTokenSecret(v string) (secretKeySelector, error) {
 	case len(parts) == 3 && parts[1] != "" && parts[2] != "":
 		return secretKeySelector{Namespace: parts[0], Name: parts[1], Key: parts[2]}, nil
 	}
-	return secretKeySelector{}, errors.New("token auth needs the name and key of a Secret holding the Vault token: --eso-token-secret [namespace/]name/key")
+	return secretKeySelector{}, errors.New("token auth needs the name and key of a Secret holding the Vault token: --vault-eso-token-secret [namespace/]name/key")
 }
 
 func roleName(ns string) string {

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 	"github.com/secretshift/secretshift/templates"
 )
@@ -147,5 +149,24 @@ func TestESOManifestsRejectBadAuth(t *testing.T) {
 				t.Fatal("Check must refuse it before anything is written")
 			}
 		})
+	}
+}
+
+func TestProvenanceNeverOverwritesOwnMetadata(t *testing.T) {
+	p := esoProviderForTest()
+	tg := providers.Target{Provider: Name, Address: "secret/shop/db"}
+	pl := providers.Payload{Ref: providers.Ref{Namespace: "shop", Name: "db"}, Data: kube.Data{"k": []byte("v")}}
+	for _, bad := range []string{"fingerprint", "run", "base64-keys", "Job", "a b"} {
+		pl.Provenance = map[string]string{bad: "x"}
+		if err := p.Check(tg, pl); !errors.Is(err, providers.ErrInvalidName) {
+			t.Errorf("provenance key %q: %v, want ErrInvalidName", bad, err)
+		}
+	}
+	pl.Provenance = map[string]string{"job": "rotate"}
+	if err := p.Check(tg, pl); err != nil {
+		t.Fatal(err)
+	}
+	if m := p.metadata(pl, ""); m["secretshift-job"] != "rotate" {
+		t.Errorf("metadata %v", m)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,7 +48,7 @@ const (
 	metaUID         = "source-uid"
 	metaType        = "source-type"
 	metaRun         = "secretshift-run"
-	// metaProvenance prefixes the keys of Payload.Provenance.
+	// metaProvenance prefixes the keys of Payload.Provenance (provenanceKey).
 	metaProvenance = "secretshift-"
 	// maxProvenance bounds Payload.Provenance: KV v2 allows 64 custom metadata keys, and
 	// secretshift's own take 10.
@@ -83,25 +84,28 @@ var (
 	_ providers.ExternalReader  = (*Provider)(nil)
 	_ providers.ActorIdentifier = (*Provider)(nil)
 	_ providers.Lister          = (*Provider)(nil)
-	_ providers.Identified      = (*Provider)(nil)
 	_ providers.Describer       = (*Provider)(nil)
 )
 
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return Name }
 
-// Identity returns the token's display name and accessor, for the audit log.
-func (p *Provider) Identity() Identity { return p.identity }
-
 // ActorIdentity implements providers.ActorIdentifier: the token's display name and accessor.
 func (p *Provider) ActorIdentity() map[string]string {
 	return map[string]string{"display_name": p.identity.DisplayName, "accessor": p.identity.Accessor}
 }
 
-// StoreID implements providers.Identified: the server, the Vault namespace and the mount.
+// StoreID implements providers.Provider: the server, the Vault namespace and the mount.
 func (p *Provider) StoreID() string {
 	return "vault|" + strings.TrimRight(p.addr, "/") + "|" + p.namespace + "|" + p.mount
 }
+
+// provenanceKey is what a Payload.Provenance key may look like.
+var provenanceKey = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+
+// ownMetadata are the custom metadata keys secretshift writes itself.
+var ownMetadata = map[string]bool{metaManagedBy: true, metaFingerprint: true, metaFPKey: true, metaEncoding: true,
+	metaCluster: true, metaNamespace: true, metaName: true, metaUID: true, metaType: true, metaRun: true}
 
 // Describe implements providers.Describer: which store the adapter writes to, in words.
 func (p *Provider) Describe() string {
@@ -199,6 +203,12 @@ func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
 	}
 	if len(pl.Provenance) > maxProvenance {
 		errs = append(errs, fmt.Errorf("%s: %w: %d provenance entries, at most %d", pl.Ref, providers.ErrTooLarge, len(pl.Provenance), maxProvenance))
+	}
+	for k := range pl.Provenance {
+		// Provenance must never overwrite what secretshift itself records.
+		if !provenanceKey.MatchString(k) || ownMetadata[metaProvenance+k] {
+			errs = append(errs, fmt.Errorf("%s: %w: provenance key %q is not a short lowercase word, or is one of secretshift's own metadata keys", pl.Ref, providers.ErrInvalidName, k))
+		}
 	}
 	return errors.Join(errs...)
 }
