@@ -22,10 +22,11 @@ const DefaultConcurrency = 16
 // error fn returns, and returns the parent context's error when it was cancelled.
 func Each[T any](parent context.Context, items []T, lim Limits, fn func(context.Context, T) error) error {
 	g, ctx := errgroup.WithContext(parent)
-	g.SetLimit(max(lim.Concurrency, 1))
-	if lim.Concurrency <= 0 {
-		g.SetLimit(DefaultConcurrency)
+	limit := lim.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
 	}
+	g.SetLimit(limit)
 	l := newLimiter(lim.Rate)
 	for _, it := range items {
 		if ctx.Err() != nil {

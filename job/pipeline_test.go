@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/internal/recordertest"
 )
 
 // memStore is the smallest store a job writes to: versions and check-and-set. The pipeline's
@@ -30,55 +31,6 @@ func (s *memStore) write(addr, v string) {
 	s.values[addr] = v
 	s.version[addr]++
 	s.writes++
-}
-
-// memLog is an audit recorder in memory; failing makes every record fail.
-type memLog struct {
-	mu      sync.Mutex
-	events  []audit.Event
-	failing atomic.Bool
-	delay   time.Duration
-}
-
-func (l *memLog) Record(_ context.Context, e audit.Event) error {
-	if l.failing.Load() {
-		return errors.New("disk full")
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-	return nil
-}
-
-func (l *memLog) RecordBatch(ctx context.Context, events []audit.Event) error {
-	for _, e := range events {
-		if err := l.Record(ctx, e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (l *memLog) RecordAsync(e audit.Event, done func(error)) error {
-	go func() {
-		time.Sleep(l.delay)
-		done(l.Record(context.Background(), e))
-	}()
-	return nil
-}
-
-func (l *memLog) Flush(context.Context) error { return nil }
-
-func (l *memLog) count(action string, outcome audit.Outcome) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, e := range l.events {
-		if e.Action == action && e.Outcome == outcome {
-			n++
-		}
-	}
-	return n
 }
 
 const actionWrite = "test.write"
@@ -151,8 +103,7 @@ func addresses(n int) []string {
 }
 
 func TestAuditFailureStopsBeforeTheStoreWrite(t *testing.T) {
-	store, log := newStore(), &memLog{}
-	log.failing.Store(true)
+	store, log := newStore(), &recordertest.Async{Log: &recordertest.Log{Fail: true}}
 	_, err := run(t, t.TempDir(), store, log, addresses(50), "")
 	if !errors.Is(err, ErrAudit) {
 		t.Fatalf("err %v, want ErrAudit", err)
@@ -164,13 +115,13 @@ func TestAuditFailureStopsBeforeTheStoreWrite(t *testing.T) {
 
 func TestAuditFailureMidRunLeavesNoWriteWithoutIntent(t *testing.T) {
 	store := newStore()
-	log := &failAfterLog{left: 40}
+	log := recordertest.FailingAfter(40)
 	_, err := run(t, t.TempDir(), store, log, addresses(300), "")
 	if !errors.Is(err, ErrAudit) {
 		t.Fatalf("err %v, want ErrAudit", err)
 	}
 	intents := map[string]bool{}
-	for _, e := range log.events {
+	for _, e := range log.Events {
 		if e.Outcome == audit.OutcomeAttempt {
 			intents[e.Target.Address] = true
 		}
@@ -182,42 +133,16 @@ func TestAuditFailureMidRunLeavesNoWriteWithoutIntent(t *testing.T) {
 	}
 }
 
-// failAfterLog records left events, then fails.
-type failAfterLog struct {
-	memLog
-	left int
-}
-
-func (l *failAfterLog) Record(ctx context.Context, e audit.Event) error {
-	l.mu.Lock()
-	l.left--
-	fail := l.left < 0
-	l.mu.Unlock()
-	if fail {
-		return errors.New("disk full")
-	}
-	return l.memLog.Record(ctx, e)
-}
-
-func (l *failAfterLog) RecordBatch(ctx context.Context, events []audit.Event) error {
-	for _, e := range events {
-		if err := l.Record(ctx, e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func TestCrashAfterIntentThenResume(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "journal")
-	store, log := newStore(), &memLog{}
+	store, log := newStore(), &recordertest.Async{Log: &recordertest.Log{}}
 	addrs := addresses(100)
 	// The first run dies after the intent of one item is durable, before its write.
 	_, err := run(t, dir, store, log, addrs, addrs[37])
 	if !errors.Is(err, errCrash) {
 		t.Fatalf("first run: %v", err)
 	}
-	if log.count(actionWrite, audit.OutcomeAttempt) == 0 {
+	if log.Count(actionWrite, audit.OutcomeAttempt) == 0 {
 		t.Fatal("no intent was recorded")
 	}
 	if _, ok := store.values[addrs[37]]; ok {
@@ -238,7 +163,7 @@ func TestCrashAfterIntentThenResume(t *testing.T) {
 			t.Errorf("%s has %d versions", a, v)
 		}
 	}
-	if got := log.count(actionWrite, audit.OutcomeSuccess); got != len(addrs) {
+	if got := log.Count(actionWrite, audit.OutcomeSuccess); got != len(addrs) {
 		t.Errorf("%d outcomes on record, want one per item (%d)", got, len(addrs))
 	}
 	// A third run writes nothing.
@@ -248,7 +173,7 @@ func TestCrashAfterIntentThenResume(t *testing.T) {
 }
 
 func TestDoneOnlyOnceTheOutcomeIsDurable(t *testing.T) {
-	log := &memLog{delay: 30 * time.Millisecond}
+	log := &recordertest.Async{Log: &recordertest.Log{}, Delay: 30 * time.Millisecond}
 	pipe, ctx := Start[string](context.Background(), log)
 	defer pipe.Close()
 	var reported atomic.Bool
@@ -259,7 +184,7 @@ func TestDoneOnlyOnceTheOutcomeIsDurable(t *testing.T) {
 		t.Errorf("unrecorded %d after the write, want 1", pipe.Unrecorded())
 	}
 	pipe.RecordThen(ctx, event("a", audit.OutcomeSuccess), true, func() {
-		if log.count(actionWrite, audit.OutcomeSuccess) != 1 {
+		if log.Count(actionWrite, audit.OutcomeSuccess) != 1 {
 			t.Error("reported done before its outcome was recorded")
 		}
 		reported.Store(true)

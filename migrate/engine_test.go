@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/internal/recordertest"
 	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
@@ -110,7 +111,7 @@ func TestChangedInStoreIsAConflict(t *testing.T) {
 	m.entries["ns/db"].stored.Data["password"] = []byte("rotated-in-store")
 	m.entries["ns/db"].version++
 	m.mu.Unlock()
-	rec := &memRecorder{}
+	rec := &recordertest.Log{}
 	opts.Recorder = rec
 	plan, rep := run(t, ctx, cands(v2), sources(v2), opts)
 	opts.Recorder = nil
@@ -119,7 +120,7 @@ func TestChangedInStoreIsAConflict(t *testing.T) {
 	}
 	// The audit log says which kind of conflict it was.
 	var classes []string
-	for _, e := range rec.events {
+	for _, e := range rec.Events {
 		if e.Action == "migrate.conflict" {
 			classes = append(classes, e.ErrorClass)
 		}
@@ -178,7 +179,7 @@ func TestAuditFailureStopsBeforeWrite(t *testing.T) {
 	m := newMem()
 	s := secret("ns", "db", "password", "v1")
 	opts := testOpts(t, m)
-	opts.Recorder = &memRecorder{fail: true}
+	opts.Recorder = &recordertest.Log{Fail: true}
 	plan, err := BuildPlan(context.Background(), cands(s), SourceSpec{}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +198,7 @@ func TestAuditFailureMidRunStopsTheRun(t *testing.T) {
 	ss := numbered(50, "s%02d")
 	opts := testOpts(t, m)
 	opts.Concurrency = 1
-	opts.Recorder = &failAfter{n: 10} // intents go in one batch; the 11th outcome record fails
+	opts.Recorder = recordertest.FailingAfter(10) // intents go in one batch; the 11th outcome record fails
 	plan, err := BuildPlan(context.Background(), cands(ss...), SourceSpec{}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -207,9 +208,9 @@ func TestAuditFailureMidRunStopsTheRun(t *testing.T) {
 		t.Fatalf("want job.ErrAudit, got %v", err)
 	}
 	// Writes already in flight may finish, but none happened without its intent on record.
-	rec := opts.Recorder.(*failAfter)
+	rec := opts.Recorder.(*recordertest.Log)
 	intents, outcomes := 0, 0
-	for _, e := range rec.events {
+	for _, e := range rec.Events {
 		if e.Outcome == audit.OutcomeAttempt {
 			intents++
 		} else {
@@ -234,7 +235,7 @@ func TestAuditRecordsEveryStepWithoutValues(t *testing.T) {
 	canary := "CANARY-7f3a9-do-not-log"
 	s := secret("ns", "db", "password", canary)
 	skipped := secret("kube-system", "tok", "token", canary)
-	rec := &memRecorder{}
+	rec := &recordertest.Log{}
 	opts := testOpts(t, m)
 	opts.Recorder = rec
 	cs := cands(s, skipped)
@@ -242,7 +243,7 @@ func TestAuditRecordsEveryStepWithoutValues(t *testing.T) {
 	run(t, context.Background(), cs, sources(s, skipped), opts)
 	// Per Secret the order is fixed; across Secrets it depends on scheduling.
 	perRef := map[string][]string{}
-	for _, e := range rec.events {
+	for _, e := range rec.Events {
 		perRef[e.Source.Ref()] = append(perRef[e.Source.Ref()], e.Action+"/"+string(e.Outcome))
 		if strings.Contains(fmt.Sprintf("%+v %v %v", e, e.Source, e.Target), canary) {
 			t.Fatalf("audit event holds a value: %s", e.Action)
@@ -251,7 +252,7 @@ func TestAuditRecordsEveryStepWithoutValues(t *testing.T) {
 	if got, want := strings.Join(perRef["ns/db"], " "), "migrate.write/attempt migrate.write/success"; got != want {
 		t.Errorf("audit actions for ns/db:\n got %s\nwant %s", got, want)
 	}
-	for _, e := range rec.events {
+	for _, e := range rec.Events {
 		if e.Action == "migrate.write" && e.Outcome == audit.OutcomeSuccess && e.Details["verified"] != "true" {
 			t.Errorf("the write record must say the entry was read back and verified")
 		}
@@ -494,7 +495,7 @@ func TestResumedRunRecordsWritesWhoseOutcomeWasLost(t *testing.T) {
 	ctx := context.Background()
 	m := newMem()
 	s := secret("ns", "db", "password", "v1")
-	rec := &memRecorder{}
+	rec := &recordertest.Log{}
 	opts := testOpts(t, m)
 	opts.Recorder = rec
 	m.badRead = true
@@ -506,20 +507,20 @@ func TestResumedRunRecordsWritesWhoseOutcomeWasLost(t *testing.T) {
 		t.Fatalf("first run: %v %v, want one failed item", err, rep.Counts)
 	}
 	m.badRead = false
-	rec.events = nil
+	rec.Events = nil
 	_, rep := run(t, ctx, cands(s), sources(s), opts)
 	if rep.Counts[ResultUnchanged] != 1 {
 		t.Fatalf("second run: %v, want unchanged", rep.Counts)
 	}
-	if len(rec.events) != 1 || rec.events[0].Action != "migrate.verify" || rec.events[0].Outcome != audit.OutcomeSuccess ||
-		rec.events[0].Details["written_by_earlier_run"] != "true" {
-		t.Fatalf("second run recorded %+v, want one migrate.verify success for the earlier write", rec.events)
+	if len(rec.Events) != 1 || rec.Events[0].Action != "migrate.verify" || rec.Events[0].Outcome != audit.OutcomeSuccess ||
+		rec.Events[0].Details["written_by_earlier_run"] != "true" {
+		t.Fatalf("second run recorded %+v, want one migrate.verify success for the earlier write", rec.Events)
 	}
 	// A third run has nothing to add.
-	rec.events = nil
+	rec.Events = nil
 	run(t, ctx, cands(s), sources(s), opts)
-	if len(rec.events) != 0 {
-		t.Errorf("third run recorded %+v, want nothing", rec.events)
+	if len(rec.Events) != 0 {
+		t.Errorf("third run recorded %+v, want nothing", rec.Events)
 	}
 }
 
@@ -534,7 +535,7 @@ func TestPlanRejectsWhatCannotBeAudited(t *testing.T) {
 	ok := secret("ns", "fine", "k", "v")
 	m := newMem()
 	opts := testOpts(t, m)
-	opts.Recorder = &memRecorder{}
+	opts.Recorder = &recordertest.Log{}
 	_, err := BuildPlan(context.Background(), cands(ok, pem, many), SourceSpec{}, opts)
 	var verr *ValidationError
 	if !errors.As(err, &verr) || len(verr.Problems) != 2 || !errors.Is(err, audit.ErrInvalidEvent) {
@@ -554,14 +555,14 @@ func TestOriginThatIsNotUTF8IsAudited(t *testing.T) {
 	m := newMem()
 	s := secret("ns", "db", "k", "v")
 	s.Origin = kube.Origin{File: "dir/\xff\xfe.yaml"}
-	rec := &memRecorder{}
+	rec := &recordertest.Log{}
 	opts := testOpts(t, m)
 	opts.Recorder = rec
 	_, rep := run(t, context.Background(), cands(s), sources(s), opts)
 	if rep.Counts[ResultCreated] != 1 {
 		t.Fatalf("counts %v", rep.Counts)
 	}
-	for _, e := range rec.events {
+	for _, e := range rec.Events {
 		if err := e.Validate(); err != nil {
 			t.Errorf("event %s: %v", e.Action, err)
 		}
@@ -589,7 +590,7 @@ func TestIntentsStayJustAheadOfTheWrites(t *testing.T) {
 	// the whole plan: batches are recorded at most one ahead of the items begun.
 	ss := numbered(1000, "s%04d")
 	p := &pausingMem{memProvider: newMem(), at: "ns/s0150", paused: make(chan struct{}), release: make(chan struct{})}
-	rec := &memRecorder{}
+	rec := &recordertest.Log{}
 	opts := testOpts(t, p)
 	opts.Recorder, opts.Concurrency = rec, 1
 	plan, err := BuildPlan(context.Background(), cands(ss...), SourceSpec{}, opts)
@@ -602,14 +603,12 @@ func TestIntentsStayJustAheadOfTheWrites(t *testing.T) {
 		done <- err
 	}()
 	<-p.paused
-	rec.mu.Lock()
 	intents := 0
-	for _, e := range rec.events {
+	for _, e := range rec.Snapshot() {
 		if e.Outcome == audit.OutcomeAttempt {
 			intents++
 		}
 	}
-	rec.mu.Unlock()
 	close(p.release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -619,10 +618,8 @@ func TestIntentsStayJustAheadOfTheWrites(t *testing.T) {
 	if intents < 151 || intents > 480 {
 		t.Errorf("while item 150 was being written, %d intents were on record, want 151 to 480", intents)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
 	total := 0
-	for _, e := range rec.events {
+	for _, e := range rec.Snapshot() {
 		if e.Outcome == audit.OutcomeAttempt {
 			total++
 		}
@@ -664,20 +661,20 @@ func TestResumedRunRecordsWritesTheJournalLost(t *testing.T) {
 			}
 			os.WriteFile(files[0], kept, 0o600)
 
-			rec := &memRecorder{}
+			rec := &recordertest.Log{}
 			opts.Recorder, opts.RunID = rec, "run-B"
 			_, rep := run(t, ctx, cands(s), sources(s), opts)
 			if rep.Counts[ResultUnchanged] != 1 {
 				t.Fatalf("counts %v, want unchanged", rep.Counts)
 			}
 			got := 0
-			for _, e := range rec.events {
+			for _, e := range rec.Events {
 				if e.Action == "migrate.verify" && e.Details["written_by_earlier_run"] == "true" {
 					got++
 				}
 			}
-			if got != tc.want || len(rec.events) != tc.want {
-				t.Errorf("recorded %+v, want %d migrate.verify record(s) for the earlier write", rec.events, tc.want)
+			if got != tc.want || len(rec.Events) != tc.want {
+				t.Errorf("recorded %+v, want %d migrate.verify record(s) for the earlier write", rec.Events, tc.want)
 			}
 		})
 	}
@@ -689,7 +686,7 @@ func TestApplyChecksASavedPlanForTheAuditFirst(t *testing.T) {
 	m := newMem()
 	ss := numbered(100, "s%03d")
 	opts := testOpts(t, m)
-	opts.Recorder = &memRecorder{}
+	opts.Recorder = &recordertest.Log{}
 	plan, err := BuildPlan(context.Background(), cands(ss...), SourceSpec{}, opts)
 	if err != nil {
 		t.Fatal(err)

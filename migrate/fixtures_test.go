@@ -106,50 +106,6 @@ func (m *memProvider) Write(_ context.Context, t providers.Target, p providers.P
 	return fmt.Sprint(e.version), nil
 }
 
-// memRecorder collects audit events; fail makes Record fail.
-type memRecorder struct {
-	mu     sync.Mutex
-	events []audit.Event
-	fail   bool
-}
-
-func (r *memRecorder) Record(_ context.Context, e audit.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		return errors.New("disk full")
-	}
-	r.events = append(r.events, e)
-	return nil
-}
-
-// RecordBatch makes memRecorder a BatchRecorder, as *audit.Log is.
-func (r *memRecorder) RecordBatch(ctx context.Context, events []audit.Event) error {
-	for _, e := range events {
-		if err := r.Record(ctx, e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// failAfter fails every Record after the first n.
-type failAfter struct {
-	memRecorder
-	n int
-}
-
-func (r *failAfter) Record(ctx context.Context, e audit.Event) error {
-	r.mu.Lock()
-	r.n--
-	fail := r.n < 0
-	r.mu.Unlock()
-	if fail {
-		return errors.New("disk full")
-	}
-	return r.memRecorder.Record(ctx, e)
-}
-
 func testFingerprinter(t *testing.T) *audit.Fingerprinter {
 	t.Helper()
 	f, err := audit.NewFingerprinter(bytes.Repeat([]byte{7}, 32))

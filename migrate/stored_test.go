@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/secretshift/secretshift/internal/recordertest"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
@@ -89,7 +90,7 @@ func TestRewriteOfEqualContentIsAnUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.rewrite["shop/db"] = "recipients differ from the creation rule"
-	rec := &memRecorder{}
+	rec := &recordertest.Log{}
 	opts = testOpts(t, p)
 	opts.Recorder = rec
 	plan := mustPlan(t, opts, s)
@@ -104,13 +105,13 @@ func TestRewriteOfEqualContentIsAnUpdate(t *testing.T) {
 		t.Errorf("result %s after %d writes", rep.Items[0].Result, mem.writes)
 	}
 	reasons := 0
-	for _, e := range rec.events {
+	for _, e := range rec.Events {
 		if e.Action == "migrate.write" && e.Details["reason"] == "rewrite" {
 			reasons++
 		}
 	}
 	if reasons < 2 { // the intent and the outcome
-		t.Errorf("the audit records do not say why equal content was written again: %+v", rec.events)
+		t.Errorf("the audit records do not say why equal content was written again: %+v", rec.Events)
 	}
 	// Rewritten, the next plan is unchanged.
 	if it := mustPlan(t, testOpts(t, p), s).Items[0]; it.Action != ActionUnchanged {
