@@ -356,6 +356,9 @@ func TestDiscoverClusterForbiddenConsumers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := testenv.WaitAllowed(ctx, f.client, user, f.ns, "list", "secrets"); err != nil {
+		t.Fatal(err)
+	}
 	cfg := rest.CopyConfig(f.config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	client, err := NewClient(cfg, ClientOptions{})

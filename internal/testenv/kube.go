@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -395,4 +396,30 @@ func checkHTTP(ctx context.Context, client *http.Client, url, token, want string
 		return fmt.Errorf("GET %s: %s: %.200s", url, resp.Status, body)
 	}
 	return nil
+}
+
+// WaitAllowed waits until the apiserver's authorizer lets user do verb on resource in
+// namespace. RBAC objects take effect when the authorizer's informers see them, a moment after
+// they were created, so a test that grants a right and uses it at once must wait for it.
+func WaitAllowed(ctx context.Context, cs kubernetes.Interface, user, namespace, verb, resource string) error {
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               user,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verb, Resource: resource},
+	}}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		got, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err == nil && got.Status.Allowed {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("not allowed: %s", got.Status.Reason)
+			}
+			return fmt.Errorf("%s may not %s %s in %s yet: %w", user, verb, resource, namespace, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
