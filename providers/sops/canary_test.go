@@ -38,7 +38,7 @@ func TestCanary(t *testing.T) {
 	secrets := []*kube.Secret{
 		{Namespace: "canary", Name: "one", Type: "Opaque", Data: kube.Data{"password": canaries[0], "token": canaries[1]}},
 		{Namespace: "canary", Name: "two", Type: "kubernetes.io/basic-auth", Data: kube.Data{"password": canaries[2], "username": []byte("u")},
-			Annotations: map[string]string{lastApplied: `{"data":{"password":"` + base64.StdEncoding.EncodeToString(canaries[0]) + `"}}`}},
+			Annotations: map[string]string{providers.LastAppliedAnnotation: `{"data":{"password":"` + base64.StdEncoding.EncodeToString(canaries[0]) + `"}}`}},
 	}
 	var texts []string
 	record := func(err error) {

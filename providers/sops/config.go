@@ -15,6 +15,7 @@ import (
 	"github.com/getsops/sops/v3/logging"
 	"github.com/spf13/pflag"
 
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -99,7 +100,9 @@ func (c *Config) open(_ context.Context) (*Provider, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	if err := checkFolder(p.out, "output folder"); err != nil {
+	p.folder = outdir.NewLock(p.out)
+	p.folder.Debug = func(msg string, args ...any) { p.debug(msg, args...) }
+	if err := outdir.CheckWritable(p.out, "output folder"); err != nil {
 		return nil, fmt.Errorf("sops: %w", err)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -129,8 +130,8 @@ func TestOpenFolder(t *testing.T) {
 			dir := t.TempDir()
 			out := tc.out(dir)
 			if tc.probe != nil {
-				createProbe = tc.probe
-				t.Cleanup(func() { createProbe = os.CreateTemp })
+				outdir.CreateProbe = tc.probe
+				t.Cleanup(func() { outdir.CreateProbe = os.CreateTemp })
 			}
 			before := listTree(t, dir)
 			_, err := (&Config{Out: out, AgeRecipients: []string{rcpt}}).Open(context.Background())

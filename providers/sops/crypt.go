@@ -15,6 +15,8 @@ import (
 	"github.com/getsops/sops/v3/config"
 	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 	"github.com/getsops/sops/v3/version"
+
+	"github.com/secretshift/secretshift/internal/outdir"
 )
 
 // file is a parsed SOPS file.
@@ -38,7 +40,7 @@ func (e *problemError) Error() string { return e.reason }
 func (p *Provider) load(rel, path string) (*file, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", rel, ioErr(err))
+		return nil, fmt.Errorf("read %s: %w", rel, outdir.IOErr(err))
 	}
 	p.debug("read file", "path", rel)
 	tree, err := sopsyaml.NewStore(&config.YAMLStoreConfig{}).LoadEncryptedFile(raw)

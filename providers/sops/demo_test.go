@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
 )
 
 // demoSecrets reads the Secrets of testdata/demo, with stringData merged over data as the API
@@ -96,7 +97,7 @@ func TestDemoSecrets(t *testing.T) {
 				t.Errorf("%s: sops -d differs on key %s", s.Ref(), k)
 			}
 		}
-		if _, ok := m.Metadata.Annotations[lastApplied]; ok {
+		if _, ok := m.Metadata.Annotations[providers.LastAppliedAnnotation]; ok {
 			t.Errorf("%s: last-applied-configuration copied", s.Ref())
 		}
 	}

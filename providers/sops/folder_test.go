@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -82,7 +83,7 @@ func TestFolderLock(t *testing.T) {
 	c := &Config{Out: out, AgeRecipients: []string{rcpt}, AgeKeyFile: key}
 	first := open(t, c)
 	write(t, first, secret("shop", "a", "demo"))
-	lockFile := filepath.Join(out, lockName)
+	lockFile := filepath.Join(out, outdir.LockName)
 	if _, err := os.Stat(lockFile); err != nil {
 		t.Fatalf("no lock file: %v", err)
 	}

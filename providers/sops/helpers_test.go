@@ -149,9 +149,9 @@ func sampleSecrets() []*kube.Secret {
 			Namespace: "shop", Name: "db-credentials", UID: "0b8e6c1e-1111-4c33-9d7a-5a1f00000001", Type: "Opaque",
 			Labels: map[string]string{"app": "storefront", "tier": "db"},
 			Annotations: map[string]string{
-				"team":       "shop",
-				lastApplied:  `{"apiVersion":"v1","data":{"password":"c2VjcmV0"}}`,
-				"numberlike": "42",
+				"team":                          "shop",
+				providers.LastAppliedAnnotation: `{"apiVersion":"v1","data":{"password":"c2VjcmV0"}}`,
+				"numberlike":                    "42",
 			},
 			Data: kube.Data{
 				"username": []byte("shop"),

@@ -81,8 +81,8 @@ func TestSopsBinaryDecryptsOurFiles(t *testing.T) {
 				m.Type != s.EffectiveType() || m.Immutable != s.Immutable {
 				t.Errorf("%s: decrypted header %+v", file, m)
 			}
-			if _, ok := m.Metadata.Annotations[lastApplied]; ok {
-				t.Errorf("%s: kept %s", file, lastApplied)
+			if _, ok := m.Metadata.Annotations[providers.LastAppliedAnnotation]; ok {
+				t.Errorf("%s: kept %s", file, providers.LastAppliedAnnotation)
 			}
 			got := kube.Data{}
 			for k, v := range m.Data {

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/getsops/sops/v3"
 
@@ -12,25 +11,16 @@ import (
 	"github.com/secretshift/secretshift/providers"
 )
 
-// Annotations secretshift adds to the manifests it writes. The sops MAC covers them like every
-// other value, so they cannot be changed without the file failing verification.
+// Annotations secretshift adds to the manifests it writes (see providers.ManifestAnnotations).
+// The sops MAC covers them like every other value, so they cannot be changed without the file
+// failing verification.
 const (
-	// AnnotationManagedBy marks a manifest secretshift wrote; its value is ManagedByValue.
-	AnnotationManagedBy = "secretshift.io/managed-by"
-	// AnnotationFingerprint holds the keyed fingerprint (HMAC-SHA256) of the Secret's type and
-	// values, so that a later run can tell an unchanged Secret without decrypting.
-	AnnotationFingerprint = "secretshift.io/fingerprint"
-	// AnnotationSourceUID holds the UID of the source Secret in its cluster.
-	AnnotationSourceUID = "secretshift.io/source-uid"
-	// AnnotationFingerprintKey names the HMAC key of AnnotationFingerprint (its key id).
-	AnnotationFingerprintKey = "secretshift.io/fingerprint-key"
-	// ManagedByValue is the value of AnnotationManagedBy.
-	ManagedByValue = "secretshift"
+	AnnotationManagedBy      = providers.AnnotationManagedBy
+	AnnotationFingerprint    = providers.AnnotationFingerprint
+	AnnotationSourceUID      = providers.AnnotationSourceUID
+	AnnotationFingerprintKey = providers.AnnotationFingerprintKey
+	ManagedByValue           = providers.ManagedByValue
 )
-
-// lastApplied is dropped from the manifests: kubectl stores the whole applied object there,
-// values included, in plain text.
-const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // encryptedRegex selects what sops encrypts: the values, not the metadata reviewers need.
 const encryptedRegex = `^(data|stringData)$`
@@ -48,23 +38,7 @@ func secretTree(s providers.Payload) sops.TreeBranch {
 	if len(s.Labels) > 0 {
 		meta = append(meta, sops.TreeItem{Key: "labels", Value: stringBranch(s.Labels)})
 	}
-	ann := make(map[string]string, len(s.Annotations)+3)
-	for k, v := range s.Annotations {
-		if k == lastApplied || strings.HasPrefix(k, "secretshift.io/") {
-			continue
-		}
-		ann[k] = v
-	}
-	ann[AnnotationManagedBy] = ManagedByValue
-	if s.Fingerprint != "" {
-		ann[AnnotationFingerprint] = s.Fingerprint
-	}
-	if s.FingerprintKeyID != "" {
-		ann[AnnotationFingerprintKey] = s.FingerprintKeyID
-	}
-	if s.Ref.UID != "" {
-		ann[AnnotationSourceUID] = s.Ref.UID
-	}
+	ann := providers.ManifestAnnotations(s)
 	meta = append(meta, sops.TreeItem{Key: "annotations", Value: stringBranch(ann)})
 
 	data := make(sops.TreeBranch, 0, len(s.Data))

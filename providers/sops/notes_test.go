@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/secretshift/secretshift/internal/outdir"
 )
 
 // TestHint: the decrypt command names the age key file only when that file exists.
@@ -102,7 +104,7 @@ func TestLogger(t *testing.T) {
 	p.Close()
 	log := buf.String()
 	tests := []struct{ name, want string }{
-		{"lock", `msg="sops: locked output folder" lock=` + filepath.Join(out, lockName)},
+		{"lock", `msg="sops: locked output folder" lock=` + filepath.Join(out, outdir.LockName)},
 		{"stale temp", `msg="sops: removed stale temporary file" path=` + filepath.Join(out, "shop", ".db.yaml.tmp-123")},
 		{"encrypt", `msg="sops: encrypt data key" path=shop/db.yaml recipients=2`},
 		{"sops.yaml", `msg="sops: updated .sops.yaml" path=` + filepath.Join(out, ".sops.yaml") + " recipients=2"},

@@ -19,6 +19,7 @@ import (
 	"github.com/getsops/sops/v3/config"
 	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -43,7 +44,7 @@ type Provider struct {
 	keyFile string
 	now     func() time.Time
 	logger  atomic.Pointer[slog.Logger]
-	folder  folderLock
+	folder  *outdir.Lock
 
 	mu         sync.Mutex // guards the fields below
 	given      recipients // from flags or $SOPS_AGE_RECIPIENTS
@@ -76,13 +77,13 @@ func (p *Provider) StoreID() string { return "sops|" + p.OutputFolder() }
 
 // Target returns <namespace>/<name>.yaml.
 func (p *Provider) Target(ref providers.Ref) (providers.Target, error) {
-	if err := checkNamespace(ref.Namespace); err != nil {
+	if err := outdir.CheckNamespace(ref.Namespace); err != nil {
 		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
 	}
-	if err := checkName(ref.Name); err != nil {
+	if err := outdir.CheckName(ref.Name); err != nil {
 		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
 	}
-	return providers.Target{Provider: Name, Address: address(ref.Namespace, ref.Name)}, nil
+	return providers.Target{Provider: Name, Address: outdir.Address(ref.Namespace, ref.Name)}, nil
 }
 
 // Check validates key names and the Kubernetes size limit, without I/O.
@@ -96,7 +97,7 @@ func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
 		errs = append(errs, fmt.Errorf("secret %s: %w: target %s is not its file %s", pl.Ref, providers.ErrInvalidName, t, want.Address))
 	}
 	for _, k := range pl.Data.Keys() {
-		if err := checkKey(k); err != nil {
+		if err := outdir.CheckKey(k); err != nil {
 			errs = append(errs, fmt.Errorf("secret %s: %w", pl.Ref, err))
 		}
 	}
@@ -112,11 +113,11 @@ func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
 // that a Write naming that version (--overwrite) can replace it. Under --sops-update-keys, a
 // file encrypted to other recipients than this run's comes back with Rewrite set.
 func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Stored, error) {
-	ns, name, err := parseAddress(t)
+	ns, name, err := outdir.ParseAddress(Name, t)
 	if err != nil {
 		return nil, err
 	}
-	rel := address(ns, name)
+	rel := outdir.Address(ns, name)
 	f, err := p.load(rel, p.filePath(ns, name))
 	if err != nil {
 		return nil, err
@@ -168,14 +169,14 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 // keeps its recipients. A file Read reported a Problem for is replaced when expect names its
 // version.
 func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.Payload, expect string) (string, error) {
-	ns, name, err := parseAddress(t)
+	ns, name, err := outdir.ParseAddress(Name, t)
 	if err != nil {
 		return "", err
 	}
 	if err := p.Check(t, pl); err != nil {
 		return "", err
 	}
-	rel := address(ns, name)
+	rel := outdir.Address(ns, name)
 	path := p.filePath(ns, name)
 	if err := p.acquire(); err != nil {
 		return "", err
@@ -253,11 +254,11 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 	if err := p.ensureConfig(rel, want); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
-		return "", fmt.Errorf("write %s: %w", rel, ioErr(err))
+	if err := os.MkdirAll(filepath.Dir(path), outdir.DirMode); err != nil {
+		return "", fmt.Errorf("write %s: %w", rel, outdir.IOErr(err))
 	}
-	if err := writeAtomic(path, out, fileMode, !exists); err != nil {
-		return "", fmt.Errorf("write %s: %w", rel, ioErr(err))
+	if err := outdir.WriteFile(path, out, outdir.FileMode, !exists); err != nil {
+		return "", fmt.Errorf("write %s: %w", rel, outdir.IOErr(err))
 	}
 	p.debug("wrote file", "path", rel)
 	return version, nil

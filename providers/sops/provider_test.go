@@ -199,7 +199,7 @@ func TestManifestShape(t *testing.T) {
 			t.Errorf("file lacks %q", want)
 		}
 	}
-	for _, unwanted := range []string{lastApplied, "\n    uid:", "resourceVersion", "creationTimestamp", "c2VjcmV0"} {
+	for _, unwanted := range []string{providers.LastAppliedAnnotation, "\n    uid:", "resourceVersion", "creationTimestamp", "c2VjcmV0"} {
 		if strings.Contains(text, unwanted) {
 			t.Errorf("file holds %q", unwanted)
 		}

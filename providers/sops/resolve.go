@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -74,7 +75,7 @@ func (p *Provider) choose(kf *keyFile) error {
 		p.rcpt, p.source = recipients{age: kf.recipients}, sourceKeyFile
 		p.rcptNote = keyFileNote(p.keyFile, kf.recipients)
 	case p.keyFile != "":
-		if err := checkFolder(filepath.Dir(p.keyFile), "folder of age key file"); err != nil {
+		if err := outdir.CheckWritable(filepath.Dir(p.keyFile), "folder of age key file"); err != nil {
 			return err
 		}
 		p.generate, p.source = true, sourceGenerate
@@ -195,15 +196,15 @@ func (p *Provider) ensureConfig(rel string, rc recipients) error {
 			if err != nil {
 				return fmt.Errorf("update %s: %w", path, err)
 			}
-			if err := os.MkdirAll(p.out, dirMode); err != nil {
-				return fmt.Errorf("update %s: %w", path, ioErr(err))
+			if err := os.MkdirAll(p.out, outdir.DirMode); err != nil {
+				return fmt.Errorf("update %s: %w", path, outdir.IOErr(err))
 			}
 			mode := os.FileMode(configMode)
 			if fi, err := os.Stat(path); exists && err == nil {
 				mode = fi.Mode().Perm() // keep the owner's choice for an existing file
 			}
-			if err := writeAtomic(path, b, mode, false); err != nil {
-				return fmt.Errorf("update %s: %w", path, ioErr(err))
+			if err := outdir.WriteFile(path, b, mode, false); err != nil {
+				return fmt.Errorf("update %s: %w", path, outdir.IOErr(err))
 			}
 			if err := p.book.set(b, true); err != nil {
 				return err

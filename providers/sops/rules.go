@@ -13,6 +13,7 @@ import (
 	"github.com/getsops/sops/v3/config"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/providers"
 )
 
@@ -70,7 +71,7 @@ func (b *ruleBook) read() ([]byte, bool, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, false, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("read %s: %w", b.path, ioErr(err))
+		return nil, false, fmt.Errorf("read %s: %w", b.path, outdir.IOErr(err))
 	}
 	return raw, true, nil
 }
@@ -228,20 +229,20 @@ func existingAddresses(out string) ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list output folder %s: %w", out, ioErr(err))
+		return nil, fmt.Errorf("list output folder %s: %w", out, outdir.IOErr(err))
 	}
 	var addrs []string
 	for _, ns := range nss {
-		if !ns.IsDir() || checkNamespace(ns.Name()) != nil {
+		if !ns.IsDir() || outdir.CheckNamespace(ns.Name()) != nil {
 			continue
 		}
 		files, err := os.ReadDir(filepath.Join(out, ns.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("list output folder %s: %w", out, ioErr(err))
+			return nil, fmt.Errorf("list output folder %s: %w", out, outdir.IOErr(err))
 		}
 		for _, f := range files {
 			a := ns.Name() + "/" + f.Name()
-			if _, _, err := parseAddress(providers.Target{Address: a}); err == nil && f.Type().IsRegular() {
+			if _, _, err := outdir.ParseAddress(Name, providers.Target{Address: a}); err == nil && f.Type().IsRegular() {
 				addrs = append(addrs, a)
 			}
 		}

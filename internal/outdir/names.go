@@ -1,0 +1,92 @@
+package outdir
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/secretshift/secretshift/providers"
+)
+
+// Ext is the extension of every manifest written into an output folder.
+const Ext = ".yaml"
+
+// maxFileName is the longest file name common filesystems accept (NAME_MAX on Linux, macOS,
+// NTFS). A Secret name may be 253 characters, which with the extension does not fit.
+const maxFileName = 255
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	secretKey    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+)
+
+// CheckNamespace reports why ns cannot be a folder name, or nil. Kubernetes namespaces are DNS
+// labels, which also rules out path separators, "." and "..".
+func CheckNamespace(ns string) error {
+	switch {
+	case ns == "":
+		return fmt.Errorf("%w: no namespace (set one in the manifest)", providers.ErrInvalidName)
+	case len(ns) > 63 || !dnsLabel.MatchString(ns):
+		return fmt.Errorf("%w: namespace %q is not a DNS label", providers.ErrInvalidName, ns)
+	}
+	return nil
+}
+
+// CheckName reports why name cannot be a file name, or nil. Secret names are DNS subdomains:
+// no separators, and no empty dot-separated parts, so never "." or "..".
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty name", providers.ErrInvalidName)
+	case len(name) > 253 || !dnsSubdomain.MatchString(name):
+		return fmt.Errorf("%w: name %q is not a DNS subdomain", providers.ErrInvalidName, name)
+	case len(name)+len(Ext) > maxFileName:
+		return fmt.Errorf("%w: name %q is too long for a file name (%d characters, at most %d)",
+			providers.ErrInvalidName, name, len(name), maxFileName-len(Ext))
+	}
+	return nil
+}
+
+// CheckKey reports why k cannot be a key of a Secret's data, following the API server's rules
+// (validation.IsConfigMapKey).
+func CheckKey(k string) error {
+	switch {
+	case len(k) == 0 || len(k) > 253:
+		return fmt.Errorf("%w: key %q must be 1 to 253 characters", providers.ErrInvalidName, k)
+	case !secretKey.MatchString(k):
+		return fmt.Errorf("%w: key %q may contain only letters, digits, '-', '_' and '.'", providers.ErrInvalidName, k)
+	case k == "." || k == ".." || strings.HasPrefix(k, ".."):
+		return fmt.Errorf("%w: key %q must not be '.' or start with '..'", providers.ErrInvalidName, k)
+	}
+	return nil
+}
+
+// Address is the target address of namespace/name: the file path relative to the output
+// folder, always with forward slashes so plans are the same on every OS.
+func Address(ns, name string) string { return ns + "/" + name + Ext }
+
+// ParseAddress splits and validates the address of a target of the provider called provider.
+// It accepts only what Address produces, so a crafted plan or journal cannot point a write
+// outside the output folder.
+func ParseAddress(provider string, t providers.Target) (ns, name string, err error) {
+	if t.Provider != "" && t.Provider != provider {
+		return "", "", fmt.Errorf("%w: target %s does not belong to the %s provider", providers.ErrInvalidName, t, provider)
+	}
+	ns, file, ok := strings.Cut(t.Address, "/")
+	if !ok || !strings.HasSuffix(file, Ext) {
+		return "", "", fmt.Errorf("%w: address %q is not <namespace>/<name>%s", providers.ErrInvalidName, t.Address, Ext)
+	}
+	name = strings.TrimSuffix(file, Ext)
+	if err := CheckNamespace(ns); err != nil {
+		return "", "", fmt.Errorf("address %q: %w", t.Address, err)
+	}
+	if err := CheckName(name); err != nil {
+		return "", "", fmt.Errorf("address %q: %w", t.Address, err)
+	}
+	return ns, name, nil
+}
+
+// Path is where the file of a valid address lives below dir.
+func Path(dir, ns, name string) string { return filepath.Join(dir, ns, name+Ext) }
