@@ -184,6 +184,13 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		err = cause
 	}
 	rep.collect(results, opts)
+	if fin, ok := opts.Provider.(providers.Finisher); ok && err == nil && !opts.DryRun {
+		// An index of all targets (a kustomization.yaml), also after a run that wrote nothing,
+		// so that a run after an interrupted one completes it.
+		if ferr := fin.Finish(ctx); ferr != nil {
+			err = fmt.Errorf("%s: %w", opts.Provider.Name(), ferr)
+		}
+	}
 	rep.Resumed = results.Count(ResultDone)
 	rep.Unrecorded = pipe.Unrecorded()
 	if j != nil {

@@ -2,8 +2,10 @@ package providers
 
 import (
 	"context"
+	"io"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
 )
 
 // Config is one adapter's settings, bound to command-line flags (and, where the store's own
@@ -32,4 +34,20 @@ type Entry struct {
 // that generate them (with --manifests). Their names carry the adapter's prefix too.
 type ExternalConfig interface {
 	ExternalFlags(fs *pflag.FlagSet)
+}
+
+// ClusterConfig is implemented by the settings of adapters that may need the Kubernetes API
+// of the cluster the command is pointed at (the Sealed Secrets adapter fetches the
+// controller's certificate through it). The command hands over how to load its client
+// configuration (--kubeconfig, --context, in-cluster), and the adapter calls load only when
+// it needs the cluster.
+type ClusterConfig interface {
+	UseCluster(load func() (*rest.Config, error))
+}
+
+// Streams is implemented by the settings of adapters that can write what they store to the
+// command's standard output (a stream of manifests, with "-" as the output folder). The
+// command hands over its standard output.
+type Streams interface {
+	UseStdout(w io.Writer)
 }

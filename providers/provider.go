@@ -324,3 +324,18 @@ type ActorIdentifier interface {
 	// "display_name" is the one exports show as the user name.
 	ActorIdentity() map[string]string
 }
+
+// Finisher is implemented by providers that keep something about all their targets together,
+// brought up to date once at the end of a run that may write (the kustomization.yaml of a
+// Sealed Secrets folder). The engine calls Finish after the last write of every run that is
+// not a dry run, also when nothing was written, so that a run after an interrupted one
+// completes it.
+type Finisher interface {
+	Finish(ctx context.Context) error
+}
+
+// StdoutWriter is implemented by providers that write to the command's standard output
+// instead of a store. The command then prints its report on standard error.
+type StdoutWriter interface {
+	WritesStdout() bool
+}

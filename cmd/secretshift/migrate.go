@@ -121,6 +121,7 @@ listed; with -o json/yaml the plan with its problems is still printed on stdout)
 			if err := f.render(plan.Plan, func() error { return writePlanTable(f.Out, plan.Plan) }); err != nil {
 				return err
 			}
+			fmt.Fprintln(f.status(), "into "+plan.Store)
 			fmt.Fprintln(f.status(), planSummary(plan.Summary))
 			if plan.Summary.Conflict > 0 {
 				return withCode(ExitPartial, fmt.Errorf("%d conflict(s): targets hold content secretshift did not write\nreview them, then re-run with --overwrite to replace", plan.Summary.Conflict))

@@ -54,9 +54,20 @@ func (o *migrateOptions) openProvider(ctx context.Context, f *factory) (provider
 	if _, err := registry.Lookup(o.To); err != nil {
 		return nil, usageError("--to: %v", err)
 	}
-	p, err := o.providerConfig[o.To].Open(ctx)
+	cfg := o.providerConfig[o.To]
+	if cc, ok := cfg.(providers.ClusterConfig); ok {
+		cc.UseCluster(f.restConfig)
+	}
+	if sc, ok := cfg.(providers.Streams); ok {
+		sc.UseStdout(f.Out)
+	}
+	p, err := cfg.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", o.To, err)
+	}
+	if sw, ok := p.(providers.StdoutWriter); ok && sw.WritesStdout() {
+		// The store is standard output: the report goes to standard error.
+		f.Out = f.ErrOut
 	}
 	if c, ok := p.(io.Closer); ok {
 		f.closers = append(f.closers, c) // released when the command ends (a folder lock)

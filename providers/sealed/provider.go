@@ -1,0 +1,427 @@
+package sealed
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeserializer "k8s.io/apimachinery/pkg/runtime/serializer"
+	"sigs.k8s.io/yaml"
+
+	"github.com/secretshift/secretshift/internal/outdir"
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+var (
+	_ providers.Provider     = (*Provider)(nil)
+	_ providers.Describer    = (*Provider)(nil)
+	_ providers.Hinter       = (*Provider)(nil)
+	_ providers.Noter        = (*Provider)(nil)
+	_ providers.Logger       = (*Provider)(nil)
+	_ providers.Pinned       = (*Provider)(nil)
+	_ providers.FolderWriter = (*Provider)(nil)
+	_ providers.Finisher     = (*Provider)(nil)
+	_ providers.StdoutWriter = (*Provider)(nil)
+	_ io.Closer              = (*Provider)(nil)
+)
+
+// AnnotationSealedFor, on a SealedSecret secretshift wrote, holds the controller's id of the
+// public key it was sealed for (crypto.PublicKeyFingerprint). A later run against a rotated
+// key re-seals.
+const AnnotationSealedFor = "secretshift.io/sealed-for"
+
+// Size limits.
+const (
+	// maxSecretSize is the API server's limit on the total size of a Secret's values.
+	maxSecretSize = 1 << 20
+	// maxSealedSize is the largest SealedSecret manifest written. The API server keeps an
+	// object in one etcd entry (1.5 MiB by default), and kubectl's client-side apply stores a
+	// second copy in an annotation; past 1 MiB a SealedSecret no longer fits reliably.
+	maxSealedSize = 1 << 20
+)
+
+// apiVersion and kind of the objects written.
+const (
+	apiVersion = "bitnami.com/v1alpha1"
+	kind       = "SealedSecret"
+)
+
+// Provider seals Secrets for one controller certificate into one output folder, or onto
+// standard output. It is safe for concurrent use; writes to one file are serialised. Close
+// releases the folder's lock.
+type Provider struct {
+	out    string // "" when writing to stdout
+	folder *outdir.Lock
+	scope  ssv1alpha1.SealingScope
+	cert   *certificate
+	keys   map[string]*rsa.PrivateKey
+	now    func() time.Time
+	logger atomic.Pointer[slog.Logger]
+
+	// Standard-output mode: what this run wrote, by address.
+	stdout io.Writer
+	smu    sync.Mutex
+	stream map[string]*providers.Stored
+
+	mu    sync.Mutex
+	notes []string
+	locks sync.Map // file path -> *sync.Mutex
+}
+
+// Name returns "sealed".
+func (p *Provider) Name() string { return Name }
+
+// StoreID implements providers.Provider: the output folder's absolute path. The certificate
+// is not part of it: a rotated controller key re-seals into the same store.
+func (p *Provider) StoreID() string {
+	if p.stream != nil {
+		return Name + "|" + Stdout
+	}
+	return Name + "|" + p.OutputFolder()
+}
+
+// Describe names the folder, the scope and the certificate (fingerprint and expiry).
+func (p *Provider) Describe() string {
+	where := "sealed secrets in " + p.OutputFolder()
+	if p.stream != nil {
+		where = "sealed secrets on standard output"
+	}
+	return fmt.Sprintf("%s (scope %s) for the certificate sha256:%s (key %s, from %s, expires %s)",
+		where, scopeName(p.scope), p.cert.SHA256, short(p.cert.KeyID), p.cert.Source, p.cert.NotAfter.UTC().Format(time.DateOnly))
+}
+
+// OutputFolder returns the absolute folder the provider writes into ("" on standard output).
+func (p *Provider) OutputFolder() string {
+	if p.stream != nil {
+		return ""
+	}
+	if dir, err := filepath.Abs(p.out); err == nil {
+		return dir
+	}
+	return p.out
+}
+
+// WritesStdout implements providers.StdoutWriter.
+func (p *Provider) WritesStdout() bool { return p.stream != nil }
+
+// Target returns <namespace>/<name>.yaml.
+func (p *Provider) Target(ref providers.Ref) (providers.Target, error) {
+	if err := outdir.CheckNamespace(ref.Namespace); err != nil {
+		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
+	}
+	if err := outdir.CheckName(ref.Name); err != nil {
+		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
+	}
+	return providers.Target{Provider: Name, Address: outdir.Address(ref.Namespace, ref.Name)}, nil
+}
+
+// Check validates key names, the Kubernetes size limit of the Secret the controller will make,
+// and the size of the SealedSecret, without I/O. Sealing adds a fixed amount per value (the
+// RSA-sealed session key, the AES-GCM tag) and base64 a third, so a Secret near the Kubernetes
+// limit does not fit once sealed.
+func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
+	var errs []error
+	want, err := p.Target(pl.Ref)
+	switch {
+	case err != nil:
+		errs = append(errs, err)
+	case want.Address != t.Address:
+		errs = append(errs, fmt.Errorf("secret %s: %w: target %s is not its file %s", pl.Ref, providers.ErrInvalidName, t, want.Address))
+	}
+	for _, k := range pl.Data.Keys() {
+		if err := outdir.CheckKey(k); err != nil {
+			errs = append(errs, fmt.Errorf("secret %s: %w", pl.Ref, err))
+		}
+	}
+	if n := pl.Data.Size(); n > maxSecretSize {
+		errs = append(errs, fmt.Errorf("secret %s: %w: values total %d bytes, Kubernetes allows %d", pl.Ref, providers.ErrTooLarge, n, maxSecretSize))
+	} else if n := p.sealedSize(pl); n > maxSealedSize {
+		errs = append(errs, fmt.Errorf("secret %s: %w: sealed it is about %d bytes (%d of values), and a SealedSecret must stay under %d to be stored by the API server; split it, or use another store",
+			pl.Ref, providers.ErrTooLarge, n, pl.Data.Size(), maxSealedSize))
+	}
+	return errors.Join(errs...)
+}
+
+// sealedSize estimates the size of p's SealedSecret: each value sealed (2 bytes of length, the
+// RSA-sealed session key, the value, the GCM tag) in base64 under its key, twice the metadata
+// (the SealedSecret's and its template's), and room for the rest.
+func (p *Provider) sealedSize(pl providers.Payload) int {
+	const perValue = 2 + 16 + len(": \n    ")
+	n := 1024
+	for k, v := range pl.Data {
+		n += len(k) + base64.StdEncoding.EncodedLen(perValue+p.cert.pub.Size()+len(v))
+	}
+	for k, v := range pl.Labels {
+		n += 2 * (len(k) + len(v) + 8)
+	}
+	for k, v := range providers.ManifestAnnotations(pl) {
+		n += 2 * (len(k) + len(v) + 8)
+	}
+	return n
+}
+
+// Read returns what is stored at t. Without the controller's private key the values cannot be
+// read: Data is nil and the recorded fingerprint stands for them. With it (and only for a
+// SealedSecret sealed for a key given), every value is decrypted. A file that is not a
+// SealedSecret of this address, or one the key given cannot open, comes back with Problem
+// set. A SealedSecret sealed for another key or scope than this run's comes back with Rewrite
+// set.
+func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Stored, error) {
+	ns, name, err := outdir.ParseAddress(Name, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rel := outdir.Address(ns, name)
+	if p.stream != nil {
+		p.smu.Lock()
+		defer p.smu.Unlock()
+		if st, ok := p.stream[rel]; ok {
+			c := *st
+			return &c, nil
+		}
+		return nil, fmt.Errorf("%w: %s (not written to standard output in this run)", providers.ErrNotFound, rel)
+	}
+	b, err := os.ReadFile(outdir.Path(p.out, ns, name))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", rel, outdir.IOErr(err))
+	}
+	return p.stored(ns, name, b), nil
+}
+
+// stored is what the file content b at ns/name holds.
+func (p *Provider) stored(ns, name string, b []byte) *providers.Stored {
+	version := fileVersion(b)
+	ss, problem := parseSealed(ns, name, b)
+	if problem != "" {
+		return &providers.Stored{Version: version, Problem: problem}
+	}
+	ann := ss.Spec.Template.Annotations
+	st := &providers.Stored{
+		Type:             string(ss.Spec.Template.Type),
+		Fingerprint:      ann[providers.AnnotationFingerprint],
+		FingerprintKeyID: ann[providers.AnnotationFingerprintKey],
+		Version:          version,
+		Managed:          ann[providers.AnnotationManagedBy] == providers.ManagedByValue,
+		SourceUID:        ann[providers.AnnotationSourceUID],
+	}
+	if st.Type == "" {
+		st.Type = string(corev1.SecretTypeOpaque)
+	}
+	sealedFor := ss.Annotations[AnnotationSealedFor]
+	switch scope := ssv1alpha1.SecretScope(ss); {
+	case st.Managed && sealedFor != p.cert.KeyID:
+		st.Rewrite = fmt.Sprintf("sealed for key %s, and the controller's certificate is now for key %s", short(sealedFor), short(p.cert.KeyID))
+	case st.Managed && scope != p.scope:
+		st.Rewrite = fmt.Sprintf("sealed with scope %s, and this run's is %s", scopeName(scope), scopeName(p.scope))
+	}
+	if len(p.keys) == 0 || (sealedFor != "" && p.keys[sealedFor] == nil) {
+		return st
+	}
+	secret, err := ss.UnsealWithoutTemplate(runtimeserializer.CodecFactory{}, p.keys)
+	if err != nil {
+		// A SealedSecret sealed for a key given that it does not open was changed, or sealed
+		// for another namespace or name. The error names keys, never values.
+		return &providers.Stored{Version: version, Problem: fmt.Sprintf("cannot be unsealed with the private keys given: %v", err)}
+	}
+	st.Data = kube.Data(secret.Data)
+	return st
+}
+
+// parseSealed decodes b as the SealedSecret of ns/name, or says why it is not one.
+func parseSealed(ns, name string, b []byte) (*ssv1alpha1.SealedSecret, string) {
+	var ss ssv1alpha1.SealedSecret
+	if err := yaml.UnmarshalStrict(b, &ss); err != nil {
+		return nil, fmt.Sprintf("not a SealedSecret manifest: %v", err)
+	}
+	switch {
+	case ss.APIVersion != apiVersion || ss.Kind != kind:
+		return nil, fmt.Sprintf("holds a %s %s, not a %s %s", ss.APIVersion, ss.Kind, apiVersion, kind)
+	case ss.Name != name || ss.Namespace != ns:
+		return nil, fmt.Sprintf("holds the SealedSecret %s/%s, not %s/%s", ss.Namespace, ss.Name, ns, name)
+	case ss.Spec.Data != nil:
+		return nil, "uses the deprecated spec.data field"
+	case len(ss.Spec.Template.Data) > 0:
+		return nil, "has spec.template.data templates, which secretshift does not write"
+	}
+	for k, v := range ss.Spec.EncryptedData {
+		if _, err := base64.StdEncoding.DecodeString(v); err != nil {
+			return nil, fmt.Sprintf("encryptedData key %q is not base64", k)
+		}
+	}
+	return &ss, ""
+}
+
+// Write seals pl into the file of t. expect is the Version Read returned, or "" when the file
+// must not exist. A managed file that already holds pl's fingerprint, sealed for this run's key
+// and scope, is left untouched and its version returned: sealing is randomised, and a rewrite
+// would be a Git diff with nothing in it.
+func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.Payload, expect string) (string, error) {
+	ns, name, err := outdir.ParseAddress(Name, t)
+	if err != nil {
+		return "", err
+	}
+	if err := p.Check(t, pl); err != nil {
+		return "", err
+	}
+	rel := outdir.Address(ns, name)
+	if p.stream != nil {
+		return p.writeStream(rel, pl)
+	}
+	n, err := p.folder.Acquire()
+	if n > 0 {
+		p.note(fmt.Sprintf("removed %d temporary file(s) an interrupted run left in %s", n, p.out))
+	}
+	if err != nil {
+		return "", err
+	}
+	path := outdir.Path(p.out, ns, name)
+	unlock := p.lock(path)
+	defer unlock()
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+
+	cur, err := os.ReadFile(path)
+	exists := err == nil
+	var version string
+	if exists {
+		version = fileVersion(cur)
+	}
+	switch {
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("read %s: %w", rel, outdir.IOErr(err))
+	case !exists && expect != "":
+		return "", fmt.Errorf("%w: %s was removed since version %s was read", providers.ErrConflict, rel, expect)
+	case exists && expect == "":
+		return "", fmt.Errorf("%w: %s already exists (version %s)", providers.ErrConflict, rel, version)
+	case exists && version != expect:
+		return "", fmt.Errorf("%w: %s changed: version %s, expected %s", providers.ErrConflict, rel, version, expect)
+	}
+	if exists && pl.Fingerprint != "" {
+		st := p.stored(ns, name, cur)
+		if st.Problem == "" && st.Managed && st.Rewrite == "" && st.Fingerprint == pl.Fingerprint && st.FingerprintKeyID == pl.FingerprintKeyID {
+			return version, nil
+		}
+	}
+	out, err := p.seal(pl)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), outdir.DirMode); err != nil {
+		return "", fmt.Errorf("write %s: %w", rel, outdir.IOErr(err))
+	}
+	if err := outdir.WriteFile(path, out, outdir.FileMode, !exists); err != nil {
+		return "", fmt.Errorf("write %s: %w", rel, outdir.IOErr(err))
+	}
+	p.debug("sealed", "path", rel, "scope", scopeName(p.scope), "key", short(p.cert.KeyID))
+	return fileVersion(out), nil
+}
+
+// writeStream writes pl's SealedSecret to standard output, as one document of the stream.
+func (p *Provider) writeStream(rel string, pl providers.Payload) (string, error) {
+	out, err := p.seal(pl)
+	if err != nil {
+		return "", err
+	}
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	if _, err := io.WriteString(p.stdout, "---\n"); err != nil {
+		return "", fmt.Errorf("write %s to standard output: %w", rel, err)
+	}
+	if _, err := p.stdout.Write(out); err != nil {
+		return "", fmt.Errorf("write %s to standard output: %w", rel, err)
+	}
+	version := fileVersion(out)
+	p.stream[rel] = &providers.Stored{
+		Type: pl.EffectiveType(), Fingerprint: pl.Fingerprint, FingerprintKeyID: pl.FingerprintKeyID,
+		Version: version, Managed: true, SourceUID: pl.Ref.UID,
+	}
+	return version, nil
+}
+
+// seal renders pl as a SealedSecret manifest, sealed by the sealed-secrets library itself.
+func (p *Provider) seal(pl providers.Payload) ([]byte, error) {
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pl.Ref.Name, Namespace: pl.Ref.Namespace,
+			Labels:      maps.Clone(pl.Labels),
+			Annotations: ssv1alpha1.UpdateScopeAnnotations(providers.ManifestAnnotations(pl), p.scope),
+		},
+		Type: corev1.SecretType(pl.EffectiveType()),
+		Data: map[string][]byte(pl.Data),
+	}
+	if pl.Immutable {
+		immutable := true
+		secret.Immutable = &immutable
+	}
+	ss, err := ssv1alpha1.NewSealedSecret(runtimeserializer.CodecFactory{}, p.cert.pub, secret)
+	if err != nil {
+		return nil, fmt.Errorf("seal %s: %w", pl.Ref, err)
+	}
+	ss.APIVersion, ss.Kind = apiVersion, kind
+	ss.Annotations[AnnotationSealedFor] = p.cert.KeyID
+	out, err := yaml.Marshal(ss)
+	if err != nil {
+		return nil, fmt.Errorf("seal %s: %w", pl.Ref, err)
+	}
+	out = bytes.ReplaceAll(out, []byte("\n  creationTimestamp: null\n"), []byte("\n"))
+	out = bytes.ReplaceAll(out, []byte("\n      creationTimestamp: null\n"), []byte("\n"))
+	if len(out) > maxSealedSize {
+		return nil, fmt.Errorf("seal %s: %w: the SealedSecret is %d bytes, and must stay under %d to be stored by the API server", pl.Ref, providers.ErrTooLarge, len(out), maxSealedSize)
+	}
+	return out, nil
+}
+
+// fileVersion is the version of a file's content: a hash, so that a check-and-set write
+// notices any change since it was read.
+func fileVersion(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// short abbreviates a key id for messages.
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	if id == "" {
+		return "(none recorded)"
+	}
+	return id
+}
+
+// lock serialises writes to one file within this process.
+func (p *Provider) lock(path string) func() {
+	m, _ := p.locks.LoadOrStore(path, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// Close releases the output folder's lock. Writes after Close fail.
+func (p *Provider) Close() error {
+	if p.folder == nil {
+		return nil
+	}
+	return p.folder.Close()
+}
