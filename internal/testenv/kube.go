@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -59,18 +60,27 @@ type Kube struct {
 	Token string
 	// CAFile holds the certificate (chain) the apiserver serves.
 	CAFile string
-	// Dir holds the data, certificates and logs (etcd.log, kube-apiserver.log).
+	// Dir holds the data, certificates and logs (etcd.log, kube-apiserver.log,
+	// egress-proxy.log).
 	Dir string
 	// StartupTime is how long StartKube took, etcd included.
 	StartupTime time.Duration
 
 	etcd      *process
 	apiserver *process
+	// egress is the proxy the apiserver's "cluster" traffic goes through (see ExposeLocal).
+	egress *egressProxy
+
+	exposeMu sync.Mutex
+	exposed  map[string]string // "namespace/name" of a Service exposed by ExposeLocal -> its address
 }
 
 // StartKube starts etcd and kube-apiserver on free 127.0.0.1 ports, keeping their data,
 // certificates and logs in dir, and returns when the apiserver is ready and the default
 // namespace exists. etcd is taken from BinDir, else from PATH; kube-apiserver from BinDir.
+//
+// The apiserver's "cluster" egress goes through a proxy in the test process, which lets
+// ExposeLocal put servers running on 127.0.0.1 behind Services.
 func StartKube(ctx context.Context, dir string) (*Kube, error) {
 	start := time.Now()
 	etcdBin, err := findBinary("etcd", true)
@@ -94,7 +104,12 @@ func StartKube(ctx context.Context, dir string) (*Kube, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := k.startAPIServer(ctx, apiBin, etcdURL); err != nil {
+	egressConfig := ""
+	if k.egress, egressConfig, err = startEgressProxy(dir); err != nil {
+		_ = k.Stop()
+		return nil, err
+	}
+	if err := k.startAPIServer(ctx, apiBin, etcdURL, egressConfig); err != nil {
 		_ = k.Stop()
 		return nil, err
 	}
@@ -110,12 +125,13 @@ func StartKube(ctx context.Context, dir string) (*Kube, error) {
 	return k, nil
 }
 
-// Stop ends kube-apiserver and etcd and removes etcd's data; the logs stay in Dir.
+// Stop ends kube-apiserver, its egress proxy and etcd, and removes etcd's data; the logs stay in
+// Dir.
 func (k *Kube) Stop() error {
 	if k == nil {
 		return nil
 	}
-	err := errors.Join(k.apiserver.stop(stopGrace), k.etcd.stop(stopGrace))
+	err := errors.Join(k.apiserver.stop(stopGrace), k.egress.close(), k.etcd.stop(stopGrace))
 	if rmErr := os.RemoveAll(filepath.Join(k.Dir, "etcd-data")); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("remove etcd data: %w", rmErr))
 	}
@@ -201,9 +217,9 @@ func (k *Kube) startEtcd(ctx context.Context, bin string) (string, error) {
 	return "", fmt.Errorf("start etcd: ports taken %d times: %w", startAttempts, lastErr)
 }
 
-// startAPIServer starts kube-apiserver with token authentication and RBAC, and waits until it
-// is ready.
-func (k *Kube) startAPIServer(ctx context.Context, bin, etcdURL string) error {
+// startAPIServer starts kube-apiserver with token authentication and RBAC, and with the egress
+// selector configuration in the file egressConfig, and waits until it is ready.
+func (k *Kube) startAPIServer(ctx context.Context, bin, etcdURL, egressConfig string) error {
 	certDir := filepath.Join(k.Dir, "certs")
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return fmt.Errorf("create cert dir: %w", err)
@@ -241,6 +257,7 @@ func (k *Kube) startAPIServer(ctx context.Context, bin, etcdURL string) error {
 			"--service-account-key-file=" + pubFile,
 			"--service-account-signing-key-file=" + keyFile,
 			"--service-cluster-ip-range=10.0.0.0/24",
+			"--egress-selector-config-file=" + egressConfig,
 			"--profiling=false",
 		}, filepath.Join(k.Dir, "kube-apiserver.log"))
 		if err != nil {

@@ -13,6 +13,17 @@ import (
 	"time"
 )
 
+// Where kubeseal looks for the controller's Service unless told otherwise (its
+// --controller-namespace and --controller-name defaults, where the release's controller.yaml
+// installs it), and the name of the Service's port: kubeseal proxies to the Service's first
+// port by name, "http" in controller.yaml and in the Helm chart.
+const (
+	SealedSecretsServiceNamespace = "kube-system"
+	SealedSecretsServiceName      = "sealed-secrets-controller"
+	SealedSecretsPortName         = "http"
+	sealedSecretsServicePort      = 8080
+)
+
 // SealedSecrets is the Bitnami sealed-secrets controller, built by `make tools` from the module
 // kubeseal is pinned in, running out of cluster against a test Kube.
 //
@@ -21,7 +32,8 @@ import (
 // /var/run/secrets/kubernetes.io/serviceaccount). It therefore runs in a mount namespace of its
 // own (unshare, as root) where a private tmpfs over /run holds those files: the apiserver's CA,
 // the admin token and the namespace. Nothing on the machine outside that namespace changes.
-// It serves its HTTP API (the certificate at /v1/cert.pem) and its metrics on 127.0.0.1 only.
+// It serves its HTTP API (the certificate at /v1/cert.pem) and its metrics on 127.0.0.1 only;
+// ExposeService puts the API behind a Service, where kubeseal --fetch-cert finds it.
 type SealedSecrets struct {
 	// Namespace is where the controller keeps its key Secret.
 	Namespace string
@@ -30,6 +42,9 @@ type SealedSecrets struct {
 	// Dir holds the controller's log (sealed-secrets-controller.log).
 	Dir  string
 	proc *process
+	// addr is the host:port of URL; unexpose holds what ExposeService undoes at Stop.
+	addr     string
+	unexpose []func()
 }
 
 // SealedSecretsCRDDir is where `make tools` puts the SealedSecret CRD of the pinned version.
@@ -90,7 +105,7 @@ exec "$BIN" "$@"`
 	if err != nil {
 		return nil, err
 	}
-	s := &SealedSecrets{Namespace: namespace, URL: "http://" + api, Dir: dir, proc: p}
+	s := &SealedSecrets{Namespace: namespace, URL: "http://" + api, Dir: dir, proc: p, addr: api}
 	err = waitFor(ctx, p, 2*time.Minute, func(ctx context.Context) error {
 		_, err := s.Certificate(ctx)
 		return err
@@ -120,8 +135,56 @@ func (s *SealedSecrets) Certificate(ctx context.Context) ([]byte, error) {
 	return b, nil
 }
 
-// Stop ends the controller.
-func (s *SealedSecrets) Stop() error { return s.proc.stop(10 * time.Second) }
+// ExposeService makes the controller's HTTP API reachable through k's apiserver as port
+// SealedSecretsPortName of Service namespace/name, as controller.yaml does in a cluster: the
+// service proxy then answers
+//
+//	GET /api/v1/namespaces/<namespace>/services/http:<name>:http/proxy/v1/cert.pem
+//
+// which is what `kubeseal --fetch-cert` (and every kubeseal call without --cert) asks; with
+// SealedSecretsServiceNamespace and SealedSecretsServiceName kubeseal needs no flags to find
+// it. The namespace is created if need be. ExposeService returns once that request returns the
+// certificate, so that callers need not wait for the apiserver's informers. See
+// Kube.ExposeLocal for how the apiserver reaches a controller that runs out of cluster.
+func (s *SealedSecrets) ExposeService(ctx context.Context, k *Kube, namespace, name string) error {
+	unexpose, err := k.ExposeLocal(ctx, namespace, name, SealedSecretsPortName, sealedSecretsServicePort, s.addr)
+	if err != nil {
+		return fmt.Errorf("expose the sealed-secrets controller as %s/%s: %w", namespace, name, err)
+	}
+	s.unexpose = append(s.unexpose, unexpose)
+	want, err := s.Certificate(ctx)
+	if err != nil {
+		return err
+	}
+	cs, err := k.Clientset()
+	if err != nil {
+		return err
+	}
+	err = waitFor(ctx, s.proc, 30*time.Second, func(ctx context.Context) error {
+		got, err := cs.CoreV1().Services(namespace).ProxyGet("http", name, SealedSecretsPortName, "/v1/cert.pem", nil).DoRaw(ctx)
+		if err != nil {
+			return err
+		}
+		if string(got) != string(want) {
+			return fmt.Errorf("the service proxy returned another certificate: %.200s", got)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("the sealed-secrets controller is not reachable through service %s/%s (see %s): %w",
+			namespace, name, filepath.Join(k.Dir, egressLogName), err)
+	}
+	return nil
+}
+
+// Stop ends the controller and removes the routes ExposeService made to it.
+func (s *SealedSecrets) Stop() error {
+	for _, f := range s.unexpose {
+		f()
+	}
+	s.unexpose = nil
+	return s.proc.stop(10 * time.Second)
+}
 
 // LogTail returns the last n lines of the controller's log, for failure messages.
 func (s *SealedSecrets) LogTail(n int) string { return s.proc.tail(n) }

@@ -20,7 +20,8 @@ import (
 )
 
 // TestSealedSecretsController starts the real controller out of cluster, checks its key and
-// certificate, and lets it unseal what the real kubeseal sealed with that certificate.
+// certificate, fetches that certificate through the apiserver's service proxy as client-go and
+// the real kubeseal do, and lets the controller unseal what kubeseal sealed with it.
 func TestSealedSecretsController(t *testing.T) {
 	k := RequireKube(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -62,9 +63,33 @@ func TestSealedSecretsController(t *testing.T) {
 		t.Fatalf("key Secrets: %v, %d", err, len(keys.Items))
 	}
 
+	// Through the apiserver, as users reach the controller: the Service kubeseal looks for by
+	// default, in kube-system.
+	if err := s.ExposeService(ctx, k, SealedSecretsServiceNamespace, SealedSecretsServiceName); err != nil {
+		t.Fatal(err)
+	}
+	viaProxy, err := cs.CoreV1().Services(SealedSecretsServiceNamespace).
+		ProxyGet("http", SealedSecretsServiceName, SealedSecretsPortName, "/v1/cert.pem", nil).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("service proxy: %v", err)
+	}
+	if !bytes.Equal(viaProxy, pemBytes) {
+		t.Fatalf("the service proxy returned another certificate:\n%s", viaProxy)
+	}
 	kubeseal, err := findBinary("kubeseal", false)
 	if err != nil {
 		t.Fatal(err)
+	}
+	fetch := exec.CommandContext(ctx, kubeseal, "--kubeconfig", k.Kubeconfig, "--fetch-cert",
+		"--controller-namespace", SealedSecretsServiceNamespace, "--controller-name", SealedSecretsServiceName)
+	var stderr bytes.Buffer
+	fetch.Stderr = &stderr
+	fetched, err := fetch.Output()
+	if err != nil {
+		t.Fatalf("kubeseal --fetch-cert: %v\n%s", err, stderr.Bytes())
+	}
+	if !bytes.Equal(fetched, pemBytes) {
+		t.Fatalf("kubeseal --fetch-cert printed another certificate:\n%s", fetched)
 	}
 	certFile := filepath.Join(t.TempDir(), "cert.pem")
 	if err := os.WriteFile(certFile, pemBytes, 0o600); err != nil {
