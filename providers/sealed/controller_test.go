@@ -1,0 +1,177 @@
+package sealed
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/secretshift/secretshift/internal/testenv"
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, testenv.NeedKube) }
+
+var sealedSecretsGVR = schema.GroupVersionResource{Group: "bitnami.com", Version: "v1alpha1", Resource: "sealedsecrets"}
+
+// The real sealed-secrets controller unseals what secretshift sealed: the certificate is
+// fetched from the controller through the API server's service proxy, as users' runs fetch it;
+// the SealedSecrets of each scope are applied as a user applies them (kubectl apply
+// --server-side -k on the folder, or the API when kubectl is missing); every Secret the
+// controller makes is compared with its source byte for byte — every Secret type, binary
+// values, dotfile keys, the largest value that fits a SealedSecret.
+func TestTheControllerUnsealsWhatWasSealed(t *testing.T) {
+	k := testenv.RequireKube(t)
+	if os.Geteuid() != 0 {
+		t.Skip("the controller runs in a mount namespace of its own, which needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := k.CreateNamespace(ctx, "sealed-keys"); err != nil {
+		t.Fatal(err)
+	}
+	ctrl, err := testenv.StartSealedSecrets(ctx, k, "sealed-keys", t.TempDir())
+	if err != nil {
+		if _, missing := err.(*testenv.MissingBinaryError); missing && testing.Short() {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	defer ctrl.Stop()
+	if err := ctrl.ExposeService(ctx, k, DefaultControllerNamespace, DefaultControllerName); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := k.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(k.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl, _ := exec.LookPath("kubectl")
+
+	dir := t.TempDir()
+	// A controller name the cluster does not have: a clear error, nothing written.
+	wrong := NewConfig()
+	wrong.Out, wrong.ControllerName = filepath.Join(dir, "wrong"), "sealed-secrets"
+	wrong.UseCluster(func() (*rest.Config, error) { return rest.CopyConfig(k.Config), nil })
+	if _, err := wrong.Open(ctx); err == nil || !strings.Contains(err.Error(), "kube-system/sealed-secrets") || !strings.Contains(err.Error(), "--sealed-controller-name") {
+		t.Errorf("unknown controller: %v", err)
+	}
+	if _, err := os.Stat(wrong.Out); err == nil {
+		t.Error("output folder created")
+	}
+	for _, scope := range []string{ScopeStrict, ScopeNamespaceWide, ScopeClusterWide} {
+		t.Run(scope, func(t *testing.T) {
+			ns := "sealed-" + scope
+			if err := k.CreateNamespace(ctx, ns); err != nil {
+				t.Fatal(err)
+			}
+			c := NewConfig()
+			c.Out, c.Scope = filepath.Join(dir, scope), scope
+			c.UseCluster(func() (*rest.Config, error) { return rest.CopyConfig(k.Config), nil })
+			p := open(t, c)
+			if p.cert.Source != "service kube-system/sealed-secrets-controller" {
+				t.Fatalf("certificate from %s", p.cert.Source)
+			}
+			var secrets []*kube.Secret
+			for _, s := range sampleSecrets() {
+				s.Namespace = ns
+				secrets = append(secrets, s)
+			}
+			big := bytes.Repeat([]byte{0x00, 0xff, 0x7f, 0x80}, 190<<8) // 760 KiB, binary
+			secrets = append(secrets, &kube.Secret{Namespace: ns, Name: "big", Data: kube.Data{"blob.bin": big}})
+			for _, s := range secrets {
+				tg, err := p.Target(providers.PayloadOf(s).Ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := p.Check(tg, payload(t, s)); err != nil {
+					t.Fatal(err)
+				}
+				write(t, p, s, "")
+			}
+			if err := p.Finish(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if kubectl != "" {
+				cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", k.Kubeconfig, "apply", "--server-side", "--field-manager", "secretshift-test", "-k", c.Out)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("kubectl apply -k: %v\n%s", err, out)
+				}
+			} else {
+				applyFolder(ctx, t, dyn, c.Out, secrets)
+			}
+			for _, s := range secrets {
+				got := waitSecret(ctx, t, cs, ns, s.Name, ctrl)
+				if string(got.Type) != s.EffectiveType() || len(got.Data) != len(s.Data) {
+					t.Errorf("%s: type %s, %d keys; want %s, %d", s.Ref(), got.Type, len(got.Data), s.EffectiveType(), len(s.Data))
+				}
+				for key, want := range s.Data {
+					if !bytes.Equal(got.Data[key], want) {
+						t.Errorf("%s: key %q differs (%d bytes, want %d)", s.Ref(), key, len(got.Data[key]), len(want))
+					}
+				}
+				if (got.Immutable != nil && *got.Immutable) != s.Immutable {
+					t.Errorf("%s: immutable %v", s.Ref(), got.Immutable)
+				}
+				if len(got.OwnerReferences) != 1 || got.OwnerReferences[0].Kind != "SealedSecret" {
+					t.Errorf("%s: owners %v", s.Ref(), got.OwnerReferences)
+				}
+				if got.Annotations[providers.AnnotationFingerprint] != payload(t, s).Fingerprint {
+					t.Errorf("%s: the Secret does not carry its fingerprint", s.Ref())
+				}
+			}
+		})
+	}
+}
+
+// applyFolder creates the SealedSecrets of the secrets through the API.
+func applyFolder(ctx context.Context, t *testing.T, dyn dynamic.Interface, out string, secrets []*kube.Secret) {
+	t.Helper()
+	for _, s := range secrets {
+		b, err := os.ReadFile(filepath.Join(out, s.Namespace, s.Name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj unstructured.Unstructured
+		if err := yaml.Unmarshal(b, &obj.Object); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dyn.Resource(sealedSecretsGVR).Namespace(s.Namespace).Create(ctx, &obj, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create SealedSecret %s: %v", s.Ref(), err)
+		}
+	}
+}
+
+// waitSecret waits for the controller to make the Secret ns/name.
+func waitSecret(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string, ctrl *testenv.SealedSecrets) *corev1.Secret {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		s, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			return s
+		}
+		if !apierrors.IsNotFound(err) || time.Now().After(deadline) {
+			t.Fatalf("Secret %s/%s: %v\ncontroller log:\n%s", ns, name, err, ctrl.LogTail(30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
