@@ -72,11 +72,11 @@ func parsePrivateKeys(b []byte) ([]*rsa.PrivateKey, error) {
 	for i, data := range secrets {
 		pemKey, ok := data[corev1.TLSPrivateKeyKey]
 		if !ok {
-			return nil, fmt.Errorf("Secret %d has no %s", i+1, corev1.TLSPrivateKeyKey)
+			return nil, fmt.Errorf("key Secret %d has no %s", i+1, corev1.TLSPrivateKeyKey)
 		}
 		k, err := parseRSAKey(pemKey)
 		if err != nil {
-			return nil, fmt.Errorf("Secret %d: %w", i+1, err)
+			return nil, fmt.Errorf("key Secret %d: %w", i+1, err)
 		}
 		keys = append(keys, k)
 	}
