@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/secretshift/secretshift/internal/atomicfile"
@@ -94,4 +95,30 @@ func CheckWritable(dir, what string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// CheckVersion is the check-and-set of a file write: current is the version of the file at rel
+// ("" when it does not exist) and expect the version the write replaces ("" for a new file).
+// A mismatch is an error wrapping providers.ErrConflict.
+func CheckVersion(rel, current, expect string) error {
+	switch {
+	case current == "" && expect != "":
+		return fmt.Errorf("%w: %s was removed since version %s was read", providers.ErrConflict, rel, expect)
+	case current != "" && expect == "":
+		return fmt.Errorf("%w: %s already exists (version %s)", providers.ErrConflict, rel, current)
+	case current != expect:
+		return fmt.Errorf("%w: %s changed: version %s, expected %s", providers.ErrConflict, rel, current, expect)
+	}
+	return nil
+}
+
+// FileLocks serialises writes to one file within this process. The zero value is ready.
+type FileLocks struct{ m sync.Map }
+
+// Lock locks path and returns its unlock.
+func (l *FileLocks) Lock(path string) func() {
+	m, _ := l.m.LoadOrStore(path, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }

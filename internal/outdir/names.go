@@ -90,3 +90,40 @@ func ParseAddress(provider string, t providers.Target) (ns, name string, err err
 
 // Path is where the file of a valid address lives below dir.
 func Path(dir, ns, name string) string { return filepath.Join(dir, ns, name+Ext) }
+
+// Target returns the target of ref in the folder store called provider: <namespace>/<name>.yaml.
+func Target(provider string, ref providers.Ref) (providers.Target, error) {
+	if err := CheckNamespace(ref.Namespace); err != nil {
+		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
+	}
+	if err := CheckName(ref.Name); err != nil {
+		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
+	}
+	return providers.Target{Provider: provider, Address: Address(ref.Namespace, ref.Name)}, nil
+}
+
+// MaxSecretSize is the API server's limit on the total size of a Secret's values.
+const MaxSecretSize = 1 << 20
+
+// Check validates, without I/O, that pl can be a manifest at t in the folder store called
+// provider: t is pl's file, every key is a valid Secret key, and the values fit a Secret. It
+// returns every problem.
+func Check(provider string, t providers.Target, pl providers.Payload) []error {
+	var errs []error
+	want, err := Target(provider, pl.Ref)
+	switch {
+	case err != nil:
+		errs = append(errs, err)
+	case want.Address != t.Address:
+		errs = append(errs, fmt.Errorf("secret %s: %w: target %s is not its file %s", pl.Ref, providers.ErrInvalidName, t, want.Address))
+	}
+	for _, k := range pl.Data.Keys() {
+		if err := CheckKey(k); err != nil {
+			errs = append(errs, fmt.Errorf("secret %s: %w", pl.Ref, err))
+		}
+	}
+	if n := pl.Data.Size(); n > MaxSecretSize {
+		errs = append(errs, fmt.Errorf("secret %s: %w: values total %d bytes, Kubernetes allows %d", pl.Ref, providers.ErrTooLarge, n, MaxSecretSize))
+	}
+	return errs
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
@@ -59,7 +60,7 @@ func TestCanary(t *testing.T) {
 		_, err = ps.Write(ctx, tg, payload(t, s), "")
 		record(err)
 	}
-	bad := &kube.Secret{Namespace: "canary", Name: "bad", Data: kube.Data{"bad key": canaries[0], "big": bytes.Repeat(canaries[1], maxSecretSize/20)}}
+	bad := &kube.Secret{Namespace: "canary", Name: "bad", Data: kube.Data{"bad key": canaries[0], "big": bytes.Repeat(canaries[1], outdir.MaxSecretSize/20)}}
 	tg, _ := p.Target(providers.PayloadOf(bad).Ref)
 	record(p.Check(tg, payload(t, bad)))
 	_, err := p.Write(ctx, tg, payload(t, bad), "")

@@ -49,8 +49,6 @@ const AnnotationSealedFor = "secretshift.io/sealed-for"
 
 // Size limits.
 const (
-	// maxSecretSize is the API server's limit on the total size of a Secret's values.
-	maxSecretSize = 1 << 20
 	// maxSealedSize is the largest SealedSecret manifest written. The API server keeps an
 	// object in one etcd entry (1.5 MiB by default), and kubectl's client-side apply stores a
 	// second copy in an annotation; past 1 MiB a SealedSecret no longer fits reliably.
@@ -82,7 +80,7 @@ type Provider struct {
 
 	mu    sync.Mutex
 	notes []string
-	locks sync.Map // file path -> *sync.Mutex
+	locks outdir.FileLocks
 }
 
 // Name returns "sealed".
@@ -123,13 +121,7 @@ func (p *Provider) WritesStdout() bool { return p.stream != nil }
 
 // Target returns <namespace>/<name>.yaml.
 func (p *Provider) Target(ref providers.Ref) (providers.Target, error) {
-	if err := outdir.CheckNamespace(ref.Namespace); err != nil {
-		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
-	}
-	if err := outdir.CheckName(ref.Name); err != nil {
-		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
-	}
-	return providers.Target{Provider: Name, Address: outdir.Address(ref.Namespace, ref.Name)}, nil
+	return outdir.Target(Name, ref)
 }
 
 // Check validates key names, the Kubernetes size limit of the Secret the controller will make,
@@ -137,22 +129,8 @@ func (p *Provider) Target(ref providers.Ref) (providers.Target, error) {
 // RSA-sealed session key, the AES-GCM tag) and base64 a third, so a Secret near the Kubernetes
 // limit does not fit once sealed.
 func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
-	var errs []error
-	want, err := p.Target(pl.Ref)
-	switch {
-	case err != nil:
-		errs = append(errs, err)
-	case want.Address != t.Address:
-		errs = append(errs, fmt.Errorf("secret %s: %w: target %s is not its file %s", pl.Ref, providers.ErrInvalidName, t, want.Address))
-	}
-	for _, k := range pl.Data.Keys() {
-		if err := outdir.CheckKey(k); err != nil {
-			errs = append(errs, fmt.Errorf("secret %s: %w", pl.Ref, err))
-		}
-	}
-	if n := pl.Data.Size(); n > maxSecretSize {
-		errs = append(errs, fmt.Errorf("secret %s: %w: values total %d bytes, Kubernetes allows %d", pl.Ref, providers.ErrTooLarge, n, maxSecretSize))
-	} else if n := p.sealedSize(pl); n > maxSealedSize {
+	errs := outdir.Check(Name, t, pl)
+	if n := p.sealedSize(pl); pl.Data.Size() <= outdir.MaxSecretSize && n > maxSealedSize {
 		errs = append(errs, fmt.Errorf("secret %s: %w: sealed it is about %d bytes (%d of values), and a SealedSecret must stay under %d to be stored by the API server; split it, or use another store",
 			pl.Ref, providers.ErrTooLarge, n, pl.Data.Size(), maxSealedSize))
 	}
@@ -295,7 +273,7 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 		return "", err
 	}
 	path := outdir.Path(p.out, ns, name)
-	unlock := p.lock(path)
+	unlock := p.locks.Lock(path)
 	defer unlock()
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -307,15 +285,11 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 	if exists {
 		version = fileVersion(cur)
 	}
-	switch {
-	case err != nil && !errors.Is(err, os.ErrNotExist):
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("read %s: %w", rel, outdir.IOErr(err))
-	case !exists && expect != "":
-		return "", fmt.Errorf("%w: %s was removed since version %s was read", providers.ErrConflict, rel, expect)
-	case exists && expect == "":
-		return "", fmt.Errorf("%w: %s already exists (version %s)", providers.ErrConflict, rel, version)
-	case exists && version != expect:
-		return "", fmt.Errorf("%w: %s changed: version %s, expected %s", providers.ErrConflict, rel, version, expect)
+	}
+	if err := outdir.CheckVersion(rel, version, expect); err != nil {
+		return "", err
 	}
 	if exists && pl.Fingerprint != "" {
 		st := p.stored(ns, name, cur)
@@ -408,14 +382,6 @@ func short(id string) string {
 		return "(none recorded)"
 	}
 	return id
-}
-
-// lock serialises writes to one file within this process.
-func (p *Provider) lock(path string) func() {
-	m, _ := p.locks.LoadOrStore(path, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
 }
 
 // Close releases the output folder's lock. Writes after Close fail.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/getsops/sops/v3/logging"
 
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
@@ -62,7 +63,7 @@ func TestCanary(t *testing.T) {
 		record(err)
 	}
 	// Failing checks.
-	bad := &kube.Secret{Namespace: "canary", Name: "bad", Data: kube.Data{"bad key": canaries[0], "big": bytes.Repeat(canaries[1], maxSecretSize/20)}}
+	bad := &kube.Secret{Namespace: "canary", Name: "bad", Data: kube.Data{"bad key": canaries[0], "big": bytes.Repeat(canaries[1], outdir.MaxSecretSize/20)}}
 	tg, _ := p.Target(refOf(bad))
 	record(p.Check(tg, providers.PayloadOf(bad)))
 	_, err := p.Write(ctx, tg, payload(t, bad), "")

@@ -34,9 +34,6 @@ var (
 	_ providers.Hinter       = (*Provider)(nil)
 )
 
-// maxSecretSize is the API server's limit on the total size of a Secret's values.
-const maxSecretSize = 1 << 20
-
 // Provider writes and reads SOPS-encrypted Secret manifests under one output folder. It is safe
 // for concurrent use; writes to one file are serialised. Close releases the folder's lock.
 type Provider struct {
@@ -62,7 +59,7 @@ type Provider struct {
 	blind      fileCount // files no identity could decrypt
 	stale      fileCount // files whose recipients differ, without --sops-update-keys
 
-	locks sync.Map // file path -> *sync.Mutex
+	locks outdir.FileLocks
 }
 
 // Name returns "sops".
@@ -77,34 +74,12 @@ func (p *Provider) StoreID() string { return "sops|" + p.OutputFolder() }
 
 // Target returns <namespace>/<name>.yaml.
 func (p *Provider) Target(ref providers.Ref) (providers.Target, error) {
-	if err := outdir.CheckNamespace(ref.Namespace); err != nil {
-		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
-	}
-	if err := outdir.CheckName(ref.Name); err != nil {
-		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
-	}
-	return providers.Target{Provider: Name, Address: outdir.Address(ref.Namespace, ref.Name)}, nil
+	return outdir.Target(Name, ref)
 }
 
 // Check validates key names and the Kubernetes size limit, without I/O.
 func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
-	var errs []error
-	want, err := p.Target(pl.Ref)
-	switch {
-	case err != nil:
-		errs = append(errs, err)
-	case want.Address != t.Address:
-		errs = append(errs, fmt.Errorf("secret %s: %w: target %s is not its file %s", pl.Ref, providers.ErrInvalidName, t, want.Address))
-	}
-	for _, k := range pl.Data.Keys() {
-		if err := outdir.CheckKey(k); err != nil {
-			errs = append(errs, fmt.Errorf("secret %s: %w", pl.Ref, err))
-		}
-	}
-	if n := pl.Data.Size(); n > maxSecretSize {
-		errs = append(errs, fmt.Errorf("secret %s: %w: values total %d bytes, Kubernetes allows %d", pl.Ref, providers.ErrTooLarge, n, maxSecretSize))
-	}
-	return errors.Join(errs...)
+	return errors.Join(outdir.Check(Name, t, pl)...)
 }
 
 // Read returns what is stored at t. Without an identity that opens the file, Data is nil and
@@ -182,7 +157,7 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 		return "", err
 	}
 
-	unlock := p.lock(path)
+	unlock := p.locks.Lock(path)
 	defer unlock()
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -191,15 +166,15 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 	plain := secretTree(pl)
 	cur, err := p.load(rel, path)
 	exists := err == nil
-	switch {
-	case err != nil && !errors.Is(err, providers.ErrNotFound):
+	if err != nil && !errors.Is(err, providers.ErrNotFound) {
 		return "", err
-	case !exists && expect != "":
-		return "", fmt.Errorf("%w: %s was removed since version %s was read", providers.ErrConflict, rel, expect)
-	case exists && expect == "":
-		return "", fmt.Errorf("%w: %s already exists (version %s)", providers.ErrConflict, rel, cur.version)
-	case exists && cur.version != expect:
-		return "", fmt.Errorf("%w: %s changed: version %s, expected %s", providers.ErrConflict, rel, cur.version, expect)
+	}
+	current := ""
+	if exists {
+		current = cur.version
+	}
+	if err := outdir.CheckVersion(rel, current, expect); err != nil {
+		return "", err
 	}
 
 	want, err := p.recipients()
@@ -294,12 +269,4 @@ func (p *Provider) unchanged(ctx context.Context, rel string, cur *file, plain s
 	a, err1 := store.EmitPlainFile(cur.tree.Branches)
 	b, err2 := store.EmitPlainFile(sops.TreeBranches{plain})
 	return err1 == nil && err2 == nil && bytes.Equal(a, b), stateDecrypted, nil
-}
-
-// lock serialises writes to one file within this process.
-func (p *Provider) lock(path string) func() {
-	m, _ := p.locks.LoadOrStore(path, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
 }

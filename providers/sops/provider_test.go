@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
@@ -54,7 +55,7 @@ func TestTarget(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	p := &Provider{out: t.TempDir()}
-	big := make([]byte, maxSecretSize+1)
+	big := make([]byte, outdir.MaxSecretSize+1)
 	tests := []struct {
 		name   string
 		target string
@@ -62,7 +63,7 @@ func TestCheck(t *testing.T) {
 		want   []error
 	}{
 		{name: "fine", data: kube.Data{"a.b_c-1": []byte("x")}},
-		{name: "exactly 1 MiB", data: kube.Data{"a": big[:maxSecretSize]}},
+		{name: "exactly 1 MiB", data: kube.Data{"a": big[:outdir.MaxSecretSize]}},
 		{name: "too large", data: kube.Data{"a": big}, want: []error{providers.ErrTooLarge}},
 		{name: "bad key", data: kube.Data{"a/b": nil}, want: []error{providers.ErrInvalidName}},
 		{name: "dot dot key", data: kube.Data{"..a": nil}, want: []error{providers.ErrInvalidName}},
