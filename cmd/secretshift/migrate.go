@@ -165,7 +165,9 @@ always goes to stdout, with its problems.`,
 		Example: `  export VAULT_ADDR=https://vault.example.com VAULT_TOKEN=...
   secretshift migrate --to vault -n shop --manifests eso/
   secretshift migrate --to sops -f testdata/demo --sops-out demo-out
-  secretshift migrate --to sops -f manifests/ --sops-out secrets/ --age-recipient age1... -o json > report.json`,
+  secretshift migrate --to sops -f manifests/ --sops-out secrets/ --age-recipient age1... -o json > report.json
+  secretshift migrate --to sealed -A --sealed-out sealed/          # certificate fetched from the controller
+  secretshift migrate --to sealed -f manifests/ --sealed-cert cert.pem --sealed-out - > sealed.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			plan, err := buildPlan(cmd.Context(), f, o)
@@ -236,7 +238,8 @@ Exit status: 0 every target matches; 1 an input could not be read; 2 bad flags; 
 missing or differs; 6 the audit log could not be written.`,
 		Example: `  secretshift verify --to vault -n shop
   secretshift verify --plan plan.json
-  SOPS_AGE_KEY_FILE=age.key secretshift verify --to sops -f manifests/ --sops-out secrets/`,
+  SOPS_AGE_KEY_FILE=age.key secretshift verify --to sops -f manifests/ --sops-out secrets/
+  secretshift verify --to sealed -A --sealed-out sealed/ --sealed-private-key main.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var plan *loadedPlan
