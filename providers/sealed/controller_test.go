@@ -67,6 +67,7 @@ func TestTheControllerUnsealsWhatWasSealed(t *testing.T) {
 	kubectl, _ := exec.LookPath("kubectl")
 
 	dir := t.TempDir()
+	t.Run("existing Secrets", func(t *testing.T) { takeOver(ctx, t, k, cs, dyn, ctrl, dir) })
 	// A controller name the cluster does not have: a clear error, nothing written.
 	wrong := NewConfig()
 	wrong.Out, wrong.ControllerName = filepath.Join(dir, "wrong"), "sealed-secrets"
@@ -139,6 +140,77 @@ func TestTheControllerUnsealsWhatWasSealed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// takeOver seals two Secrets that already exist in the cluster, one annotated
+// sealedsecrets.bitnami.com/managed=true and one not, applies their SealedSecrets and checks
+// what the README says: the controller takes over the annotated one in place (same object,
+// now owned by its SealedSecret, values from the SealedSecret) and leaves the other alone.
+func takeOver(ctx context.Context, t *testing.T, k *testenv.Kube, cs kubernetes.Interface, dyn dynamic.Interface, ctrl *testenv.SealedSecrets, dir string) {
+	const ns = "sealed-existing"
+	if err := k.CreateNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	c := NewConfig()
+	c.Out = filepath.Join(dir, "existing")
+	c.UseCluster(func() (*rest.Config, error) { return rest.CopyConfig(k.Config), nil })
+	p := open(t, c)
+	uids := map[string]string{}
+	var secrets []*kube.Secret
+	for _, name := range []string{"annotated", "plain"} {
+		live := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: map[string][]byte{"password": []byte("old")}}
+		if name == "annotated" {
+			live.Annotations = map[string]string{"sealedsecrets.bitnami.com/managed": "true"}
+		}
+		created, err := cs.CoreV1().Secrets(ns).Create(ctx, live, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids[name] = string(created.UID)
+		s := &kube.Secret{Namespace: ns, Name: name, Data: kube.Data{"password": []byte("new")}}
+		write(t, p, s, "")
+		secrets = append(secrets, s)
+	}
+	applyFolder(ctx, t, dyn, c.Out, secrets)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, err := cs.CoreV1().Secrets(ns).Get(ctx, "annotated", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Data["password"]) == "new" {
+			if string(got.UID) != uids["annotated"] || len(got.OwnerReferences) != 1 {
+				t.Errorf("annotated Secret: uid %s (was %s), owners %v", got.UID, uids["annotated"], got.OwnerReferences)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the controller did not take over the annotated Secret\n%s", ctrl.LogTail(30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Wait until the controller has looked at the other one: it reports it not synced.
+	for {
+		ss, err := dyn.Resource(sealedSecretsGVR).Namespace(ns).Get(ctx, "plain", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds, _, _ := unstructured.NestedSlice(ss.Object, "status", "conditions")
+		if len(conds) > 0 {
+			if c, _ := conds[0].(map[string]any); c["type"] != "Synced" || c["status"] != "False" {
+				t.Errorf("SealedSecret of the unannotated Secret: condition %v", c)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no status on the SealedSecret of the unannotated Secret\n%s", ctrl.LogTail(30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got, err := cs.CoreV1().Secrets(ns).Get(ctx, "plain", metav1.GetOptions{})
+	if err != nil || string(got.Data["password"]) != "old" || len(got.OwnerReferences) != 0 || string(got.UID) != uids["plain"] {
+		t.Errorf("the controller changed a Secret it does not manage: %v %v", err, got.OwnerReferences)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 )
 
 // SetLogger makes the provider log each step at debug level (files sealed, the folder locked,
@@ -33,7 +35,11 @@ func (p *Provider) Notes() []string {
 	out := []string{fmt.Sprintf("sealed for the certificate sha256:%s from %s (key %s, expires %s)",
 		p.cert.SHA256, p.cert.Source, short(p.cert.KeyID), p.cert.NotAfter.UTC().Format(time.DateOnly))}
 	if left := p.cert.NotAfter.Sub(p.now()); left < expiryWarning {
-		out = append(out, fmt.Sprintf("the certificate expires in %d day(s): the controller renews its key on its own schedule; fetch its new certificate before then", int(left.Hours()/24)))
+		when := fmt.Sprintf("in %d day(s)", int(left.Hours()/24))
+		if left < 24*time.Hour {
+			when = fmt.Sprintf("in %s", left.Round(time.Minute))
+		}
+		out = append(out, fmt.Sprintf("the certificate expires %s: fetch the controller's current certificate (kubeseal --fetch-cert) before then", when))
 	}
 	return append(out, p.notes...)
 }
@@ -43,8 +49,10 @@ func (p *Provider) HintFor(example string) string {
 	if p.stream != nil {
 		return ""
 	}
-	return fmt.Sprintf("commit %s, then apply it (kubectl apply -k %s, or let Argo CD / Flux do it): the controller unseals each SealedSecret into its Secret\n"+
-		"the Secrets the controller makes are owned by their SealedSecret; `secretshift cutover` hands existing Secrets over without a gap", p.OutputFolder(), p.OutputFolder())
+	dir := p.OutputFolder()
+	return fmt.Sprintf("commit %s, then apply it (kubectl apply --server-side -k %s, or let Argo CD / Flux do it): the controller unseals each SealedSecret into its Secret\n"+
+		"a Secret that already exists in the cluster is taken over in place only when it carries %s=true (kubectl annotate secret -n NAMESPACE NAME %s=true); otherwise the controller leaves it and reports the SealedSecret as not synced",
+		dir, dir, ssv1alpha1.SealedSecretManagedAnnotation, ssv1alpha1.SealedSecretManagedAnnotation)
 }
 
 // Pin records what a saved plan was made for: the controller's key and the scope.
