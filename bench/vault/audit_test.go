@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/bench/internal/benchkit"
 	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/migrate"
@@ -160,7 +161,7 @@ func BenchmarkVaultAuditOverhead(b *testing.B) {
 		strings.Join(pcts, " "), medianPct, verdict)
 	w("client CPU (this process, user + system): %s with vs %s without = %+.1f %%",
 		mean(with, cpu).Round(10*time.Millisecond), mean(without, cpu).Round(10*time.Millisecond), cpuOverhead)
-	w("the load average when this run ended: %s", loadAvg())
+	w("the load average when this run ended: %s", benchkit.LoadAvg())
 	// Printed, not logged: the testing package cuts benchmark logs after ten lines.
 	fmt.Print(t.String())
 }
@@ -304,7 +305,7 @@ func runLibrary(ctx context.Context, b *testing.B, f *fixture, name string, cand
 	}
 
 	r := libRun{name: name, audited: audited}
-	cpu0 := selfCPU()
+	cpu0 := benchkit.SelfCPU()
 	start := time.Now()
 	plan, err := migrate.BuildPlan(ctx, cands, spec, opts)
 	if err != nil {
@@ -337,7 +338,7 @@ func runLibrary(ctx context.Context, b *testing.B, f *fixture, name string, cand
 		}
 	}
 	r.apply = time.Since(start)
-	r.cpu = selfCPU() - cpu0
+	r.cpu = benchkit.SelfCPU() - cpu0
 	r.createdCount = rep.Counts[migrate.ResultCreated]
 	if r.createdCount != len(cands) {
 		b.Fatalf("%s: %d of %d Secrets created: %v", name, r.createdCount, len(cands), rep.Counts)

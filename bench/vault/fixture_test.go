@@ -6,29 +6,26 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/bench/internal/benchkit"
 )
 
+// The corpus is benchkit's: benchkit.DefaultSecrets Secrets (SECRETSHIFT_BENCH_SECRETS
+// overrides the number; a smaller one gives a quick trial run of the whole benchmark), generated
+// from benchkit.Seed so that runs compare.
 const (
-	// defaultSecrets is the size of the full migration; SECRETSHIFT_BENCH_SECRETS overrides it
-	// (a smaller number gives a quick trial run of the whole benchmark).
-	defaultSecrets = 5000
 	// concurrency is secretshift's --concurrency and the ceiling's number of writers.
 	concurrency = 16
 	// loopSample is how many Secrets the shell loop migrates; its time is extrapolated.
 	loopSample = 100
-	// corpusSeed fixes the generated Secrets, so runs compare.
-	corpusSeed = 20240611
 )
 
 // fixture is what every benchmark of the package shares: the binaries, the corpus and keys.
@@ -40,15 +37,14 @@ type fixture struct {
 	buildTime   time.Duration
 	token       string
 
-	secrets  []*benchSecret
-	full     string // corpus folder with every Secret
-	small    string // corpus folder with the first tenth
-	smallN   int
-	sample   []*benchSecret // every len/loopSample-th Secret, for the shell loop
-	genTime  time.Duration
-	keys     audit.KeyFiles
-	keysDir  string
-	moduleGo string // the module root
+	secrets []*benchkit.Secret
+	full    string // corpus folder with every Secret
+	small   string // corpus folder with the first tenth
+	smallN  int
+	sample  []*benchkit.Secret // every len/loopSample-th Secret, for the shell loop
+	genTime time.Duration
+	keys    audit.KeyFiles
+	keysDir string
 }
 
 var (
@@ -60,13 +56,7 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fixRoot != "" {
-		if os.Getenv("SECRETSHIFT_BENCH_KEEP") != "" {
-			fmt.Printf("bench/vault: kept %s (corpus, binaries, audit logs, server request logs)\n", fixRoot)
-		} else {
-			_ = os.RemoveAll(fixRoot)
-		}
-	}
+	benchkit.RemoveRoot("bench/vault", fixRoot, "corpus, binaries, audit logs, server request logs")
 	os.Exit(code)
 }
 
@@ -84,12 +74,9 @@ func setup(b *testing.B) *fixture {
 }
 
 func newFixture() (*fixture, error) {
-	n := defaultSecrets
-	if v := os.Getenv("SECRETSHIFT_BENCH_SECRETS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 10 {
-			return nil, fmt.Errorf("SECRETSHIFT_BENCH_SECRETS=%q: want a number of Secrets, at least 10", v)
-		}
+	n, err := benchkit.CorpusSize()
+	if err != nil {
+		return nil, err
 	}
 	for _, tool := range []string{"bash", "kubectl", "jq", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -102,19 +89,16 @@ func newFixture() (*fixture, error) {
 	}
 	fixRoot = root
 	f := &fixture{root: root}
-	if f.moduleGo, err = moduleRoot(); err != nil {
+	module, err := benchkit.ModuleRoot()
+	if err != nil {
 		return nil, err
 	}
 
-	// Build both binaries in one go command, so the toolchain compiles them in parallel.
+	// Both binaries in one go command, so the toolchain compiles them in parallel.
 	bin := filepath.Join(root, "bin")
-	start := time.Now()
-	cmd := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/secretshift", "./internal/cmd/vault-testserver")
-	cmd.Dir = f.moduleGo
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build secretshift and vault-testserver: %w\n%s", err, out)
+	if f.buildTime, err = benchkit.Build(module, bin, "./cmd/secretshift", "./internal/cmd/vault-testserver"); err != nil {
+		return nil, err
 	}
-	f.buildTime = time.Since(start)
 	f.secretshift, f.testserver = filepath.Join(bin, "secretshift"), filepath.Join(bin, "vault-testserver")
 
 	tok := make([]byte, 16)
@@ -123,20 +107,17 @@ func newFixture() (*fixture, error) {
 	}
 	f.token = "hvs." + hex.EncodeToString(tok)
 
-	start = time.Now()
-	f.secrets = generate(n, corpusSeed)
+	start := time.Now()
+	f.secrets = benchkit.Generate(n, benchkit.Seed)
 	f.smallN = n / 10
 	f.full, f.small = filepath.Join(root, "corpus-full"), filepath.Join(root, "corpus-small")
-	if err := writeCorpus(f.full, f.secrets); err != nil {
+	if err := benchkit.WriteCorpus(f.full, f.secrets); err != nil {
 		return nil, err
 	}
-	if err := writeCorpus(f.small, f.secrets[:f.smallN]); err != nil {
+	if err := benchkit.WriteCorpus(f.small, f.secrets[:f.smallN]); err != nil {
 		return nil, err
 	}
-	step := max(1, n/loopSample)
-	for i := 0; i < n && len(f.sample) < loopSample; i += step {
-		f.sample = append(f.sample, f.secrets[i])
-	}
+	f.sample = benchkit.Sample(f.secrets, loopSample)
 	f.genTime = time.Since(start)
 
 	f.keysDir = filepath.Join(root, "keys")
@@ -144,24 +125,6 @@ func newFixture() (*fixture, error) {
 		return nil, fmt.Errorf("create audit keys: %w", err)
 	}
 	return f, nil
-}
-
-// moduleRoot finds the folder of go.mod above the working directory.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // newServer starts a fresh vault-testserver for one phase in its own folder below the fixture.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/secretshift/secretshift/bench/internal/benchkit"
 )
 
 func TestTallyRequests(t *testing.T) {
@@ -55,41 +57,20 @@ func TestTallyRequests(t *testing.T) {
 	}
 }
 
-func TestGenerate(t *testing.T) {
-	const n = 1000
-	ss := generate(n, corpusSeed)
-	st := statsOf(ss)
-	tests := []struct {
-		name string
-		ok   bool
-	}{
-		{"every Secret has 2-6 keys", st.MinKeys >= 2 && st.MaxKeys <= 6},
-		{"some Secrets hold binary values", st.Binary >= n/20 && st.Binary <= n/5},
-		{"a few Secrets hold a value of 10-50 KB", st.Large >= n/200 && st.Large <= n/50},
-		{"names are unique", uniqueRefs(ss) == n},
-		{"the same seed gives the same corpus", statsOf(generate(n, corpusSeed)) == st},
-		{"binary values go to KV base64-encoded", binaryEncoded(ss)},
+// kvData leaves text values as they are and base64-encodes binary ones, over the whole corpus.
+func TestKVData(t *testing.T) {
+	ss := benchkit.Generate(1000, benchkit.Seed)
+	if st := benchkit.StatsOf(ss); st.Binary == 0 {
+		t.Fatalf("the corpus holds no binary value to check: %+v", st)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if !tc.ok {
-				t.Errorf("corpus stats: %+v", st)
-			}
-		})
+	if !binaryEncoded(ss) {
+		t.Error("a value does not go to KV as it should: text as it is, binary base64-encoded")
 	}
 }
 
-func uniqueRefs(ss []*benchSecret) int {
-	seen := map[string]bool{}
+func binaryEncoded(ss []*benchkit.Secret) bool {
 	for _, s := range ss {
-		seen[s.path()] = true
-	}
-	return len(seen)
-}
-
-func binaryEncoded(ss []*benchSecret) bool {
-	for _, s := range ss {
-		for k, v := range s.kvData() {
+		for k, v := range kvData(s) {
 			str, ok := v.(string)
 			if !ok || (utf8.Valid(s.Data[k]) && str != string(s.Data[k])) {
 				return false

@@ -3,9 +3,7 @@
 package vault
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,6 +17,8 @@ import (
 
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/secretshift/secretshift/bench/internal/benchkit"
 )
 
 // BenchmarkVaultMigrate runs, side by side on this machine:
@@ -36,7 +36,7 @@ func BenchmarkVaultMigrate(b *testing.B) {
 	f := setup(b)
 	ctx := benchContext(b)
 	n := len(f.secrets)
-	rep := &migrateReport{n: n, corpus: statsOf(f.secrets)}
+	rep := &migrateReport{n: n, corpus: benchkit.StatsOf(f.secrets)}
 
 	// Ceiling first, then secretshift, then the ceiling again: the machine's load drifts, and
 	// the mean of the two ceilings brackets the secretshift run.
@@ -74,7 +74,7 @@ type phase struct {
 	wall      time.Duration
 	clientCPU time.Duration
 	serverCPU time.Duration
-	peakRSS   int64 // bytes, VmHWM (see runResult)
+	peakRSS   int64 // bytes, VmHWM (see benchkit.Result)
 	maxRSS    int64 // bytes, rusage Maxrss, floored by parentRSS
 	parentRSS int64 // bytes, this test process's peak RSS when it started the command
 	requests  requestTally
@@ -86,17 +86,14 @@ type phase struct {
 	auditRecords, checkpoints int
 }
 
-func (p *phase) setRSS(res runResult) {
-	p.peakRSS, p.parentRSS = res.peakRSS, res.parentPeak
-	if res.ru != nil {
-		p.maxRSS = res.ru.Maxrss * 1024 // Linux reports KiB
-	}
+func (p *phase) setRSS(res benchkit.Result) {
+	p.peakRSS, p.parentRSS, p.maxRSS = res.PeakRSS, res.ParentPeak, res.MaxRSS()
 }
 
 // runCeiling writes every Secret once with KVv2.Put from 16 goroutines in this process.
 func runCeiling(ctx context.Context, b *testing.B, f *fixture, name string) phase {
-	return runClient(ctx, b, f, name, func(ctx context.Context, kv *api.KVv2, s *benchSecret, data map[string]any) error {
-		_, err := kv.Put(ctx, s.path(), data)
+	return runClient(ctx, b, f, name, func(ctx context.Context, kv *api.KVv2, s *benchkit.Secret, data map[string]any) error {
+		_, err := kv.Put(ctx, kvPath(s), data)
 		return err
 	})
 }
@@ -104,21 +101,21 @@ func runCeiling(ctx context.Context, b *testing.B, f *fixture, name string) phas
 // runProtocol sends, per Secret, the three requests secretshift's write protocol needs and
 // nothing else: custom metadata, the check-and-set write, and the read-back (compared).
 func runProtocol(ctx context.Context, b *testing.B, f *fixture, name string) phase {
-	return runClient(ctx, b, f, name, func(ctx context.Context, kv *api.KVv2, s *benchSecret, data map[string]any) error {
+	return runClient(ctx, b, f, name, func(ctx context.Context, kv *api.KVv2, s *benchkit.Secret, data map[string]any) error {
 		meta := map[string]any{"managed-by": "secretshift", "source-namespace": s.Namespace, "source-name": s.Name,
 			"source-type": s.Type, "secretshift-fingerprint": "hmac-sha256:" + strings.Repeat("0", 64)}
-		if err := kv.PutMetadata(ctx, s.path(), api.KVMetadataPutInput{CustomMetadata: meta}); err != nil {
+		if err := kv.PutMetadata(ctx, kvPath(s), api.KVMetadataPutInput{CustomMetadata: meta}); err != nil {
 			return err
 		}
-		if _, err := kv.Put(ctx, s.path(), data, api.WithCheckAndSet(0)); err != nil {
+		if _, err := kv.Put(ctx, kvPath(s), data, api.WithCheckAndSet(0)); err != nil {
 			return err
 		}
-		got, err := kv.Get(ctx, s.path())
+		got, err := kv.Get(ctx, kvPath(s))
 		if err != nil {
 			return err
 		}
 		if len(got.Data) != len(data) {
-			return fmt.Errorf("read back %s: %d keys, want %d", s.path(), len(got.Data), len(data))
+			return fmt.Errorf("read back %s: %d keys, want %d", kvPath(s), len(got.Data), len(data))
 		}
 		return nil
 	})
@@ -126,7 +123,7 @@ func runProtocol(ctx context.Context, b *testing.B, f *fixture, name string) pha
 
 // runClient runs op for every Secret from 16 goroutines in this process against a fresh
 // server, with the client setup secretshift's Vault adapter uses.
-func runClient(ctx context.Context, b *testing.B, f *fixture, name string, op func(context.Context, *api.KVv2, *benchSecret, map[string]any) error) phase {
+func runClient(ctx context.Context, b *testing.B, f *fixture, name string, op func(context.Context, *api.KVv2, *benchkit.Secret, map[string]any) error) phase {
 	b.Helper()
 	srv := f.newServer(b, name)
 	defer func() { _, _ = srv.Stop() }()
@@ -140,7 +137,7 @@ func runClient(ctx context.Context, b *testing.B, f *fixture, name string, op fu
 }
 
 // clientAgainst runs op for every Secret against srv and measures it.
-func clientAgainst(ctx context.Context, b *testing.B, f *fixture, srv *vaultServer, op func(context.Context, *api.KVv2, *benchSecret, map[string]any) error) phase {
+func clientAgainst(ctx context.Context, b *testing.B, f *fixture, srv *vaultServer, op func(context.Context, *api.KVv2, *benchkit.Secret, map[string]any) error) phase {
 	// The same client setup as secretshift's Vault adapter: the library defaults, the pool
 	// widened so that sixteen writers keep their connections.
 	cfg := api.DefaultConfig()
@@ -158,10 +155,10 @@ func clientAgainst(ctx context.Context, b *testing.B, f *fixture, srv *vaultServ
 	kv := c.KVv2("secret")
 	payloads := make([]map[string]any, len(f.secrets))
 	for i, s := range f.secrets {
-		payloads[i] = s.kvData()
+		payloads[i] = kvData(s)
 	}
 
-	srvCPU, myCPU := srv.CPU(), selfCPU()
+	srvCPU, myCPU := srv.CPU(), benchkit.SelfCPU()
 	start := time.Now()
 	var next atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
@@ -173,7 +170,7 @@ func clientAgainst(ctx context.Context, b *testing.B, f *fixture, srv *vaultServ
 					return nil
 				}
 				if err := op(gctx, kv, f.secrets[i], payloads[i]); err != nil {
-					return fmt.Errorf("%s: %w", f.secrets[i].path(), err)
+					return fmt.Errorf("%s: %w", kvPath(f.secrets[i]), err)
 				}
 			}
 		})
@@ -181,7 +178,7 @@ func clientAgainst(ctx context.Context, b *testing.B, f *fixture, srv *vaultServ
 	if err := g.Wait(); err != nil {
 		b.Fatalf("client run: %v", err)
 	}
-	p := phase{wall: time.Since(start), clientCPU: selfCPU() - myCPU, server: srv}
+	p := phase{wall: time.Since(start), clientCPU: benchkit.SelfCPU() - myCPU, server: srv}
 	p.serverCPU = srv.CPU() - srvCPU
 	return p
 }
@@ -207,12 +204,12 @@ func runCLI(ctx context.Context, b *testing.B, f *fixture, name, corpus string, 
 
 	settle()
 	from, srvCPU := srv.LogOffset(), srv.CPU()
-	res, err := run(ctx, wd, env, filepath.Join(wd, "stdout.txt"), f.secretshift, args...)
+	res, err := benchkit.Run(ctx, wd, env, filepath.Join(wd, "stdout.txt"), f.secretshift, args...)
 	if err != nil {
 		b.Fatalf("%s: %v", name, err)
 	}
-	stderr := res.stderr
-	p := phase{wall: res.wall, clientCPU: cpuOf(res.ru), serverCPU: srv.CPU() - srvCPU, server: srv}
+	stderr := res.Stderr
+	p := phase{wall: res.Wall, clientCPU: res.CPU(), serverCPU: srv.CPU() - srvCPU, server: srv}
 	p.setRSS(res)
 	settle()
 	if p.requests, err = srv.Requests(from, -1); err != nil {
@@ -222,7 +219,7 @@ func runCLI(ctx context.Context, b *testing.B, f *fixture, name, corpus string, 
 		p.summary = m[0]
 		p.apply, _ = time.ParseDuration(m[1])
 	} else {
-		b.Fatalf("%s: no summary line on stderr:\n%s", name, lastLines([]byte(stderr), 10))
+		b.Fatalf("%s: no summary line on stderr:\n%s", name, benchkit.LastLines([]byte(stderr), 10))
 	}
 	for line := range strings.Lines(stderr) {
 		if strings.HasPrefix(line, "resumed job") {
@@ -236,26 +233,9 @@ func runCLI(ctx context.Context, b *testing.B, f *fixture, name, corpus string, 
 // countAudit counts the records of an audit log and how many are checkpoints.
 func countAudit(b *testing.B, path string) (records, checkpoints int) {
 	b.Helper()
-	fh, err := os.Open(path)
+	records, checkpoints, err := benchkit.CountAudit(path)
 	if err != nil {
-		b.Fatalf("read audit log: %v", err)
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var r struct {
-			Action string `json:"action"`
-		}
-		if json.Unmarshal(sc.Bytes(), &r) == nil {
-			records++
-			if r.Action == "audit.checkpoint" {
-				checkpoints++
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		b.Fatalf("read audit log: %v", err)
+		b.Fatal(err)
 	}
 	return records, checkpoints
 }
@@ -266,12 +246,12 @@ func runDiscover(ctx context.Context, b *testing.B, f *fixture) phase {
 	b.Helper()
 	wd := f.workDir(b, "discover")
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + wd}
-	res, err := run(ctx, wd, env, filepath.Join(wd, "inventory.json"), f.secretshift,
+	res, err := benchkit.Run(ctx, wd, env, filepath.Join(wd, "inventory.json"), f.secretshift,
 		"discover", "-f", f.full, "-o", "json", "--fingerprint-key", f.keys.HMACKey)
 	if err != nil {
 		b.Fatalf("discover: %v", err)
 	}
-	p := phase{wall: res.wall, clientCPU: cpuOf(res.ru)}
+	p := phase{wall: res.Wall, clientCPU: res.CPU()}
 	p.setRSS(res)
 	return p
 }
@@ -297,7 +277,7 @@ func runShellLoop(ctx context.Context, b *testing.B, f *fixture) phase {
 	wd := f.workDir(b, "shell-loop")
 	var list strings.Builder
 	for _, s := range f.sample {
-		fmt.Fprintf(&list, "%s %s %s\n", s.Namespace, s.Name, filepath.Join(f.full, s.file()))
+		fmt.Fprintf(&list, "%s %s %s\n", s.Namespace, s.Name, filepath.Join(f.full, s.File()))
 	}
 	listPath, scriptPath, kubeconfig := filepath.Join(wd, "secrets.txt"), filepath.Join(wd, "loop.sh"), filepath.Join(wd, "kubeconfig")
 	for path, body := range map[string]string{listPath: list.String(), scriptPath: shellLoop, kubeconfig: ""} {
@@ -309,15 +289,15 @@ func runShellLoop(ctx context.Context, b *testing.B, f *fixture) phase {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + wd, "KUBECONFIG=" + kubeconfig,
 		"VAULT_ADDR=" + srv.Addr, "VAULT_TOKEN=" + f.token,
 	}
-	srvCPU, kidsCPU := srv.CPU(), childrenCPU()
-	res, err := run(ctx, wd, env, filepath.Join(wd, "stdout.txt"), "bash", scriptPath, listPath)
+	srvCPU, kidsCPU := srv.CPU(), benchkit.ChildrenCPU()
+	res, err := benchkit.Run(ctx, wd, env, filepath.Join(wd, "stdout.txt"), "bash", scriptPath, listPath)
 	if err != nil {
 		b.Fatalf("shell loop: %v", err)
 	}
-	wall := res.wall
+	wall := res.Wall
 	// The loop's processes were all waited for by bash, and bash by us: their CPU time is in
 	// this process's children's rusage.
-	p := phase{wall: wall, clientCPU: childrenCPU() - kidsCPU, serverCPU: srv.CPU() - srvCPU, server: srv}
+	p := phase{wall: wall, clientCPU: benchkit.ChildrenCPU() - kidsCPU, serverCPU: srv.CPU() - srvCPU, server: srv}
 	settle()
 	if p.requests, err = srv.Requests(0, -1); err != nil {
 		b.Fatal(err)
@@ -330,7 +310,7 @@ func runShellLoop(ctx context.Context, b *testing.B, f *fixture) phase {
 
 type migrateReport struct {
 	n        int
-	corpus   corpusStats
+	corpus   benchkit.Stats
 	ceiling  [2]phase
 	protocol [2]phase
 	full     phase
@@ -370,18 +350,11 @@ func (r *migrateReport) report(b *testing.B, f *fixture) {
 	b.ReportMetric(mb(r.small.peakRSS), fmt.Sprintf("peakRSS-%d-MB", f.smallN))
 	b.ReportMetric(mb(r.full.peakRSS), fmt.Sprintf("peakRSS-%d-MB", r.n))
 
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "NOT met"
-	}
 	var t strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&t, format+"\n", a...) }
 	c := r.corpus
 	w("\n== BenchmarkVaultMigrate ==")
-	w("corpus: %d Secrets in %d namespaces, %d keys (%d-%d per Secret), %.1f MB of values; %d with a binary value, %d with a value of 10-50 KB",
-		c.Secrets, benchNamespaces, c.Keys, c.MinKeys, c.MaxKeys, float64(c.Bytes)/(1<<20), c.Binary, c.Large)
+	w("corpus: %s", c)
 	w("build of secretshift + vault-testserver: %s; corpus written in %s; concurrency %d; %d CPUs",
 		f.buildTime.Round(time.Millisecond), f.genTime.Round(time.Millisecond), concurrency, runtime.NumCPU())
 	w("")
@@ -407,19 +380,19 @@ func (r *migrateReport) report(b *testing.B, f *fixture) {
 	row("secretshift discover -f (reading only)", r.parse, r.n)
 	row(fmt.Sprintf("(b) shell loop, %d Secrets", len(f.sample)), r.loop, len(f.sample))
 	w("")
-	w("secretshift vs ceiling: %.0f vs %.0f Secrets/s = %.1f %% of (a)  [target >= 85 %%: %s]", ssRate, ceilRate, pct, verdict(pct >= 85))
+	w("secretshift vs ceiling: %.0f vs %.0f Secrets/s = %.1f %% of (a)  [target >= 85 %%: %s]", ssRate, ceilRate, pct, benchkit.Verdict(pct >= 85))
 	w("secretshift vs its protocol's floor: %.0f vs %.0f Secrets/s = %.1f %% of (a'); the floor itself is %.1f %% of (a)",
 		ssRate, protoRate, protoPct, 100*protoRate/ceilRate)
 	w("secretshift vs shell loop: loop %.1f ms/Secret -> %s for %d; secretshift %s = %.0fx faster  [target >= 50x: %s]",
-		float64(loopPer)/float64(time.Millisecond), loopTotal.Round(time.Second), r.n, r.full.wall.Round(time.Millisecond), speedup, verdict(speedup >= 50))
+		float64(loopPer)/float64(time.Millisecond), loopTotal.Round(time.Second), r.n, r.full.wall.Round(time.Millisecond), speedup, benchkit.Verdict(speedup >= 50))
 	w("where secretshift's time goes: %s total = %s apply (its summary) + %s start, read, plan and report;",
 		r.full.wall.Round(time.Millisecond), r.full.apply, (r.full.wall - r.full.apply).Round(time.Millisecond))
 	w("  the unchanged re-run (read + plan + nothing to write) took %s; reading the manifests alone (discover) %s",
 		r.rerun.wall.Round(time.Millisecond), r.parse.wall.Round(time.Millisecond))
 	w("requests per Secret: secretshift %.2f (%.2f writes), ceiling %.2f; CPU per Secret: secretshift %s client + %s server, ceiling %s client + %s server",
 		reqPer, writesPer, ceilReqPer,
-		perItem(r.full.clientCPU, r.n), perItem(r.full.serverCPU, r.n),
-		perItem((r.ceiling[0].clientCPU+r.ceiling[1].clientCPU)/2, r.n), perItem((r.ceiling[0].serverCPU+r.ceiling[1].serverCPU)/2, r.n))
+		benchkit.PerItem(r.full.clientCPU, r.n), benchkit.PerItem(r.full.serverCPU, r.n),
+		benchkit.PerItem((r.ceiling[0].clientCPU+r.ceiling[1].clientCPU)/2, r.n), benchkit.PerItem((r.ceiling[0].serverCPU+r.ceiling[1].serverCPU)/2, r.n))
 	w("secretshift requests by kind (method, path kind, status):")
 	for _, l := range r.full.requests.Lines() {
 		w("  %s", l)
@@ -430,20 +403,7 @@ func (r *migrateReport) report(b *testing.B, f *fixture) {
 		mb(r.small.peakRSS), f.smallN, mb(r.full.peakRSS), r.n, (mb(r.full.peakRSS)-mb(r.small.peakRSS))/float64(r.n-f.smallN)*1000, r.n, mb(r.parse.peakRSS))
 	w("  (rusage Maxrss says %.0f and %.0f MB, but on Linux it cannot fall below the peak RSS this test process had reached when it started them: %.0f and %.0f MB)",
 		mb(r.small.maxRSS), mb(r.full.maxRSS), mb(r.small.parentRSS), mb(r.full.parentRSS))
-	w("server CPU is sampled from /proc; the load average when this run ended: %s", loadAvg())
+	w("server CPU is sampled from /proc; the load average when this run ended: %s", benchkit.LoadAvg())
 	// Printed, not logged: the testing package cuts benchmark logs after ten lines.
 	fmt.Print(t.String())
-}
-
-func perItem(d time.Duration, n int) string {
-	return (d / time.Duration(n)).Round(time.Microsecond).String()
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
 }

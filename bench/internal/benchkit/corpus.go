@@ -1,6 +1,4 @@
-//go:build linux
-
-package vault
+package benchkit
 
 import (
 	"encoding/base64"
@@ -10,14 +8,41 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
 )
 
-// benchSecret is one generated Secret. Values are random bytes made for this benchmark only.
-type benchSecret struct {
+const (
+	// DefaultSecrets is the size of a benchmark's full migration; EnvSecrets overrides it.
+	DefaultSecrets = 5000
+	// EnvSecrets names the variable that sets the corpus size: a smaller number gives a quick
+	// trial run of a whole benchmark.
+	EnvSecrets = "SECRETSHIFT_BENCH_SECRETS"
+	// Seed fixes the generated Secrets, so that runs, and benchmarks of different stores,
+	// migrate the same bytes.
+	Seed = 20240611
+	// Namespaces is how many namespaces the corpus spreads over (team-00, team-01, ...).
+	Namespaces = 25
+)
+
+// CorpusSize returns DefaultSecrets, or the number EnvSecrets gives (at least 10).
+func CorpusSize() (int, error) {
+	v := os.Getenv(EnvSecrets)
+	if v == "" {
+		return DefaultSecrets, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 10 {
+		return 0, fmt.Errorf("%s=%q: want a number of Secrets, at least 10", EnvSecrets, v)
+	}
+	return n, nil
+}
+
+// Secret is one generated Secret. Values are random bytes made for the benchmarks only.
+type Secret struct {
 	Namespace string
 	Name      string
 	Type      string
@@ -25,14 +50,15 @@ type benchSecret struct {
 	Data      map[string][]byte
 }
 
-// path is the Secret's path below the KV mount, as secretshift's default --vault-path makes it.
-func (s *benchSecret) path() string { return s.Namespace + "/" + s.Name }
+// Ref is "namespace/name".
+func (s *Secret) Ref() string { return s.Namespace + "/" + s.Name }
 
-// file is where the Secret's manifest is written below a corpus folder.
-func (s *benchSecret) file() string { return filepath.Join(s.Namespace, s.Name+".yaml") }
+// File is where the Secret's manifest is written below a corpus folder:
+// <namespace>/<name>.yaml.
+func (s *Secret) File() string { return filepath.Join(s.Namespace, s.Name+".yaml") }
 
-// size is the total of the value bytes.
-func (s *benchSecret) size() int {
+// Size is the total of the value bytes.
+func (s *Secret) Size() int {
 	n := 0
 	for _, v := range s.Data {
 		n += len(v)
@@ -40,32 +66,20 @@ func (s *benchSecret) size() int {
 	return n
 }
 
-// kvData is the body a KV v2 write carries for s: text values as they are, values that are not
-// UTF-8 base64-encoded, as secretshift's Vault adapter stores them.
-func (s *benchSecret) kvData() map[string]any {
-	out := make(map[string]any, len(s.Data))
-	for k, v := range s.Data {
-		if utf8.Valid(v) {
-			out[k] = string(v)
-		} else {
-			out[k] = base64.StdEncoding.EncodeToString(v)
-		}
-	}
-	return out
-}
-
-// corpusStats describes a generated corpus, for the report.
-type corpusStats struct {
+// Stats describes a generated corpus, for the reports.
+type Stats struct {
 	Secrets, Keys, Binary, Large int
 	Bytes                        int
 	MinKeys, MaxKeys             int
 }
 
-func statsOf(ss []*benchSecret) corpusStats {
-	st := corpusStats{Secrets: len(ss), MinKeys: 1 << 30}
+// StatsOf counts the Secrets of ss, their keys and value bytes, the Secrets holding a value that
+// is not UTF-8 (Binary) and those holding a value of 10 KB or more (Large).
+func StatsOf(ss []*Secret) Stats {
+	st := Stats{Secrets: len(ss), MinKeys: 1 << 30}
 	for _, s := range ss {
 		st.Keys += len(s.Data)
-		st.Bytes += s.size()
+		st.Bytes += s.Size()
 		st.MinKeys = min(st.MinKeys, len(s.Data))
 		st.MaxKeys = max(st.MaxKeys, len(s.Data))
 		binary, large := false, false
@@ -87,21 +101,21 @@ func statsOf(ss []*benchSecret) corpusStats {
 // few credentials; TLS and SSH keys bring PEM blocks of a few KB; keystores bring binary values;
 // a few carry large config bundles.
 const (
-	benchNamespaces = 25
-	binaryEvery     = 12  // about 8 % of Secrets get a binary keystore value
-	largeEvery      = 100 // 1 % get one value of 10-50 KB
+	binaryEvery = 12  // about 8 % of Secrets get a binary keystore value
+	largeEvery  = 100 // 1 % get one value of 10-50 KB
 )
 
-// generate returns n Secrets, the same ones for the same n and seed: 2-6 keys each, spread over
-// benchNamespaces namespaces.
-func generate(n int, seed uint64) []*benchSecret {
+// Generate returns n Secrets, the same ones for the same n and seed: 2-6 keys each, spread over
+// Namespaces namespaces; 70 % Opaque, 15 % TLS, 10 % basic-auth, 5 % SSH keys. None is of a
+// kind secretshift skips.
+func Generate(n int, seed uint64) []*Secret {
 	r := rand.New(rand.NewPCG(seed, 0x5ec7e75))
 	apps := []string{"billing", "checkout", "catalog", "search", "auth", "gateway", "orders", "payments", "ledger", "notify", "reports", "media"}
-	out := make([]*benchSecret, 0, n)
+	out := make([]*Secret, 0, n)
 	for i := range n {
 		app := apps[r.IntN(len(apps))]
-		s := &benchSecret{
-			Namespace: fmt.Sprintf("team-%02d", i%benchNamespaces),
+		s := &Secret{
+			Namespace: fmt.Sprintf("team-%02d", i%Namespaces),
 			Labels:    map[string]string{"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "shop"},
 			Data:      map[string][]byte{},
 		}
@@ -147,9 +161,20 @@ func generate(n int, seed uint64) []*benchSecret {
 	return out
 }
 
+// Sample returns up to n Secrets spread evenly over ss (every len(ss)/n-th, from the first),
+// for the per-Secret loops whose time the benchmarks extrapolate to the whole corpus.
+func Sample(ss []*Secret, n int) []*Secret {
+	var out []*Secret
+	step := max(1, len(ss)/n)
+	for i := 0; i < len(ss) && len(out) < n; i += step {
+		out = append(out, ss[i])
+	}
+	return out
+}
+
 // spareKey names a key that can go to make room for another: the first in sorted order that
 // its Secret type does not require (sorted, so the corpus is the same on every run).
-func (s *benchSecret) spareKey() string {
+func (s *Secret) spareKey() string {
 	keys := slices.Sorted(maps.Keys(s.Data))
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "tls.") && k != "ssh-privatekey" && k != "username" && k != "password" {
@@ -223,9 +248,9 @@ func jsonText(r *rand.Rand, n int) []byte {
 	return []byte(b.String())
 }
 
-// writeCorpus writes one manifest per Secret below dir (dir/<namespace>/<name>.yaml), as a
+// WriteCorpus writes one manifest per Secret below dir (dir/<namespace>/<name>.yaml), as a
 // `kubectl get secret -o yaml` dump kept in Git would look.
-func writeCorpus(dir string, ss []*benchSecret) error {
+func WriteCorpus(dir string, ss []*Secret) error {
 	for _, s := range ss {
 		data := make(map[string]string, len(s.Data))
 		for k, v := range s.Data {
@@ -240,14 +265,14 @@ func writeCorpus(dir string, ss []*benchSecret) error {
 		}
 		b, err := yaml.Marshal(obj)
 		if err != nil {
-			return fmt.Errorf("encode manifest of %s: %w", s.path(), err)
+			return fmt.Errorf("encode manifest of %s: %w", s.Ref(), err)
 		}
-		p := filepath.Join(dir, s.file())
+		p := filepath.Join(dir, s.File())
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return err
 		}
 		if err := os.WriteFile(p, b, 0o600); err != nil {
-			return fmt.Errorf("write manifest of %s: %w", s.path(), err)
+			return fmt.Errorf("write manifest of %s: %w", s.Ref(), err)
 		}
 	}
 	return nil
