@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/secretshift/secretshift/kube"
 )
@@ -132,6 +133,18 @@ type Stored struct {
 	// Rewrite, when set, asks for the target to be written again although it holds the same
 	// values, and says why (new recipients for a SOPS file under --sops-update-keys).
 	Rewrite string
+	// Ref is the Secret the stored content stands for, as the store recorded it (zero when it
+	// did not). A rotation writes new values under the same Ref.
+	Ref Ref
+	// Labels, Annotations and Immutable are the Secret metadata a manifest store keeps with
+	// the values (SOPS files, SealedSecret templates), so that a rotation writes them again;
+	// nil for key-value stores.
+	Labels, Annotations map[string]string
+	Immutable           bool
+	// Updated is when the current content was written, as the store knows it (a version's
+	// creation time, a file's last modification); zero when unknown. Due-only rotation
+	// measures an entry's age from it.
+	Updated time.Time
 }
 
 // Provider is one store Secrets can move into.

@@ -188,6 +188,7 @@ var subcommands = []func(*factory) *cobra.Command{
 	newMigrateCmd,
 	newApplyCmd,
 	newVerifyCmd,
+	newRotateCmd,
 	newAuditCmd,
 	newVersionCmd,
 }

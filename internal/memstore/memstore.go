@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -121,7 +122,7 @@ func (s *Store) Write(_ context.Context, t providers.Target, p providers.Payload
 	}
 	v := strconv.Itoa(len(vs) + 1)
 	s.entries[t.Address] = append(vs, providers.Stored{Data: copyData(p.Data), Type: p.EffectiveType(), Fingerprint: p.Fingerprint,
-		FingerprintKeyID: p.FingerprintKeyID, Version: v, Managed: true, SourceUID: p.Ref.UID, RunID: p.RunID})
+		FingerprintKeyID: p.FingerprintKeyID, Version: v, Managed: true, SourceUID: p.Ref.UID, RunID: p.RunID, Ref: p.Ref, Updated: time.Now()})
 	return v, nil
 }
 
@@ -181,7 +182,7 @@ func (s *Store) Stage(_ context.Context, t providers.Target, p providers.Payload
 		return "", fmt.Errorf("stage %s: %w: version %q, expected %q", t, providers.ErrConflict, cur, expect)
 	}
 	s.pending[t.Address] = &providers.Stored{Data: copyData(p.Data), Type: p.EffectiveType(), Fingerprint: p.Fingerprint,
-		FingerprintKeyID: p.FingerprintKeyID, Managed: true, SourceUID: p.Ref.UID, RunID: p.RunID}
+		FingerprintKeyID: p.FingerprintKeyID, Managed: true, SourceUID: p.Ref.UID, RunID: p.RunID, Ref: p.Ref}
 	return "pending", nil
 }
 
@@ -194,7 +195,7 @@ func (s *Store) Promote(_ context.Context, t providers.Target, pending string) (
 		return "", fmt.Errorf("promote %s: %w: nothing pending", t, providers.ErrNotFound)
 	}
 	delete(s.pending, t.Address)
-	st.Version = strconv.Itoa(len(s.entries[t.Address]) + 1)
+	st.Version, st.Updated = strconv.Itoa(len(s.entries[t.Address])+1), time.Now()
 	s.entries[t.Address] = append(s.entries[t.Address], *st)
 	return st.Version, nil
 }

@@ -183,7 +183,13 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", rel, outdir.IOErr(err))
 	}
-	return p.stored(ns, name, b), nil
+	st := p.stored(ns, name, b)
+	if fi, err := os.Stat(outdir.Path(p.out, ns, name)); err == nil && st.Problem == "" {
+		// A SealedSecret records no time of its own: the file's modification time is when it
+		// was last sealed (a fresh Git checkout resets it).
+		st.Updated = fi.ModTime()
+	}
+	return st, nil
 }
 
 // stored is what the file content b at ns/name holds.
@@ -201,6 +207,10 @@ func (p *Provider) stored(ns, name string, b []byte) *providers.Stored {
 		Version:          version,
 		Managed:          ann[providers.AnnotationManagedBy] == providers.ManagedByValue,
 		SourceUID:        ann[providers.AnnotationSourceUID],
+		Ref:              providers.Ref{Namespace: ns, Name: name, UID: ann[providers.AnnotationSourceUID]},
+		Labels:           ss.Spec.Template.Labels,
+		Annotations:      ann,
+		Immutable:        ss.Spec.Template.Immutable != nil && *ss.Spec.Template.Immutable,
 	}
 	if st.Type == "" {
 		st.Type = string(corev1.SecretTypeOpaque)

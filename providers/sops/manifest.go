@@ -89,10 +89,16 @@ func str(b sops.TreeBranch, key string) string {
 
 // annotations returns metadata.annotations of a manifest tree. They are never encrypted by the
 // rule secretshift writes, so they are readable without an identity.
-func annotations(b sops.TreeBranch) map[string]string {
+func annotations(b sops.TreeBranch) map[string]string { return metadataMap(b, "annotations") }
+
+// labels returns metadata.labels of a manifest tree.
+func labels(b sops.TreeBranch) map[string]string { return metadataMap(b, "labels") }
+
+// metadataMap returns the string map metadata.<field> of a manifest tree.
+func metadataMap(b sops.TreeBranch, field string) map[string]string {
 	meta, _ := lookup(b, "metadata")
 	mb, _ := meta.(sops.TreeBranch)
-	ann, _ := lookup(mb, "annotations")
+	ann, _ := lookup(mb, field)
 	ab, _ := ann.(sops.TreeBranch)
 	out := make(map[string]string, len(ab))
 	for _, it := range ab {

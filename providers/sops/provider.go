@@ -120,6 +120,13 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 		Managed:          ann[AnnotationManagedBy] == ManagedByValue,
 		SourceUID:        ann[AnnotationSourceUID],
 		Rewrite:          p.rewriteReason(rel, f),
+		Ref:              providers.Ref{Namespace: ns, Name: name, UID: ann[AnnotationSourceUID]},
+		Labels:           labels(root),
+		Annotations:      ann,
+		Updated:          f.tree.Metadata.LastModified,
+	}
+	if v, ok := lookup(root, "immutable"); ok {
+		st.Immutable, _ = v.(bool)
 	}
 	if derr != nil {
 		p.mu.Lock()

@@ -230,8 +230,10 @@ func stored(sec *api.KVSecret) *providers.Stored {
 	st := &providers.Stored{}
 	if sec.VersionMetadata != nil {
 		st.Version = strconv.Itoa(sec.VersionMetadata.Version)
+		st.Updated = sec.VersionMetadata.CreatedTime
 	}
 	meta := stringMap(sec.CustomMetadata)
+	st.Ref = providers.Ref{Namespace: meta[metaNamespace], Name: meta[metaName], UID: meta[metaUID], Cluster: meta[metaCluster]}
 	st.Managed = meta[metaManagedBy] == metaManagedByV
 	st.Fingerprint = meta[metaFingerprint]
 	st.FingerprintKeyID = meta[metaFPKey]

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secretshift/secretshift/providers"
+	"github.com/secretshift/secretshift/providers/registry"
+	"github.com/secretshift/secretshift/rotate"
+	"github.com/secretshift/secretshift/rotate/generate"
+)
+
+// rotateOptions are the flags of rotate.
+type rotateOptions struct {
+	store      *migrateOptions // --to, the store's flags, keys, audit log, journal
+	Keys       []string
+	Generators []string
+	SetHook    []string
+	TestHook   []string
+	Timeout    time.Duration
+	MaxAge     time.Duration
+	Due        bool
+	DryRun     bool
+	ToVersion  string
+}
+
+func newRotateCmd(f *factory) *cobra.Command {
+	o := &rotateOptions{store: newMigrateOptions()}
+	cmd := &cobra.Command{
+		Use:   "rotate --to PROVIDER ENTRY... --key KEY --generator SPEC",
+		Short: "Give stored Secrets new values, staged: set and test them before they become current",
+		Long: `rotate gives each ENTRY (a store address, as plan and migrate print it in TARGET) new values
+for the keys named with --key, each made by the --generator of the same position; the entry's
+other keys keep their values.
+
+Each entry goes through the same steps, each an audit record with the keyed fingerprints of the
+old and new values (never the values):
+  due      with --due, only entries older than --max-age are rotated
+  pending  the new values are generated (crypto/rand), in memory only
+  set      --set-hook puts them where they are used (a database user, an API token)
+  test     --test-hook proves that they work
+  promote  a check-and-set write makes them the store's current version, read back
+A failed set or test hook runs the set hook again with the previous values and leaves the store
+unchanged: the previous values stay current. In stores that keep versions (Vault) the previous
+version stays readable after promotion, and "rotate rollback" makes it current again.
+
+A hook is a program, run without a shell, that reads {"entry", "stage", "values"} as JSON on
+stdin (values base64; stage set, test or rollback) and exits 0 on success.
+
+Generators (` + strings.Join(generate.Types(), ", ") + `) take their parameters as
+TYPE:name=value,...; for example password:length=32,symbols=4 or bytes:length=32,encoding=hex.
+
+Exit status: 0 rotated, or nothing due; 1 bad input, nothing changed; 2 bad flags; 4 some
+entries failed or conflicted (the rest were rotated); 5 a set or test hook failed and the
+previous values were put back.`,
+		Example: `  secretshift rotate --to vault secret/shop/db --key password --generator password:length=32
+  secretshift rotate --to vault secret/shop/db secret/shop/api --key token --generator bytes:length=32,encoding=hex \
+      --set-hook ./hooks/set-token --test-hook ./hooks/test-token
+  secretshift rotate --to vault secret/shop/db --key password --generator password --due --max-age 720h -o json
+  secretshift rotate --to sops shop/db.yaml --sops-out secrets/ --key password --generator password --dry-run`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRotate(cmd.Context(), f, o, args)
+		},
+	}
+	fl := cmd.Flags()
+	o.store.bindTarget(fl, true)
+	fl.StringVar(&o.store.JournalDir, "journal-dir", ".secretshift/journal", "where job journals are kept (resume state; no values)")
+	fl.StringArrayVar(&o.Keys, "key", nil, "a key to give a new value (repeatable; pairs with --generator by position)")
+	fl.StringArrayVar(&o.Generators, "generator", nil, "how the new value of the --key at the same position is made, TYPE[:name=value,...] (repeatable)")
+	fl.StringArrayVar(&o.SetHook, "set-hook", nil, "program (and its arguments, one per repetition) that puts the new values where they are used")
+	fl.StringArrayVar(&o.TestHook, "test-hook", nil, "program (and its arguments, one per repetition) that proves the new values work")
+	fl.DurationVar(&o.Timeout, "hook-timeout", rotate.DefaultHookTimeout, "how long a hook may run")
+	fl.DurationVar(&o.MaxAge, "max-age", 0, "with --due: rotate only entries whose current version is older than this")
+	fl.BoolVar(&o.Due, "due", false, "rotate only entries older than --max-age")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "say what is due and why; change nothing")
+	f.bindKubeconfig(fl)
+	completeWords(cmd, "to", registry.Names()...)
+	cmd.AddCommand(newRotateRollbackCmd(f))
+	return cmd
+}
+
+// entries builds the rotation entries of the command line, checking everything before any
+// change: the key/generator pairs, every generator's parameters, the hooks.
+func (o *rotateOptions) entries(p providers.Provider, args []string) ([]rotate.Entry, error) {
+	if len(args) == 0 {
+		return nil, usageError("name at least one ENTRY (a store address, as plan prints it in TARGET)")
+	}
+	if len(o.Keys) == 0 || len(o.Keys) != len(o.Generators) {
+		return nil, usageError("give --key and --generator in pairs (%d --key, %d --generator)", len(o.Keys), len(o.Generators))
+	}
+	if o.Due && o.MaxAge <= 0 {
+		return nil, usageError("--due needs --max-age")
+	}
+	var keys []rotate.Key
+	seen := map[string]bool{}
+	for i, k := range o.Keys {
+		if seen[k] {
+			return nil, usageError("--key %s given twice", k)
+		}
+		seen[k] = true
+		spec, err := generate.ParseSpec(o.Generators[i])
+		if err != nil {
+			return nil, usageError("--generator %s: %v", o.Generators[i], err)
+		}
+		g, err := generate.New(spec)
+		if err != nil {
+			return nil, usageError("--generator for %s: %v", k, err)
+		}
+		keys = append(keys, rotate.Key{Name: k, Spec: spec, Generator: g})
+	}
+	hooks := rotate.Hooks{Set: o.SetHook, Test: o.TestHook, Timeout: o.Timeout}
+	if err := hooks.Check(); err != nil {
+		return nil, err
+	}
+	var out []rotate.Entry
+	for _, a := range args {
+		out = append(out, rotate.Entry{Target: providers.Target{Provider: p.Name(), Address: a}, Keys: keys, MaxAge: o.MaxAge, Hooks: hooks})
+	}
+	return out, nil
+}
+
+func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string) error {
+	if o.store.To == "" {
+		return usageError("--to is required: one of %s", strings.Join(registry.Names(), ", "))
+	}
+	// Flags first: nothing is opened or created for a command line that cannot run.
+	if len(o.Keys) != len(o.Generators) || len(args) == 0 {
+		_, err := o.entries(nil, args)
+		return err
+	}
+	p, fp, err := o.store.openStore(ctx, f)
+	if err != nil {
+		return err
+	}
+	entries, err := o.entries(p, args)
+	if err != nil {
+		return err
+	}
+	opts := rotate.Options{Provider: p, Fingerprinter: fp, JournalDir: o.store.JournalDir, RunID: newRunID(),
+		Due: o.Due, DryRun: o.DryRun, Logger: f.logger()}
+	if !o.DryRun {
+		log, done, err := o.store.audit.open(f, fp, opts.RunID, p)
+		if err != nil {
+			return err
+		}
+		defer func() { done(); log.Close() }()
+		opts.Recorder = log
+	}
+	rep, err := rotate.Run(ctx, entries, opts)
+	if rep != nil {
+		if rerr := f.render(rep, func() error { return writeRotateTable(f.Out, rep) }); rerr != nil {
+			return rerr
+		}
+		fmt.Fprintln(f.status(), rotateSummary(rep))
+	}
+	if err != nil {
+		return withCode(ExitAudit, fmt.Errorf("%w\nthe run stopped before any further change", err))
+	}
+	switch {
+	case rep.Counts[rotate.ResultFailed]+rep.Counts[rotate.ResultConflict] > 0:
+		return withCode(ExitPartial, fmt.Errorf("%d entr(ies) not rotated (see the report); the others were", rep.Counts[rotate.ResultFailed]+rep.Counts[rotate.ResultConflict]))
+	case rep.Counts[rotate.ResultRolledBack] > 0:
+		return withCode(ExitVerify, fmt.Errorf("%w: %d entr(ies); their previous values are current", rotate.ErrTestFailed, rep.Counts[rotate.ResultRolledBack]))
+	}
+	return nil
+}
+
+func writeRotateTable(out io.Writer, r *rotate.Report) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tRESULT\tKEYS\tVERSION\tAGE\tDETAIL")
+	for _, it := range r.Items {
+		version := dash(it.Version)
+		if it.Previous != "" && it.Version != "" {
+			version = it.Previous + "→" + it.Version
+		}
+		detail := it.Error
+		if detail == "" {
+			detail = it.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Target.Address, it.Result, strings.Join(it.Keys, ","), version, dash(it.Age), dash(firstLine(detail)))
+	}
+	return tw.Flush()
+}
+
+func rotateSummary(r *rotate.Report) string {
+	var parts []string
+	for _, res := range []rotate.Result{rotate.ResultRotated, rotate.ResultWouldRoll, rotate.ResultNotDue, rotate.ResultRolledBack, rotate.ResultConflict, rotate.ResultFailed} {
+		if n := r.Counts[res]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, res))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "nothing to do")
+	}
+	return fmt.Sprintf("rotate in %s in %s: %s", r.Provider, r.Duration, strings.Join(parts, ", "))
+}
+
+func newRotateRollbackCmd(f *factory) *cobra.Command {
+	o := &rotateOptions{store: newMigrateOptions()}
+	cmd := &cobra.Command{
+		Use:   "rollback --to PROVIDER ENTRY [--to-version N]",
+		Short: "Make an earlier version of a rotated entry current again",
+		Long: `rollback writes an earlier version of ENTRY (by default the one before the current) as its
+new current version, as "vault kv rollback" does, and records it in the audit log. It needs a
+store that keeps versions (Vault); for files in Git, revert the commit instead.
+
+Exit status: 0 rolled back; 1 the store keeps no versions, or the version does not exist; 2 bad
+flags.`,
+		Example: `  secretshift rotate rollback --to vault secret/shop/db
+  secretshift rotate rollback --to vault secret/shop/db --to-version 3`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			p, fp, err := o.store.openStore(ctx, f)
+			if err != nil {
+				return err
+			}
+			log, done, err := o.store.audit.open(f, fp, newRunID(), p)
+			if err != nil {
+				return err
+			}
+			defer func() { done(); log.Close() }()
+			t := providers.Target{Provider: p.Name(), Address: args[0]}
+			from, to, err := rotate.Rollback(ctx, p, log, t, o.ToVersion)
+			if err != nil {
+				if errors.Is(err, rotate.ErrNoVersions) {
+					return err
+				}
+				return withCode(ExitPartial, err)
+			}
+			fmt.Fprintf(f.status(), "%s: version %s is current again (as version %s)\n", t.Address, from, to)
+			return nil
+		},
+	}
+	o.store.bindTarget(cmd.Flags(), true)
+	cmd.Flags().StringVar(&o.ToVersion, "to-version", "", "the version to make current (default: the one before the current)")
+	f.bindKubeconfig(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,156 @@
+package rotate
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+)
+
+// Hooks are the programs that put new values where they are used (Set) and prove that they
+// work (Test). Each is an argv, run without a shell.
+//
+// A hook reads one JSON object on standard input:
+//
+//	{"entry": "vault:secret/shop/db", "stage": "set", "values": {"password": "<base64>"}}
+//
+// stage is "set" or "test" for the new values, and "rollback" when the set hook is run again
+// with the previous values after the test failed. Values are base64, so binary values pass
+// unchanged. They never travel in arguments or the environment, which other users of the
+// machine can read. A hook succeeds by exiting 0; what it prints is shown, shortened, only when
+// it fails — hooks must not print values.
+type Hooks struct {
+	Set, Test []string
+	// Timeout bounds each run (default 60s).
+	Timeout time.Duration
+}
+
+// DefaultHookTimeout bounds a hook run when Hooks.Timeout is 0.
+const DefaultHookTimeout = 60 * time.Second
+
+// maxHookOutput is how much of a failed hook's output is shown.
+const maxHookOutput = 400
+
+type hookKind int
+
+const (
+	hookSet hookKind = iota
+	hookTest
+)
+
+func (h Hooks) argv(kind hookKind) []string {
+	if kind == hookTest {
+		return h.Test
+	}
+	return h.Set
+}
+
+func (h Hooks) has(kind hookKind) bool { return len(h.argv(kind)) > 0 }
+
+// Check makes sure every hook names a program that exists and can be run, before anything
+// changes.
+func (h Hooks) Check() error {
+	var errs []error
+	for _, argv := range [][]string{h.Set, h.Test} {
+		if len(argv) == 0 {
+			continue
+		}
+		if _, err := lookHook(argv[0]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func lookHook(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("hook %s: %w", name, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("hook %s: %w", name, err)
+	}
+	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return "", fmt.Errorf("hook %s is not an executable file", name)
+	}
+	return filepath.Abs(path)
+}
+
+// run runs the hook of kind for stage with values; no hook is success.
+func (h Hooks) run(ctx context.Context, kind hookKind, stage string, t providers.Target, values kube.Data) error {
+	argv := h.argv(kind)
+	if len(argv) == 0 {
+		return nil
+	}
+	path, err := lookHook(argv[0])
+	if err != nil {
+		return err
+	}
+	enc := make(map[string]string, len(values))
+	for k, v := range values {
+		enc[k] = base64.StdEncoding.EncodeToString(v)
+	}
+	in, err := json.Marshal(map[string]any{"entry": t.String(), "stage": stage, "values": enc})
+	if err != nil {
+		return err
+	}
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = DefaultHookTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, argv[1:]...)
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SECRETSHIFT_ENTRY=" + t.String(), "SECRETSHIFT_STAGE=" + stage}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = time.Second
+	err = cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("timed out after %s", timeout)
+	}
+	msg := redact(out.Bytes(), values)
+	if len(msg) > maxHookOutput {
+		msg = msg[:maxHookOutput] + "…"
+	}
+	if msg != "" {
+		return fmt.Errorf("%s hook %s (%s): %w: %s", stageName(kind), argv[0], stage, err, msg)
+	}
+	return fmt.Errorf("%s hook %s (%s): %w", stageName(kind), argv[0], stage, err)
+}
+
+func stageName(kind hookKind) string {
+	if kind == hookTest {
+		return "test"
+	}
+	return "set"
+}
+
+// redact drops a hook's output when it contains any of the values, in plain text or base64: a
+// hook that echoes what it was given must not put a secret into an error message.
+func redact(out []byte, values kube.Data) string {
+	out = bytes.TrimSpace(out)
+	for _, v := range values {
+		if len(v) == 0 {
+			continue
+		}
+		if bytes.Contains(out, v) || bytes.Contains(out, []byte(base64.StdEncoding.EncodeToString(v))) {
+			return "(its output is withheld: it contains a value)"
+		}
+	}
+	return string(bytes.ToValidUTF8(out, []byte("?")))
+}

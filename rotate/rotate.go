@@ -1,0 +1,417 @@
+package rotate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/job"
+	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/providers"
+	"github.com/secretshift/secretshift/rotate/generate"
+)
+
+// Audit actions of a rotation, one per step of the state machine.
+const (
+	ActionDue      = "rotate.due"      // the due check: success = due, skipped = not due
+	ActionPending  = "rotate.pending"  // new values generated (their fingerprints), not stored yet
+	ActionSet      = "rotate.set"      // the set hook put the new values where they are used
+	ActionTest     = "rotate.test"     // the test hook proved the new values work
+	ActionPromote  = "rotate.promote"  // the new values became the store's current version
+	ActionRollback = "rotate.rollback" // the previous values were put back (hook, or store)
+)
+
+// Journal states of an entry beyond job's own (run, written, verified, failed): the step a run
+// reached, so that a run after a crash says where the earlier one stopped.
+const (
+	StatePending    job.State = "pending"
+	StateSet        job.State = "set"
+	StateTested     job.State = "tested"
+	StateRolledBack job.State = "rolled-back"
+)
+
+// Result is what happened to one entry.
+type Result string
+
+// Results.
+const (
+	ResultRotated    Result = "rotated"
+	ResultNotDue     Result = "not-due"
+	ResultWouldRoll  Result = "would-rotate"
+	ResultRolledBack Result = "rolled-back" // set or test failed; the previous values are back
+	ResultFailed     Result = "failed"
+	ResultConflict   Result = "conflict" // someone else changed the entry meanwhile
+)
+
+// Report kinds.
+const (
+	APIVersion = "secretshift.io/v1alpha1"
+	ReportKind = "RotationReport"
+)
+
+// Entry is one stored Secret to rotate and how.
+type Entry struct {
+	// Target is the entry in the store.
+	Target providers.Target
+	// Keys are the keys to give new values; the entry's other keys keep theirs.
+	Keys []Key
+	// MaxAge is the age after which the entry is due (0: always due).
+	MaxAge time.Duration
+	// Hooks apply and prove the new values (none: the store is all there is).
+	Hooks Hooks
+}
+
+// Key is one key of an entry and the generator of its new value.
+type Key struct {
+	Name      string
+	Spec      generate.Spec
+	Generator generate.Generator
+}
+
+// Options are the settings of a rotation run.
+type Options struct {
+	Provider      providers.Provider
+	Fingerprinter *audit.Fingerprinter
+	// Recorder is the audit log; nil records nothing (dry run).
+	Recorder job.Recorder
+	// JournalDir keeps the journal of the run (no values).
+	JournalDir string
+	RunID      string
+	// Due rotates only entries older than their MaxAge.
+	Due bool
+	// DryRun says what is due and why, and changes nothing.
+	DryRun bool
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// ItemReport is the outcome of one entry. It holds fingerprints, never values.
+type ItemReport struct {
+	Target   providers.Target `json:"target"`
+	Result   Result           `json:"result"`
+	Keys     []string         `json:"keys"`
+	Age      string           `json:"age,omitempty"`
+	Reason   string           `json:"reason,omitempty"`
+	Previous string           `json:"previousVersion,omitempty"`
+	Version  string           `json:"version,omitempty"`
+	// OldFingerprint and NewFingerprint are the keyed fingerprints of the whole entry before
+	// and after.
+	OldFingerprint string `json:"oldFingerprint,omitempty"`
+	NewFingerprint string `json:"newFingerprint,omitempty"`
+	// Resumed names the step an earlier run of the same job stopped at for this entry.
+	Resumed string `json:"resumed,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Job        string         `json:"job"`
+	RunID      string         `json:"runID"`
+	Provider   string         `json:"provider"`
+	DryRun     bool           `json:"dryRun,omitempty"`
+	Started    time.Time      `json:"started"`
+	Duration   string         `json:"duration"`
+	Items      []*ItemReport  `json:"items"`
+	Counts     map[Result]int `json:"counts"`
+}
+
+// Failed reports whether any entry failed, conflicted or was rolled back.
+func (r *Report) Failed() bool {
+	return r.Counts[ResultFailed]+r.Counts[ResultConflict]+r.Counts[ResultRolledBack] > 0
+}
+
+// ErrTestFailed marks a run in which a set or test hook failed and the previous values were put
+// back.
+var ErrTestFailed = errors.New("the new values failed their set or test hook and were rolled back")
+
+// JobID names the job of entries in store: the same entries in the same store are one job, so
+// that a run after a crash finds the earlier run's journal.
+func JobID(storeID string, entries []Entry) string {
+	h := sha256.New()
+	h.Write([]byte("rotate\x00" + storeID + "\x00"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Target.String())
+	}
+	slices.Sort(names)
+	h.Write([]byte(strings.Join(names, "\x00")))
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Run rotates entries one by one, each through the staged steps: read the current values, the
+// due check, generate (pending), set hook, test hook, promote (a check-and-set write of the new
+// version, read back), and on a failed hook the set hook again with the previous values. The
+// store changes only at promotion, so the previous values stay current until the new ones are
+// proven; in stores that keep versions they stay recoverable after (Rollback). Every step is an
+// audit record, durable before the next one starts.
+func Run(ctx context.Context, entries []Entry, opts Options) (*Report, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := opts.Provider
+	rep := &Report{APIVersion: APIVersion, Kind: ReportKind, Job: JobID(p.StoreID(), entries), RunID: opts.RunID,
+		Provider: p.Name(), DryRun: opts.DryRun, Started: opts.Now().UTC(), Counts: map[Result]int{}}
+	r := &runner{opts: opts}
+	if !opts.DryRun {
+		j, err := job.OpenJournal(opts.JournalDir, rep.Job)
+		if err != nil {
+			return nil, err
+		}
+		defer j.Close()
+		if err := j.Begin(opts.RunID); err != nil {
+			return nil, err
+		}
+		r.journal = j
+	}
+	var err error
+	for _, e := range entries {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		it, ferr := r.rotate(ctx, e)
+		if it != nil {
+			rep.Items = append(rep.Items, it)
+			rep.Counts[it.Result]++
+		}
+		if ferr != nil {
+			err = ferr // the audit log failed: stop before any further change
+			break
+		}
+	}
+	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
+	if r.journal != nil {
+		if cerr := r.journal.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return rep, err
+}
+
+type runner struct {
+	opts    Options
+	journal *job.Journal
+}
+
+// record makes e durable in the audit log; an error stops the run (fail-closed).
+func (r *runner) record(ctx context.Context, e audit.Event) error {
+	if r.opts.Recorder == nil || r.opts.DryRun {
+		return nil
+	}
+	if err := r.opts.Recorder.Record(ctx, e); err != nil {
+		return job.AuditError(err)
+	}
+	return nil
+}
+
+func (r *runner) mark(k job.Key, s job.State, version string) {
+	if r.journal != nil {
+		r.journal.Mark(k, s, version)
+	}
+}
+
+// event is an audit event about e's entry with the fingerprints of data.
+func (r *runner) event(action string, outcome audit.Outcome, t providers.Target, version string, data kube.Data, details map[string]string, cause error) audit.Event {
+	ev := audit.Event{Action: action, Outcome: outcome, Target: &audit.StoreTarget{Provider: t.Provider, Address: t.Address, Version: version}, Details: details}
+	if data != nil {
+		ev.Keys = data.Keys()
+		ev.Fingerprints = map[string]string{}
+		for k, v := range data {
+			ev.Fingerprints[k] = r.opts.Fingerprinter.Value(v)
+		}
+	}
+	if cause != nil {
+		ev.ErrorClass, ev.Error = job.Class(cause), cause.Error()
+	}
+	return ev
+}
+
+// rotate takes one entry through the steps. The returned error is an audit failure, which
+// stops the run; everything else is the entry's own outcome in the report.
+func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
+	p, fp, t := r.opts.Provider, r.opts.Fingerprinter, e.Target
+	it := &ItemReport{Target: t}
+	for _, k := range e.Keys {
+		it.Keys = append(it.Keys, k.Name)
+	}
+	fail := func(res Result, err error) (*ItemReport, error) {
+		it.Result, it.Error = res, err.Error()
+		return it, nil
+	}
+	cur, err := p.Read(ctx, t)
+	if err != nil {
+		return fail(ResultFailed, fmt.Errorf("read %s: %w", t, err))
+	}
+	if cur.Problem != "" {
+		return fail(ResultFailed, fmt.Errorf("%s: %s", t, cur.Problem))
+	}
+	if cur.Data == nil {
+		return fail(ResultFailed, fmt.Errorf("%s: the current values cannot be read here (no decryption key), so they could be neither kept nor restored", t))
+	}
+	typ := cur.Type
+	if typ == "" {
+		typ = "Opaque"
+	}
+	it.Previous, it.OldFingerprint = cur.Version, fp.Set(typ, cur.Data)
+	k := job.Key{Ref: t.String(), Target: t.String(), Fingerprint: it.OldFingerprint}
+	if last, ok := r.journalLast(k); ok && last.State != job.StateVerified && last.State != StateRolledBack {
+		it.Resumed = string(last.State)
+	}
+
+	// Due check.
+	age := time.Duration(0)
+	if !cur.Updated.IsZero() {
+		age = r.opts.Now().Sub(cur.Updated)
+		it.Age = age.Round(time.Second).String()
+	}
+	due, why := true, "one-off rotation"
+	switch {
+	case r.opts.Due && e.MaxAge > 0 && cur.Updated.IsZero():
+		why = "age unknown (the store records no time): rotated"
+	case r.opts.Due && e.MaxAge > 0 && age < e.MaxAge:
+		due, why = false, fmt.Sprintf("age %s is under maxAge %s", age.Round(time.Second), e.MaxAge)
+	case r.opts.Due && e.MaxAge > 0:
+		why = fmt.Sprintf("age %s is over maxAge %s", age.Round(time.Second), e.MaxAge)
+	}
+	it.Reason = why
+	if !due {
+		it.Result = ResultNotDue
+		return it, r.record(ctx, r.event(ActionDue, audit.OutcomeSkipped, t, cur.Version, nil, map[string]string{"reason": why}, nil))
+	}
+	if r.opts.DryRun {
+		it.Result = ResultWouldRoll
+		return it, nil
+	}
+	if err := r.record(ctx, r.event(ActionDue, audit.OutcomeSuccess, t, cur.Version, nil, map[string]string{"reason": why}, nil)); err != nil {
+		return nil, err
+	}
+
+	// Pending: the new values, in memory only (see the package documentation).
+	next := maps.Clone(cur.Data)
+	var generated kube.Data = kube.Data{}
+	for _, key := range e.Keys {
+		vals, err := key.Generator.Generate(ctx, key.Name)
+		if err != nil {
+			return fail(ResultFailed, fmt.Errorf("%s: generate %s: %w", t, key.Name, err))
+		}
+		for name, v := range vals {
+			next[name], generated[name] = v, v
+		}
+	}
+	it.NewFingerprint = fp.Set(typ, next)
+	details := map[string]string{"previous_fingerprint": it.OldFingerprint, "fingerprint": it.NewFingerprint}
+	if it.Resumed != "" {
+		details["resumed_after"] = it.Resumed
+	}
+	if err := r.record(ctx, r.event(ActionPending, audit.OutcomeSuccess, t, cur.Version, generated, details, nil)); err != nil {
+		return nil, err
+	}
+	r.mark(k, StatePending, cur.Version)
+
+	// Set and test, then promote; a failure puts the previous values back where they are used.
+	rollback := func(step string, cause error) (*ItemReport, error) {
+		rerr := e.Hooks.run(ctx, hookSet, "rollback", t, cur.Data)
+		outcome, rd := audit.OutcomeSuccess, map[string]string{"after": step}
+		if rerr != nil {
+			outcome = audit.OutcomeFailure
+		}
+		if err := r.record(ctx, r.event(ActionRollback, outcome, t, cur.Version, cur.Data, rd, rerr)); err != nil {
+			return nil, err
+		}
+		r.mark(k, StateRolledBack, cur.Version)
+		if rerr != nil {
+			return fail(ResultFailed, fmt.Errorf("%s: %s failed (%v), and putting the previous values back with the set hook failed too: %w\nthe store still holds the previous values (version %s)", t, step, cause, rerr, cur.Version))
+		}
+		return fail(ResultRolledBack, fmt.Errorf("%s: %s failed: %w\nthe previous values are back in place; the store was not changed", t, step, cause))
+	}
+	if e.Hooks.has(hookSet) {
+		herr := e.Hooks.run(ctx, hookSet, "set", t, next)
+		if err := r.record(ctx, r.event(ActionSet, outcomeOf(herr), t, cur.Version, nil, nil, herr)); err != nil {
+			return nil, err
+		}
+		if herr != nil {
+			return rollback("the set hook", herr)
+		}
+		r.mark(k, StateSet, cur.Version)
+	}
+	if e.Hooks.has(hookTest) {
+		herr := e.Hooks.run(ctx, hookTest, "test", t, next)
+		if err := r.record(ctx, r.event(ActionTest, outcomeOf(herr), t, cur.Version, nil, nil, herr)); err != nil {
+			return nil, err
+		}
+		if herr != nil {
+			return rollback("the test hook", herr)
+		}
+		r.mark(k, StateTested, cur.Version)
+	}
+
+	pl := providers.Payload{Ref: cur.Ref, Type: typ, Data: next, Labels: cur.Labels, Annotations: cur.Annotations, Immutable: cur.Immutable,
+		Provenance: map[string]string{"job": "rotate"}, Fingerprint: it.NewFingerprint, FingerprintKeyID: fp.KeyID(), RunID: r.opts.RunID}
+	if err := p.Check(t, pl); err != nil {
+		return rollback("the store's check of the new values", err)
+	}
+	if err := r.record(ctx, r.event(ActionPromote, audit.OutcomeAttempt, t, cur.Version, nil, details, nil)); err != nil {
+		return nil, err
+	}
+	version, werr := p.Write(ctx, t, pl, cur.Version)
+	if werr != nil {
+		if err := r.record(ctx, r.event(ActionPromote, audit.OutcomeFailure, t, cur.Version, nil, details, werr)); err != nil {
+			return nil, err
+		}
+		if errors.Is(werr, providers.ErrConflict) {
+			// Another writer changed the entry since it was read: its values, not ours, are
+			// current now, and the set hook must not be turned back over them.
+			return fail(ResultConflict, fmt.Errorf("%s: changed in the store during the rotation (another run or a person): %w\nthe values set by this run's set hook are not stored; check the entry and its consumers", t, werr))
+		}
+		return rollback("promotion", werr)
+	}
+	r.mark(k, job.StateWritten, version)
+	it.Version = version
+	back, rerr := p.Read(ctx, t)
+	switch {
+	case rerr != nil:
+		rerr = fmt.Errorf("read back %s: %w", t, rerr)
+	case back.Data != nil && fp.Set(typ, back.Data) != it.NewFingerprint:
+		rerr = fmt.Errorf("read back %s: the stored values differ from what was written", t)
+	case back.Data == nil && back.Fingerprint != it.NewFingerprint:
+		rerr = fmt.Errorf("read back %s: the recorded fingerprint differs from what was written", t)
+	}
+	if err := r.record(ctx, r.event(ActionPromote, outcomeOf(rerr), t, version, nil, details, rerr)); err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return fail(ResultFailed, rerr)
+	}
+	r.mark(k, job.StateVerified, version)
+	it.Result = ResultRotated
+	return it, nil
+}
+
+func (r *runner) journalLast(k job.Key) (job.JournalEntry, bool) {
+	if r.journal == nil {
+		return job.JournalEntry{}, false
+	}
+	// Last says ok only for a verified entry; any step of this entry counts here, as long as
+	// it started from the same current values.
+	e, _ := r.journal.Last(k)
+	return e, e.State != "" && e.Fingerprint == k.Fingerprint
+}
+
+func outcomeOf(err error) audit.Outcome {
+	if err != nil {
+		return audit.OutcomeFailure
+	}
+	return audit.OutcomeSuccess
+}
