@@ -182,6 +182,18 @@ func (j *Journal) Mark(k Key, state State, version string) {
 	j.dirty = true
 }
 
+// Flush makes every entry marked so far durable now, for a step about to act outside the
+// store (a rotation's hooks), so that a run after a crash knows it was reached.
+func (j *Journal) Flush() error {
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.flushLocked()
+	return j.err
+}
+
 func (j *Journal) flusher() {
 	defer close(j.stopped)
 	t := time.NewTicker(journalFlushEvery)

@@ -319,6 +319,12 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		return nil, err
 	}
 	r.mark(k, StatePending, cur.Version)
+	if r.journal != nil {
+		// Durable before the hooks act outside the store.
+		if err := r.journal.Flush(); err != nil {
+			return fail(ResultFailed, fmt.Errorf("%s: journal: %w", t, err))
+		}
+	}
 
 	// Set and test, then promote; a failure puts the previous values back where they are used.
 	rollback := func(step string, cause error) (*ItemReport, error) {

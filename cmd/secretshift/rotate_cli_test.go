@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// rotateHook writes an executable hook that appends the JSON it is given to log, then runs
+// body.
+func rotateHook(t *testing.T, name, log, body string) string {
+	t.Helper()
+	path, _ := filepath.Abs(name)
+	script := "#!/bin/sh\ncat >> '" + log + "'\necho >> '" + log + "'\n" + body + "\n"
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Rotation through the command line against Vault's KV engine: migrate, rotate with set and
+// test hooks (the new value current, the old one readable as the previous version), a failing
+// test (exit 5, the store unchanged), rollback, an intact audit log, and no value in any
+// output.
+func TestRotateVaultEndToEnd(t *testing.T) {
+	dir := inTempDir(t)
+	v := startVault(t)
+	writeTestSecrets(t, filepath.Join(dir, "in"))
+	if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "-q"); r.code != ExitOK {
+		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
+	}
+	ctx := context.Background()
+	kv := v.client.KVv2("secret")
+	before, err := kv.Get(ctx, "shop/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setLog, testLog := filepath.Join(dir, "set.log"), filepath.Join(dir, "test.log")
+	set := rotateHook(t, "set", setLog, "exit 0")
+	test := rotateHook(t, "test", testLog, "exit 0")
+	var outputs []string
+	r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password:length=40,symbols=0",
+		"--set-hook", set, "--test-hook", test, "-o", "json")
+	outputs = append(outputs, r.stdout, r.stderr)
+	if r.code != ExitOK || !strings.Contains(r.stdout, `"result": "rotated"`) {
+		t.Fatalf("rotate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	after, err := kv.Get(ctx, "shop/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := after.Data["password"].(string)
+	if len(pw) != 40 || pw == before.Data["password"] || after.Data["user"] != before.Data["user"] || after.Data[".hidden"] != before.Data[".hidden"] {
+		t.Errorf("after rotation: password of %d characters, other keys kept: %v", len(pw), after.Data["user"] == before.Data["user"])
+	}
+	if after.VersionMetadata.Version != before.VersionMetadata.Version+1 {
+		t.Errorf("version %d, want %d", after.VersionMetadata.Version, before.VersionMetadata.Version+1)
+	}
+	if prev, err := kv.GetVersion(ctx, "shop/db", before.VersionMetadata.Version); err != nil || prev.Data["password"] != before.Data["password"] {
+		t.Errorf("previous version not readable: %v", err)
+	}
+	if got, _ := os.ReadFile(setLog); !strings.Contains(string(got), base64.StdEncoding.EncodeToString([]byte(pw))) {
+		t.Error("the set hook was not given the new value")
+	}
+	if after.CustomMetadata["source-name"] != before.CustomMetadata["source-name"] || after.CustomMetadata["source-uid"] != before.CustomMetadata["source-uid"] || after.CustomMetadata["secretshift-job"] != "rotate" {
+		t.Errorf("metadata after rotation: %v", after.CustomMetadata)
+	}
+
+	// A failing test: exit 5, the store unchanged, the set hook run again with the old value.
+	failing := rotateHook(t, "failing", filepath.Join(dir, "failing.log"), "echo login refused >&2; exit 1")
+	r = runCLI(t, "", "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password", "--set-hook", set, "--test-hook", failing)
+	outputs = append(outputs, r.stdout, r.stderr)
+	if r.code != ExitVerify || !strings.Contains(r.stdout, "rolled-back") {
+		t.Fatalf("failing test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if now, _ := kv.Get(ctx, "shop/db"); now.VersionMetadata.Version != after.VersionMetadata.Version || now.Data["password"] != pw {
+		t.Error("a failed rotation changed the store")
+	}
+	if got, _ := os.ReadFile(setLog); !strings.Contains(string(got), `"stage":"rollback"`) {
+		t.Error("the set hook was not run again with the previous values")
+	}
+
+	// Rollback to the migrated value.
+	r = runCLI(t, "", "rotate", "rollback", "--to", "vault", "secret/shop/db")
+	outputs = append(outputs, r.stdout, r.stderr)
+	if r.code != ExitOK {
+		t.Fatalf("rollback: exit %d\n%s", r.code, r.stderr)
+	}
+	if now, _ := kv.Get(ctx, "shop/db"); now.Data["password"] != before.Data["password"] {
+		t.Error("rollback did not make the previous value current")
+	}
+	if r := runCLI(t, "", "audit", "verify"); r.code != ExitOK {
+		t.Errorf("audit verify: exit %d\n%s", r.code, r.stdout+r.stderr)
+	}
+	exp := runCLI(t, "", "audit", "export", "--format", "jsonl")
+	for _, action := range []string{"rotate.due", "rotate.pending", "rotate.set", "rotate.test", "rotate.promote", "rotate.rollback"} {
+		if !strings.Contains(exp.stdout, `"action":"`+action+`"`) {
+			t.Errorf("no %s record in the audit export", action)
+		}
+	}
+	outputs = append(outputs, exp.stdout)
+	for _, o := range outputs {
+		for _, c := range append([]string{pw, base64.StdEncoding.EncodeToString([]byte(pw))}, canaries...) {
+			if strings.Contains(o, c) {
+				t.Fatalf("a value appears in an output (%q)", c)
+			}
+		}
+	}
+
+	// Bad input: nothing opened or changed.
+	for _, args := range [][]string{
+		{"rotate", "--to", "vault", "secret/shop/db", "--key", "password"},
+		{"rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "nosuch"},
+		{"rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password:length=4,digits=3,symbols=3"},
+		{"rotate", "--to", "vault", "--key", "password", "--generator", "password"},
+		{"rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password", "--due"},
+	} {
+		if r := runCLI(t, "", args...); r.code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d\n%s", args, r.code, ExitUsage, r.stderr)
+		}
+	}
+	if r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password", "--set-hook", filepath.Join(dir, "none")); r.code != ExitError {
+		t.Errorf("missing hook: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// A run killed right after its set hook (the hook kills it) leaves the store with the
+// previous values; the next run says where the earlier one stopped, rotates, and the audit log
+// verifies.
+func TestRotateKilledAfterSetIsFinishedByTheNextRun(t *testing.T) {
+	dir := inTempDir(t)
+	v := startVault(t)
+	writeTestSecrets(t, filepath.Join(dir, "in"))
+	if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "-q"); r.code != ExitOK {
+		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
+	}
+	ctx := context.Background()
+	before, _ := v.client.KVv2("secret").Get(ctx, "shop/login")
+	killer := rotateHook(t, "killer", filepath.Join(dir, "killer.log"), "kill -9 $PPID; sleep 5")
+	cmd := commandProcess(t, "rotate", "--to", "vault", "secret/shop/login", "--key", "password", "--generator", "password", "--set-hook", killer)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("the run was not killed\n%s", stderr.String())
+	}
+	if now, _ := v.client.KVv2("secret").Get(ctx, "shop/login"); now.VersionMetadata.Version != before.VersionMetadata.Version {
+		t.Fatal("the store changed before promotion")
+	}
+	set := rotateHook(t, "set", filepath.Join(dir, "set.log"), "exit 0")
+	r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/login", "--key", "password", "--generator", "password", "--set-hook", set, "-o", "json")
+	if r.code != ExitOK || !strings.Contains(r.stdout, `"resumed": "pending"`) {
+		t.Fatalf("re-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if now, _ := v.client.KVv2("secret").Get(ctx, "shop/login"); now.VersionMetadata.Version != before.VersionMetadata.Version+1 {
+		t.Errorf("version %d after the re-run, want %d", now.VersionMetadata.Version, before.VersionMetadata.Version+1)
+	}
+	if r := runCLI(t, "", "audit", "verify"); r.code != ExitOK {
+		t.Errorf("audit verify: exit %d\n%s", r.code, r.stdout+r.stderr)
+	}
+}
+
+// Rotation of a SOPS file: the file is re-encrypted with the new value, read back, and the
+// other keys are kept.
+func TestRotateSOPS(t *testing.T) {
+	inTempDir(t)
+	if r := runCLI(t, "", "migrate", "--to", "sops", "-f", demoDir(t), "--sops-out", "out", "-q"); r.code != ExitOK {
+		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
+	}
+	before, _ := os.ReadFile("out/shop/db-credentials.yaml")
+	r := runCLI(t, "", "rotate", "--to", "sops", "shop/db-credentials.yaml", "--sops-out", "out", "--key", "password", "--generator", "bytes:length=24,encoding=hex")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "rotated") {
+		t.Fatalf("rotate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	after, _ := os.ReadFile("out/shop/db-credentials.yaml")
+	if bytes.Equal(before, after) {
+		t.Error("the file did not change")
+	}
+	if r := runCLI(t, "", "verify", "--to", "sops", "-f", demoDir(t), "--sops-out", "out"); r.code == ExitOK {
+		t.Error("verify against the old source still passes: the value did not change")
+	}
+	if r := runCLI(t, "", "rotate", "rollback", "--to", "sops", "shop/db-credentials.yaml", "--sops-out", "out"); r.code != ExitError || !strings.Contains(r.stderr, "keeps no earlier versions") {
+		t.Errorf("rollback of a file: exit %d\n%s", r.code, r.stderr)
+	}
+}
