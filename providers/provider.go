@@ -200,6 +200,14 @@ type Lister interface {
 	Existing(ctx context.Context, targets []Target) (map[string]bool, error)
 }
 
+// Enumerator is implemented by providers that can list the entries they hold, so that a
+// rotation policy can name them by glob.
+type Enumerator interface {
+	// Entries returns the targets whose address starts with prefix ("" for all), in address
+	// order. Only entries are returned, never folders.
+	Entries(ctx context.Context, prefix string) ([]Target, error)
+}
+
 // Versioned is implemented by providers that keep earlier versions of a target (what a
 // rotation's rollback needs).
 type Versioned interface {

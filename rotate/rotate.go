@@ -67,6 +67,11 @@ type Entry struct {
 	MaxAge time.Duration
 	// Hooks apply and prove the new values (none: the store is all there is).
 	Hooks Hooks
+	// Filter, when set, is asked about what the entry holds before anything else; an entry it
+	// refuses is left out of the run and the report (a policy's namespace and label match).
+	Filter func(st *providers.Stored) bool
+	// Rule names what chose the entry (a policy's rotation), for the report and the audit.
+	Rule string
 }
 
 // Key is one key of an entry and the generator of its new value.
@@ -96,6 +101,7 @@ type Options struct {
 // ItemReport is the outcome of one entry. It holds fingerprints, never values.
 type ItemReport struct {
 	Target   providers.Target `json:"target"`
+	Rule     string           `json:"rule,omitempty"`
 	Result   Result           `json:"result"`
 	Keys     []string         `json:"keys"`
 	Age      string           `json:"age,omitempty"`
@@ -242,7 +248,7 @@ func (r *runner) event(action string, outcome audit.Outcome, t providers.Target,
 // stops the run; everything else is the entry's own outcome in the report.
 func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	p, fp, t := r.opts.Provider, r.opts.Fingerprinter, e.Target
-	it := &ItemReport{Target: t}
+	it := &ItemReport{Target: t, Rule: e.Rule}
 	for _, k := range e.Keys {
 		it.Keys = append(it.Keys, k.Name)
 	}
@@ -253,6 +259,9 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	cur, err := p.Read(ctx, t)
 	if err != nil {
 		return fail(ResultFailed, fmt.Errorf("read %s: %w", t, err))
+	}
+	if e.Filter != nil && cur.Problem == "" && !e.Filter(cur) {
+		return nil, nil
 	}
 	if cur.Problem != "" {
 		return fail(ResultFailed, fmt.Errorf("%s: %s", t, cur.Problem))

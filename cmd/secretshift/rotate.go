@@ -5,16 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/providers"
 	"github.com/secretshift/secretshift/providers/registry"
 	"github.com/secretshift/secretshift/rotate"
 	"github.com/secretshift/secretshift/rotate/generate"
+	"github.com/secretshift/secretshift/rotate/policy"
 )
 
 // rotateOptions are the flags of rotate.
@@ -29,6 +33,7 @@ type rotateOptions struct {
 	Due        bool
 	DryRun     bool
 	ToVersion  string
+	Policy     string
 }
 
 func newRotateCmd(f *factory) *cobra.Command {
@@ -60,7 +65,8 @@ TYPE:name=value,...; for example password:length=32,symbols=4 or bytes:length=32
 Exit status: 0 rotated, or nothing due; 1 bad input, nothing changed; 2 bad flags; 4 some
 entries failed or conflicted (the rest were rotated); 5 a set or test hook failed and the
 previous values were put back.`,
-		Example: `  secretshift rotate --to vault secret/shop/db --key password --generator password:length=32
+		Example: `  secretshift rotate --policy rotation.yaml --due            # what a schedule runs
+  secretshift rotate --to vault secret/shop/db --key password --generator password:length=32
   secretshift rotate --to vault secret/shop/db secret/shop/api --key token --generator bytes:length=32,encoding=hex \
       --set-hook ./hooks/set-token --test-hook ./hooks/test-token
   secretshift rotate --to vault secret/shop/db --key password --generator password --due --max-age 720h -o json
@@ -81,6 +87,7 @@ previous values were put back.`,
 	fl.DurationVar(&o.MaxAge, "max-age", 0, "with --due: rotate only entries whose current version is older than this")
 	fl.BoolVar(&o.Due, "due", false, "rotate only entries older than --max-age")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "say what is due and why; change nothing")
+	fl.StringVar(&o.Policy, "policy", "", "rotation.yaml: rotate what its rotations match, each with its keys, generators, maxAge and hooks (instead of ENTRY and --key)")
 	f.bindKubeconfig(fl)
 	completeWords(cmd, "to", registry.Names()...)
 	cmd.AddCommand(newRotateRollbackCmd(f))
@@ -128,6 +135,9 @@ func (o *rotateOptions) entries(p providers.Provider, args []string) ([]rotate.E
 }
 
 func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string) error {
+	if o.Policy != "" {
+		return runRotatePolicy(ctx, f, o, args)
+	}
 	if o.store.To == "" {
 		return usageError("--to is required: one of %s", strings.Join(registry.Names(), ", "))
 	}
@@ -155,6 +165,11 @@ func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string)
 		opts.Recorder = log
 	}
 	rep, err := rotate.Run(ctx, entries, opts)
+	return finishRotate(f, rep, err)
+}
+
+// finishRotate prints a rotation report and maps it to the exit status.
+func finishRotate(f *factory, rep *rotate.Report, err error) error {
 	if rep != nil {
 		if rerr := f.render(rep, func() error { return writeRotateTable(f.Out, rep) }); rerr != nil {
 			return rerr
@@ -244,4 +259,150 @@ flags.`,
 	cmd.Flags().StringVar(&o.ToVersion, "to-version", "", "the version to make current (default: the one before the current)")
 	f.bindKubeconfig(cmd.Flags())
 	return cmd
+}
+
+// runRotatePolicy rotates what a policy file's rotations match. The whole policy is checked
+// (every problem at file:line:column), every generator built and every glob resolved against
+// its store before anything changes.
+func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []string) error {
+	if len(args) > 0 || len(o.Keys) > 0 || len(o.Generators) > 0 || o.store.To != "" {
+		return usageError("--policy names the entries, keys and store itself: give no ENTRY, --key, --generator or --to")
+	}
+	pol, err := policy.Load(o.Policy, policy.Options{Stores: registry.Names(), Generators: generate.Types()})
+	if err != nil {
+		return err
+	}
+	// The stores the policy names, each opened once with its flags.
+	stores := map[string]providers.Provider{}
+	var fp *audit.Fingerprinter
+	var names []string
+	for _, r := range pol.Rotations {
+		if _, ok := stores[r.Store]; ok {
+			continue
+		}
+		o.store.To = r.Store
+		p, kfp, err := o.store.openStore(ctx, f)
+		if err != nil {
+			return err
+		}
+		stores[r.Store], fp = p, kfp
+		names = append(names, r.Store)
+	}
+	byStore := map[string][]rotate.Entry{}
+	var errs []error
+	restart := false
+	for _, r := range pol.Rotations {
+		entries, err := policyEntries(ctx, stores[r.Store], r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		byStore[r.Store] = append(byStore[r.Store], entries...)
+		restart = restart || r.Restart == policy.RestartConsumers
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if restart {
+		printWarning(f.ErrOut, errors.New("restart: consumers is not carried out yet: restart the workloads that read rotated Secrets yourself (kubectl rollout restart), or let ESO / the controller update them"))
+	}
+	runID := newRunID()
+	var recorder job.Recorder
+	if !o.DryRun {
+		log, done, err := o.store.audit.open(f, fp, runID, stores[names[0]])
+		if err != nil {
+			return err
+		}
+		defer func() { done(); log.Close() }()
+		recorder = log
+	}
+	total := &rotate.Report{APIVersion: rotate.APIVersion, Kind: rotate.ReportKind, RunID: runID, Provider: strings.Join(names, ","), DryRun: o.DryRun, Started: time.Now().UTC(), Counts: map[rotate.Result]int{}}
+	var runErr error
+	for _, name := range names {
+		opts := rotate.Options{Provider: stores[name], Fingerprinter: fp, Recorder: recorder, JournalDir: o.store.JournalDir, RunID: runID,
+			Due: o.Due, DryRun: o.DryRun, Logger: f.logger()}
+		rep, err := rotate.Run(ctx, byStore[name], opts)
+		if rep != nil {
+			total.Job = rep.Job
+			total.Items = append(total.Items, rep.Items...)
+			for k, v := range rep.Counts {
+				total.Counts[k] += v
+			}
+		}
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	total.Duration = time.Since(total.Started).Round(time.Millisecond).String()
+	return finishRotate(f, total, runErr)
+}
+
+// policyEntries resolves one rotation of a policy: its generators, and the entries its
+// paths match in p (every entry of the store when it names none).
+func policyEntries(ctx context.Context, p providers.Provider, r policy.Rotation) ([]rotate.Entry, error) {
+	var keys []rotate.Key
+	var errs []error
+	for _, k := range r.Keys {
+		spec := generate.Spec{Type: k.Generator, Params: k.Params}
+		g, err := generate.New(spec)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: rotation %q, key %s: %w", k.Pos, r.Name, k.Key, err))
+			continue
+		}
+		keys = append(keys, rotate.Key{Name: k.Key, Spec: spec, Generator: g})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	en, ok := p.(providers.Enumerator)
+	if !ok {
+		return nil, fmt.Errorf("%s: rotation %q: the %s store cannot list its entries", r.Pos, r.Name, p.Name())
+	}
+	globs := r.Match.Paths
+	if len(globs) == 0 {
+		globs = []string{"*"}
+	}
+	seen := map[string]bool{}
+	var out []rotate.Entry
+	hooks := rotate.Hooks{Set: r.Hooks.Set, Test: r.Hooks.Test, Timeout: r.Hooks.Timeout}
+	// Paths chose the entries; namespaces, names and labels are checked on what each holds.
+	rest := r.Match
+	rest.Paths = nil
+	var filter func(*providers.Stored) bool
+	if len(rest.Namespaces)+len(rest.Names)+len(rest.Labels) > 0 {
+		filter = func(st *providers.Stored) bool { return rest.Matches("", st.Ref.Namespace, st.Ref.Name, st.Labels) }
+	}
+	for _, glob := range globs {
+		targets, err := en.Entries(ctx, globPrefix(glob))
+		if err != nil {
+			return nil, fmt.Errorf("%s: rotation %q: %w", r.Pos, r.Name, err)
+		}
+		n := 0
+		for _, t := range targets {
+			if ok, _ := path.Match(glob, t.Address); !ok && glob != "*" {
+				continue
+			}
+			n++
+			if seen[t.Address] {
+				continue
+			}
+			seen[t.Address] = true
+			out = append(out, rotate.Entry{Target: t, Keys: keys, MaxAge: r.MaxAge, Hooks: hooks, Filter: filter, Rule: r.Name})
+		}
+		if n == 0 {
+			errs = append(errs, fmt.Errorf("%s: rotation %q: path %q matches no entry of the %s store", r.Pos, r.Name, glob, p.Name()))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// globPrefix is the part of a glob before its first pattern character, cut back to a folder:
+// the prefix to list.
+func globPrefix(glob string) string {
+	i := strings.IndexAny(glob, "*?[\\")
+	if i < 0 {
+		return glob
+	}
+	return glob[:strings.LastIndex(glob[:i], "/")+1]
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // rotateHook writes an executable hook that appends the JSON it is given to log, then runs
@@ -184,5 +185,76 @@ func TestRotateSOPS(t *testing.T) {
 	}
 	if r := runCLI(t, "", "rotate", "rollback", "--to", "sops", "shop/db-credentials.yaml", "--sops-out", "out"); r.code != ExitError || !strings.Contains(r.stderr, "keeps no earlier versions") {
 		t.Errorf("rollback of a file: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// A policy file: globs resolved against the store, namespace and label filters, due-only runs,
+// and a policy that cannot run refused as a whole before anything changes.
+func TestRotatePolicy(t *testing.T) {
+	dir := inTempDir(t)
+	v := startVault(t)
+	writeTestSecrets(t, filepath.Join(dir, "in"))
+	if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "-q"); r.code != ExitOK {
+		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
+	}
+	pol := `apiVersion: secretshift.io/v1alpha1
+kind: RotationPolicy
+defaults: {maxAge: 30d, restart: none}
+rotations:
+- name: shop-logins
+  store: vault
+  match: {paths: ["secret/shop/*"], names: [login]}
+  keys:
+    password: {generator: password, length: 20}
+- name: payments
+  store: vault
+  match: {paths: ["secret/payments/d*"]}
+  keys:
+    ssh-privatekey: {generator: ssh}
+  maxAge: 1s
+`
+	os.WriteFile("rotation.yaml", []byte(pol), 0o600)
+	ctx := context.Background()
+	kv := v.client.KVv2("secret")
+	before := map[string]int{}
+	for _, p := range []string{"shop/login", "shop/db", "payments/deploy"} {
+		s, _ := kv.Get(ctx, p)
+		before[p] = s.VersionMetadata.Version
+	}
+	r := runCLI(t, "", "rotate", "--policy", "rotation.yaml", "--dry-run")
+	if r.code != ExitOK || strings.Count(r.stdout, "would-rotate") != 2 || strings.Contains(r.stdout, "shop/db ") {
+		t.Fatalf("dry run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, "", "rotate", "--policy", "rotation.yaml")
+	if r.code != ExitOK || strings.Count(r.stdout, "rotated") != 2 {
+		t.Fatalf("rotate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for p, want := range map[string]int{"shop/login": before["shop/login"] + 1, "shop/db": before["shop/db"], "payments/deploy": before["payments/deploy"] + 1} {
+		if s, _ := kv.Get(ctx, p); s.VersionMetadata.Version != want {
+			t.Errorf("%s: version %d, want %d", p, s.VersionMetadata.Version, want)
+		}
+	}
+	// Due-only: the 30-day rotation is not due; the 1-second one is, a moment later.
+	time.Sleep(1100 * time.Millisecond)
+	r = runCLI(t, "", "rotate", "--policy", "rotation.yaml", "--due")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "not-due") || strings.Count(r.stdout, "rotated") != 1 {
+		t.Fatalf("due run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Refused as a whole: a glob matching nothing, a bad generator parameter (file:line).
+	bad := strings.Replace(pol, `secret/payments/d*`, `secret/nowhere/*`, 1)
+	bad = strings.Replace(bad, "length: 20", "length: 2, digits: 3", 1)
+	os.WriteFile("bad.yaml", []byte(bad), 0o600)
+	s, _ := kv.Get(ctx, "shop/login")
+	r = runCLI(t, "", "rotate", "--policy", "bad.yaml")
+	if r.code != ExitError || !strings.Contains(r.stderr, "matches no entry") || !strings.Contains(r.stderr, "bad.yaml:9:") {
+		t.Errorf("bad policy: exit %d\n%s", r.code, r.stderr)
+	}
+	if now, _ := kv.Get(ctx, "shop/login"); now.VersionMetadata.Version != s.VersionMetadata.Version {
+		t.Error("a refused policy changed the store")
+	}
+	os.WriteFile("typo.yaml", []byte(strings.Replace(pol, "maxAge: 1s", "maxage: 1s", 1)), 0o600)
+	if r := runCLI(t, "", "rotate", "--policy", "typo.yaml"); r.code != ExitError || !strings.Contains(r.stderr, `did you mean "maxAge"`) {
+		t.Errorf("typo: exit %d\n%s", r.code, r.stderr)
 	}
 }

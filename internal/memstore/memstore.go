@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,6 +125,20 @@ func (s *Store) Write(_ context.Context, t providers.Target, p providers.Payload
 	s.entries[t.Address] = append(vs, providers.Stored{Data: copyData(p.Data), Type: p.EffectiveType(), Fingerprint: p.Fingerprint,
 		FingerprintKeyID: p.FingerprintKeyID, Version: v, Managed: true, SourceUID: p.Ref.UID, RunID: p.RunID, Ref: p.Ref, Updated: time.Now()})
 	return v, nil
+}
+
+// Entries implements providers.Enumerator.
+func (s *Store) Entries(_ context.Context, prefix string) ([]providers.Target, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []providers.Target
+	for a := range s.entries {
+		if strings.HasPrefix(a, prefix) {
+			out = append(out, providers.Target{Provider: Name, Address: a})
+		}
+	}
+	slices.SortFunc(out, func(a, b providers.Target) int { return strings.Compare(a.Address, b.Address) })
+	return out, nil
 }
 
 // Count counts the versions of an entry.

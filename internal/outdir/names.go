@@ -1,9 +1,13 @@
 package outdir
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/secretshift/secretshift/providers"
@@ -126,4 +130,35 @@ func Check(provider string, t providers.Target, pl providers.Payload) []error {
 		errs = append(errs, fmt.Errorf("secret %s: %w: values total %d bytes, Kubernetes allows %d", pl.Ref, providers.ErrTooLarge, n, MaxSecretSize))
 	}
 	return errs
+}
+
+// Entries lists the manifests of the output folder dir of the store called provider whose
+// address starts with prefix: every <namespace>/<name>.yaml, in address order. A missing folder
+// holds none.
+func Entries(dir, provider, prefix string) ([]providers.Target, error) {
+	nss, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list output folder %s: %w", dir, IOErr(err))
+	}
+	var out []providers.Target
+	for _, ns := range nss {
+		if !ns.IsDir() || CheckNamespace(ns.Name()) != nil {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(dir, ns.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", filepath.Join(dir, ns.Name()), IOErr(err))
+		}
+		for _, f := range files {
+			t := providers.Target{Provider: provider, Address: ns.Name() + "/" + f.Name()}
+			if _, _, err := ParseAddress(provider, t); err == nil && f.Type().IsRegular() && strings.HasPrefix(t.Address, prefix) {
+				out = append(out, t)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b providers.Target) int { return strings.Compare(a.Address, b.Address) })
+	return out, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"sigs.k8s.io/yaml"
 
@@ -73,30 +72,22 @@ func (p *Provider) Finish(ctx context.Context) error {
 }
 
 // resources lists the SealedSecret files of the folder as kustomize resources, sorted.
-func (p *Provider) resources(ctx context.Context) ([]string, error) {
-	nss, err := os.ReadDir(p.out)
+func (p *Provider) resources(_ context.Context) ([]string, error) {
+	entries, err := outdir.Entries(p.out, Name, "")
 	if err != nil {
-		return nil, fmt.Errorf("list output folder %s: %w", p.out, outdir.IOErr(err))
+		return nil, err
 	}
 	resources := []string{}
-	for _, ns := range nss {
-		if !ns.IsDir() || outdir.CheckNamespace(ns.Name()) != nil {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		files, err := os.ReadDir(filepath.Join(p.out, ns.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", filepath.Join(p.out, ns.Name()), outdir.IOErr(err))
-		}
-		for _, f := range files {
-			a := ns.Name() + "/" + f.Name()
-			if _, _, err := outdir.ParseAddress(Name, providers.Target{Address: a}); err == nil && f.Type().IsRegular() {
-				resources = append(resources, a)
-			}
-		}
+	for _, t := range entries {
+		resources = append(resources, t.Address)
 	}
-	slices.Sort(resources)
 	return resources, nil
+}
+
+// Entries implements providers.Enumerator.
+func (p *Provider) Entries(_ context.Context, prefix string) ([]providers.Target, error) {
+	if p.stream != nil {
+		return nil, nil
+	}
+	return outdir.Entries(p.out, Name, prefix)
 }

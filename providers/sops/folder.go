@@ -1,10 +1,12 @@
 package sops
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 
 	"github.com/secretshift/secretshift/internal/outdir"
+	"github.com/secretshift/secretshift/providers"
 )
 
 // ErrFolderInUse is returned by Write while another process holds the output folder's lock.
@@ -34,3 +36,8 @@ func (p *Provider) acquire() error {
 // Close releases the output folder's lock. Writes after Close fail. The operating system
 // releases the lock as well when the process ends, however it ends.
 func (p *Provider) Close() error { return p.folder.Close() }
+
+// Entries implements providers.Enumerator.
+func (p *Provider) Entries(_ context.Context, prefix string) ([]providers.Target, error) {
+	return outdir.Entries(p.out, Name, prefix)
+}

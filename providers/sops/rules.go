@@ -14,7 +14,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/secretshift/secretshift/internal/outdir"
-	"github.com/secretshift/secretshift/providers"
 )
 
 // configAbsent is the hash recorded for a folder without .sops.yaml.
@@ -224,28 +223,13 @@ func (b *ruleBook) rulesInUse() ([]ruleUse, error) {
 // writes (<namespace>/<name>.yaml); dot files such as .sops.yaml, the lock file and temporary
 // files never do.
 func existingAddresses(out string) ([]string, error) {
-	nss, err := os.ReadDir(out)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	entries, err := outdir.Entries(out, Name, "")
 	if err != nil {
-		return nil, fmt.Errorf("list output folder %s: %w", out, outdir.IOErr(err))
+		return nil, err
 	}
 	var addrs []string
-	for _, ns := range nss {
-		if !ns.IsDir() || outdir.CheckNamespace(ns.Name()) != nil {
-			continue
-		}
-		files, err := os.ReadDir(filepath.Join(out, ns.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("list output folder %s: %w", out, outdir.IOErr(err))
-		}
-		for _, f := range files {
-			a := ns.Name() + "/" + f.Name()
-			if _, _, err := outdir.ParseAddress(Name, providers.Target{Address: a}); err == nil && f.Type().IsRegular() {
-				addrs = append(addrs, a)
-			}
-		}
+	for _, t := range entries {
+		addrs = append(addrs, t.Address)
 	}
 	return addrs, nil
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -321,6 +322,46 @@ func (p *Provider) list(ctx context.Context, dir string) (map[string]bool, error
 		}
 	}
 	return keys, nil
+}
+
+// Entries implements providers.Enumerator: a recursive LIST of the mount's metadata below
+// prefix (an address, the mount included).
+func (p *Provider) Entries(ctx context.Context, prefix string) ([]providers.Target, error) {
+	rel := strings.TrimPrefix(prefix, p.mount+"/")
+	if prefix == p.mount {
+		rel = ""
+	}
+	dir, _ := path.Split(rel)
+	var out []providers.Target
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		s, err := p.client.Logical().ListWithContext(ctx, p.mount+"/metadata/"+dir)
+		if err != nil {
+			return fmt.Errorf("list vault %s/%s: %w", p.mount, dir, classify(err))
+		}
+		if s == nil || s.Data == nil {
+			return nil
+		}
+		raw, _ := s.Data["keys"].([]any)
+		for _, k := range raw {
+			name, _ := k.(string)
+			switch {
+			case name == "":
+			case strings.HasSuffix(name, "/"):
+				if err := walk(dir + name); err != nil {
+					return err
+				}
+			case strings.HasPrefix(dir+name, rel):
+				out = append(out, providers.Target{Provider: Name, Address: p.mount + "/" + dir + name})
+			}
+		}
+		return nil
+	}
+	if err := walk(dir); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b providers.Target) int { return strings.Compare(a.Address, b.Address) })
+	return out, nil
 }
 
 // Write implements providers.Provider. Custom metadata is written before the data so that a
