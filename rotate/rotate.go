@@ -27,6 +27,8 @@ const (
 	ActionTest     = "rotate.test"     // the test hook proved the new values work
 	ActionPromote  = "rotate.promote"  // the new values became the store's current version
 	ActionRollback = "rotate.rollback" // the previous values were put back (hook, or store)
+	ActionRefresh  = "rotate.refresh"  // the cluster's copy of the Secret was refreshed (ESO force-sync) and carries the new values
+	ActionRestart  = "rotate.restart"  // the workloads that read the Secret were restarted and rolled out
 )
 
 // Journal states of an entry beyond job's own (run, written, verified, failed): the step a run
@@ -49,6 +51,9 @@ const (
 	ResultRolledBack Result = "rolled-back" // set or test failed; the previous values are back
 	ResultFailed     Result = "failed"
 	ResultConflict   Result = "conflict" // someone else changed the entry meanwhile
+	// ResultNotRestarted: the new values are current in the store, but refreshing the
+	// cluster's copy or restarting its consumers failed.
+	ResultNotRestarted Result = "rotated-not-restarted"
 )
 
 // Report kinds.
@@ -72,6 +77,18 @@ type Entry struct {
 	Filter func(st *providers.Stored) bool
 	// Rule names what chose the entry (a policy's rotation), for the report and the audit.
 	Rule string
+	// Restart asks, after promotion, for the cluster's copy of the Secret to be refreshed and
+	// the workloads that read it restarted (Options.Consumers).
+	Restart bool
+}
+
+// Consumers is what a rotation does in the cluster after promotion, for entries that ask for
+// it: make the cluster's copy of the Secret carry the new values (an ExternalSecret
+// force-synced, then waited for), and restart the workloads that read it and wait for their
+// rollout. Both return what they did, in words, for the report and the audit log.
+type Consumers interface {
+	Refresh(ctx context.Context, ref providers.Ref, typ string, fingerprint string) (string, error)
+	Restart(ctx context.Context, ref providers.Ref) (string, error)
 }
 
 // Key is one key of an entry and the generator of its new value.
@@ -96,6 +113,8 @@ type Options struct {
 	DryRun bool
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Consumers, when set, refreshes and restarts what reads entries with Restart.
+	Consumers Consumers
 }
 
 // ItemReport is the outcome of one entry. It holds fingerprints, never values.
@@ -133,7 +152,7 @@ type Report struct {
 
 // Failed reports whether any entry failed, conflicted or was rolled back.
 func (r *Report) Failed() bool {
-	return r.Counts[ResultFailed]+r.Counts[ResultConflict]+r.Counts[ResultRolledBack] > 0
+	return r.Counts[ResultFailed]+r.Counts[ResultConflict]+r.Counts[ResultRolledBack]+r.Counts[ResultNotRestarted] > 0
 }
 
 // ErrTestFailed marks a run in which a set or test hook failed and the previous values were put
@@ -411,6 +430,40 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	}
 	r.mark(k, job.StateVerified, version)
 	it.Result = ResultRotated
+	if e.Restart && r.opts.Consumers != nil {
+		return r.restart(ctx, it, cur.Ref, typ, version)
+	}
+	return it, nil
+}
+
+// restart refreshes the cluster's copy of a rotated entry's Secret and restarts its
+// consumers. A failure there leaves the new values current in the store: the entry is
+// reported rotated-not-restarted, with what is left to do.
+func (r *runner) restart(ctx context.Context, it *ItemReport, ref providers.Ref, typ, version string) (*ItemReport, error) {
+	t, c := it.Target, r.opts.Consumers
+	if ref.Name == "" {
+		it.Result, it.Error = ResultNotRestarted, fmt.Sprintf("%s: the store does not record which Secret the entry stands for; restart its consumers yourself", t)
+		return it, nil
+	}
+	did, err := c.Refresh(ctx, ref, typ, it.NewFingerprint)
+	if rerr := r.record(ctx, r.event(ActionRefresh, outcomeOf(err), t, version, nil, map[string]string{"secret": ref.String(), "done": did}, err)); rerr != nil {
+		return nil, rerr
+	}
+	if err != nil {
+		it.Result, it.Error = ResultNotRestarted, fmt.Sprintf("%s: rotated (version %s), but the Secret %s was not refreshed: %v", t, version, ref, err)
+		return it, nil
+	}
+	did, err = c.Restart(ctx, ref)
+	if rerr := r.record(ctx, r.event(ActionRestart, outcomeOf(err), t, version, nil, map[string]string{"secret": ref.String(), "done": did}, err)); rerr != nil {
+		return nil, rerr
+	}
+	if err != nil {
+		it.Result, it.Error = ResultNotRestarted, fmt.Sprintf("%s: rotated (version %s), but restarting what reads %s failed: %v", t, version, ref, err)
+		return it, nil
+	}
+	if did != "" {
+		it.Reason += "; " + did
+	}
 	return it, nil
 }
 

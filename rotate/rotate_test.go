@@ -350,3 +350,54 @@ func TestHookCheck(t *testing.T) {
 		}
 	}
 }
+
+// fakeConsumers records what a rotation asked the cluster to do.
+type fakeConsumers struct {
+	calls      []string
+	restartErr error
+}
+
+func (c *fakeConsumers) Refresh(_ context.Context, ref providers.Ref, typ, fingerprint string) (string, error) {
+	c.calls = append(c.calls, "refresh "+ref.String()+" "+typ+" "+fingerprint)
+	return "refreshed", nil
+}
+
+func (c *fakeConsumers) Restart(_ context.Context, ref providers.Ref) (string, error) {
+	c.calls = append(c.calls, "restart "+ref.String())
+	return "restarted deployment/web", c.restartErr
+}
+
+// After promotion, entries that ask for it have their Secret refreshed with the new
+// fingerprint and its consumers restarted, on record; a failed restart leaves the new values
+// current and says so.
+func TestRestartAfterPromotion(t *testing.T) {
+	f := newFixture(t)
+	c := &fakeConsumers{}
+	f.opts.Consumers = c
+	e := Entry{Target: f.t, Keys: []Key{passwordKey(t, "password")}, Restart: true}
+	rep, err := Run(context.Background(), []Entry{e}, f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := rep.Items[0]
+	if it.Result != ResultRotated || len(c.calls) != 2 || c.calls[0] != "refresh shop/db Opaque "+it.NewFingerprint || c.calls[1] != "restart shop/db" {
+		t.Fatalf("report %+v, calls %v", it, c.calls)
+	}
+	if f.log.Count(ActionRefresh, audit.OutcomeSuccess) != 1 || f.log.Count(ActionRestart, audit.OutcomeSuccess) != 1 {
+		t.Error("refresh and restart not on record")
+	}
+	c.restartErr = errors.New("deployment/web did not roll out in 5m0s")
+	rep, err = Run(context.Background(), []Entry{e}, f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := rep.Items[0]; it.Result != ResultNotRestarted || !strings.Contains(it.Error, "did not roll out") || f.current(t).Version != "3" || !rep.Failed() {
+		t.Errorf("failed restart: %+v", it)
+	}
+	// Without Restart nothing is asked of the cluster.
+	c.calls = nil
+	e.Restart = false
+	if _, err := Run(context.Background(), []Entry{e}, f.opts); err != nil || len(c.calls) != 0 {
+		t.Errorf("calls %v, %v", c.calls, err)
+	}
+}

@@ -182,6 +182,8 @@ func finishRotate(f *factory, rep *rotate.Report, err error) error {
 	switch {
 	case rep.Counts[rotate.ResultFailed]+rep.Counts[rotate.ResultConflict] > 0:
 		return withCode(ExitPartial, fmt.Errorf("%d entr(ies) not rotated (see the report); the others were", rep.Counts[rotate.ResultFailed]+rep.Counts[rotate.ResultConflict]))
+	case rep.Counts[rotate.ResultNotRestarted] > 0:
+		return withCode(ExitPartial, fmt.Errorf("%d entr(ies) rotated, but their Secret was not refreshed or their consumers not restarted (see the report)", rep.Counts[rotate.ResultNotRestarted]))
 	case rep.Counts[rotate.ResultRolledBack] > 0:
 		return withCode(ExitVerify, fmt.Errorf("%w: %d entr(ies); their previous values are current", rotate.ErrTestFailed, rep.Counts[rotate.ResultRolledBack]))
 	}
@@ -207,7 +209,7 @@ func writeRotateTable(out io.Writer, r *rotate.Report) error {
 
 func rotateSummary(r *rotate.Report) string {
 	var parts []string
-	for _, res := range []rotate.Result{rotate.ResultRotated, rotate.ResultWouldRoll, rotate.ResultNotDue, rotate.ResultRolledBack, rotate.ResultConflict, rotate.ResultFailed} {
+	for _, res := range []rotate.Result{rotate.ResultRotated, rotate.ResultNotRestarted, rotate.ResultWouldRoll, rotate.ResultNotDue, rotate.ResultRolledBack, rotate.ResultConflict, rotate.ResultFailed} {
 		if n := r.Counts[res]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, res))
 		}
