@@ -155,6 +155,11 @@ func (r *Report) Failed() bool {
 	return r.Counts[ResultFailed]+r.Counts[ResultConflict]+r.Counts[ResultRolledBack]+r.Counts[ResultNotRestarted] > 0
 }
 
+// ErrNotInCluster is returned by Consumers.Refresh when the new values have not reached the
+// cluster yet and cannot be made to (no ExternalSecret makes the Secret): the consumers are
+// not restarted, and the entry still counts as rotated.
+var ErrNotInCluster = errors.New("the new values are not in the cluster yet")
+
 // ErrTestFailed marks a run in which a set or test hook failed and the previous values were put
 // back.
 var ErrTestFailed = errors.New("the new values failed their set or test hook and were rolled back")
@@ -446,6 +451,10 @@ func (r *runner) restart(ctx context.Context, it *ItemReport, ref providers.Ref,
 		return it, nil
 	}
 	did, err := c.Refresh(ctx, ref, typ, it.NewFingerprint)
+	if errors.Is(err, ErrNotInCluster) {
+		it.Reason += "; " + did
+		return it, r.record(ctx, r.event(ActionRefresh, audit.OutcomeSkipped, t, version, nil, map[string]string{"secret": ref.String(), "done": did}, nil))
+	}
 	if rerr := r.record(ctx, r.event(ActionRefresh, outcomeOf(err), t, version, nil, map[string]string{"secret": ref.String(), "done": did}, err)); rerr != nil {
 		return nil, rerr
 	}

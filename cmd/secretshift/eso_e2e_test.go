@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -150,7 +151,55 @@ func TestExternalSecretsOperatorRecreatesSecrets(t *testing.T) {
 					t.Errorf("%s: labels or annotations not carried over", ref)
 				}
 			}
+			if kind == "SecretStore" {
+				rotateThroughESO(t, cs, k, vault.Addr, namespaces[0], prefix)
+			}
 		})
+	}
+}
+
+// rotateThroughESO rotates one migrated entry with --restart, as a schedule would after the
+// cut-over: the real ESO controller, force-synced, writes the new value into the Secret, and
+// the Deployment that reads it (and only it) is restarted.
+func rotateThroughESO(t *testing.T, cs kubernetes.Interface, k *testenv.Kube, vaultAddr, ns, prefix string) {
+	ctx := context.Background()
+	mkDeploy := func(name, secret string) {
+		labels := map[string]string{"app": name}
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: "example.invalid/app",
+				Env: []corev1.EnvVar{{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "password"}}}},
+			}}}},
+		}}
+		if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkDeploy("reads-basic-auth", "basic-auth")
+	mkDeploy("reads-other", "opaque-multi")
+	before, _ := cs.CoreV1().Secrets(ns).Get(ctx, "basic-auth", metav1.GetOptions{})
+	entry := prefix + "/" + ns + "/basic-auth"
+	r := runCLI(t, "", "rotate", "--to", "vault", "secret/"+entry, "--kubeconfig", k.Kubeconfig, "--vault-addr", vaultAddr,
+		"--key", "password", "--generator", "password:length=28", "--restart", "--rollout-timeout", "0", "-o", "json")
+	if r.code != ExitOK {
+		t.Fatalf("rotate: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	after, err := cs.CoreV1().Secrets(ns).Get(ctx, "basic-auth", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(after.Data["password"], before.Data["password"]) || len(after.Data["password"]) != 28 || !bytes.Equal(after.Data["username"], before.Data["username"]) {
+		t.Errorf("ESO did not write the new value (password of %d bytes)\n%s", len(after.Data["password"]), r.stdout)
+	}
+	for name, restarted := range map[string]bool{"reads-basic-auth": true, "reads-other": false} {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]; ok != restarted {
+			t.Errorf("Deployment %s restarted: %v, want %v", name, ok, restarted)
+		}
 	}
 }
 

@@ -34,6 +34,8 @@ type rotateOptions struct {
 	DryRun     bool
 	ToVersion  string
 	Policy     string
+	Restart    bool
+	Rollout    time.Duration
 }
 
 func newRotateCmd(f *factory) *cobra.Command {
@@ -87,6 +89,8 @@ previous values were put back.`,
 	fl.DurationVar(&o.MaxAge, "max-age", 0, "with --due: rotate only entries whose current version is older than this")
 	fl.BoolVar(&o.Due, "due", false, "rotate only entries older than --max-age")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "say what is due and why; change nothing")
+	fl.BoolVar(&o.Restart, "restart", false, "after promotion, force-sync the ExternalSecrets that make each Secret, wait for the new values, and restart the workloads that read it (a policy sets this per rotation: restart: consumers)")
+	fl.DurationVar(&o.Rollout, "rollout-timeout", 5*time.Minute, "how long restarted workloads may take to roll out (0: do not wait)")
 	fl.StringVar(&o.Policy, "policy", "", "rotation.yaml: rotate what its rotations match, each with its keys, generators, maxAge and hooks (instead of ENTRY and --key)")
 	f.bindKubeconfig(fl)
 	completeWords(cmd, "to", registry.Names()...)
@@ -129,7 +133,7 @@ func (o *rotateOptions) entries(p providers.Provider, args []string) ([]rotate.E
 	}
 	var out []rotate.Entry
 	for _, a := range args {
-		out = append(out, rotate.Entry{Target: providers.Target{Provider: p.Name(), Address: a}, Keys: keys, MaxAge: o.MaxAge, Hooks: hooks})
+		out = append(out, rotate.Entry{Target: providers.Target{Provider: p.Name(), Address: a}, Keys: keys, MaxAge: o.MaxAge, Hooks: hooks, Restart: o.Restart})
 	}
 	return out, nil
 }
@@ -156,6 +160,11 @@ func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string)
 	}
 	opts := rotate.Options{Provider: p, Fingerprinter: fp, JournalDir: o.store.JournalDir, RunID: newRunID(),
 		Due: o.Due, DryRun: o.DryRun, Logger: f.logger()}
+	if o.Restart && !o.DryRun {
+		if opts.Consumers, err = newClusterConsumers(f, fp, o.Rollout); err != nil {
+			return err
+		}
+	}
 	if !o.DryRun {
 		log, done, err := o.store.audit.open(f, fp, opts.RunID, p)
 		if err != nil {
@@ -305,8 +314,13 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if restart {
-		printWarning(f.ErrOut, errors.New("restart: consumers is not carried out yet: restart the workloads that read rotated Secrets yourself (kubectl rollout restart), or let ESO / the controller update them"))
+	var consumers rotate.Consumers
+	if restart && !o.DryRun {
+		c, err := newClusterConsumers(f, fp, o.Rollout)
+		if err != nil {
+			return fmt.Errorf("%w\nor set restart: none in the policy", err)
+		}
+		consumers = c
 	}
 	runID := newRunID()
 	var recorder job.Recorder
@@ -322,7 +336,7 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 	var runErr error
 	for _, name := range names {
 		opts := rotate.Options{Provider: stores[name], Fingerprinter: fp, Recorder: recorder, JournalDir: o.store.JournalDir, RunID: runID,
-			Due: o.Due, DryRun: o.DryRun, Logger: f.logger()}
+			Due: o.Due, DryRun: o.DryRun, Logger: f.logger(), Consumers: consumers}
 		rep, err := rotate.Run(ctx, byStore[name], opts)
 		if rep != nil {
 			total.Job = rep.Job
@@ -390,7 +404,7 @@ func policyEntries(ctx context.Context, p providers.Provider, r policy.Rotation)
 				continue
 			}
 			seen[t.Address] = true
-			out = append(out, rotate.Entry{Target: t, Keys: keys, MaxAge: r.MaxAge, Hooks: hooks, Filter: filter, Rule: r.Name})
+			out = append(out, rotate.Entry{Target: t, Keys: keys, MaxAge: r.MaxAge, Hooks: hooks, Filter: filter, Rule: r.Name, Restart: r.Restart == policy.RestartConsumers})
 		}
 		if n == 0 {
 			errs = append(errs, fmt.Errorf("%s: rotation %q: path %q matches no entry of the %s store", r.Pos, r.Name, glob, p.Name()))
