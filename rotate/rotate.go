@@ -246,6 +246,16 @@ func (r *runner) record(ctx context.Context, e audit.Event) error {
 	return nil
 }
 
+// markBefore marks a step; when a hook is about to act outside the store (hook), the mark is
+// made durable first, so that a run after a crash knows the step was reached.
+func (r *runner) markBefore(k job.Key, s job.State, version string, hook bool) error {
+	r.mark(k, s, version)
+	if hook && r.journal != nil {
+		return r.journal.Flush()
+	}
+	return nil
+}
+
 func (r *runner) mark(k job.Key, s job.State, version string) {
 	if r.journal != nil {
 		r.journal.Mark(k, s, version)
@@ -351,12 +361,8 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	if err := r.record(ctx, r.event(ActionPending, audit.OutcomeSuccess, t, cur.Version, generated, details, nil)); err != nil {
 		return nil, err
 	}
-	r.mark(k, StatePending, cur.Version)
-	if r.journal != nil {
-		// Durable before the hooks act outside the store.
-		if err := r.journal.Flush(); err != nil {
-			return fail(ResultFailed, fmt.Errorf("%s: journal: %w", t, err))
-		}
+	if err := r.markBefore(k, StatePending, cur.Version, e.Hooks.has(hookSet) || e.Hooks.has(hookTest)); err != nil {
+		return fail(ResultFailed, fmt.Errorf("%s: journal: %w", t, err))
 	}
 
 	// Set and test, then promote; a failure puts the previous values back where they are used.
@@ -383,7 +389,9 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		if herr != nil {
 			return rollback("the set hook", herr)
 		}
-		r.mark(k, StateSet, cur.Version)
+		if err := r.markBefore(k, StateSet, cur.Version, e.Hooks.has(hookTest)); err != nil {
+			return fail(ResultFailed, fmt.Errorf("%s: journal: %w", t, err))
+		}
 	}
 	if e.Hooks.has(hookTest) {
 		herr := e.Hooks.run(ctx, hookTest, "test", t, next)

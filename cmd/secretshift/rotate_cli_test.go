@@ -129,10 +129,10 @@ func TestRotateVaultEndToEnd(t *testing.T) {
 	}
 }
 
-// A run killed right after its set hook (the hook kills it) leaves the store with the
-// previous values; the next run says where the earlier one stopped, rotates, and the audit log
-// verifies.
-func TestRotateKilledAfterSetIsFinishedByTheNextRun(t *testing.T) {
+// A run killed at a step (by the generator program, the set hook or the test hook, each of
+// which kills it) leaves the store with the previous values; the next run says where the
+// earlier one stopped, rotates, and the audit log verifies.
+func TestRotateKilledAtEachStepIsFinishedByTheNextRun(t *testing.T) {
 	dir := inTempDir(t)
 	v := startVault(t)
 	writeTestSecrets(t, filepath.Join(dir, "in"))
@@ -140,27 +140,39 @@ func TestRotateKilledAfterSetIsFinishedByTheNextRun(t *testing.T) {
 		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
 	}
 	ctx := context.Background()
-	before, _ := v.client.KVv2("secret").Get(ctx, "shop/login")
 	killer := rotateHook(t, "killer", filepath.Join(dir, "killer.log"), "kill -9 $PPID; sleep 5")
-	cmd := commandProcess(t, "rotate", "--to", "vault", "secret/shop/login", "--key", "password", "--generator", "password", "--set-hook", killer)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err == nil {
-		t.Fatalf("the run was not killed\n%s", stderr.String())
-	}
-	if now, _ := v.client.KVv2("secret").Get(ctx, "shop/login"); now.VersionMetadata.Version != before.VersionMetadata.Version {
-		t.Fatal("the store changed before promotion")
-	}
 	set := rotateHook(t, "set", filepath.Join(dir, "set.log"), "exit 0")
-	r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/login", "--key", "password", "--generator", "password", "--set-hook", set, "-o", "json")
-	if r.code != ExitOK || !strings.Contains(r.stdout, `"resumed": "pending"`) {
-		t.Fatalf("re-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	if now, _ := v.client.KVv2("secret").Get(ctx, "shop/login"); now.VersionMetadata.Version != before.VersionMetadata.Version+1 {
-		t.Errorf("version %d after the re-run, want %d", now.VersionMetadata.Version, before.VersionMetadata.Version+1)
-	}
-	if r := runCLI(t, "", "audit", "verify"); r.code != ExitOK {
-		t.Errorf("audit verify: exit %d\n%s", r.code, r.stdout+r.stderr)
+	for _, tc := range []struct {
+		step, resumed string
+		args          []string
+	}{
+		{"generate", "", []string{"--generator", "command:command=" + killer}},
+		{"set", "pending", []string{"--generator", "password", "--set-hook", killer}},
+		{"test", "set", []string{"--generator", "password", "--set-hook", set, "--test-hook", killer}},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			before, _ := v.client.KVv2("secret").Get(ctx, "shop/login")
+			args := append([]string{"rotate", "--to", "vault", "secret/shop/login", "--key", "password"}, tc.args...)
+			cmd := commandProcess(t, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err == nil {
+				t.Fatalf("the run was not killed\n%s", stderr.String())
+			}
+			if now, _ := v.client.KVv2("secret").Get(ctx, "shop/login"); now.VersionMetadata.Version != before.VersionMetadata.Version {
+				t.Fatal("the store changed before promotion")
+			}
+			r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/login", "--key", "password", "--generator", "password", "--set-hook", set, "-o", "json")
+			if r.code != ExitOK || (tc.resumed != "" && !strings.Contains(r.stdout, `"resumed": "`+tc.resumed+`"`)) {
+				t.Fatalf("re-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			if now, _ := v.client.KVv2("secret").Get(ctx, "shop/login"); now.VersionMetadata.Version != before.VersionMetadata.Version+1 {
+				t.Errorf("version %d after the re-run, want %d", now.VersionMetadata.Version, before.VersionMetadata.Version+1)
+			}
+			if r := runCLI(t, "", "audit", "verify"); r.code != ExitOK {
+				t.Errorf("audit verify: exit %d\n%s", r.code, r.stdout+r.stderr)
+			}
+		})
 	}
 }
 
