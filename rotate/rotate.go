@@ -366,7 +366,9 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	}
 
 	// Set and test, then promote; a failure puts the previous values back where they are used.
-	rollback := func(step string, cause error) (*ItemReport, error) {
+	// rollback runs the set hook again with the previous values after step failed; res is
+	// the entry's result when that works (rolled back after a failed hook, failed otherwise).
+	rollback := func(step string, cause error, res Result) (*ItemReport, error) {
 		rerr := e.Hooks.run(ctx, hookSet, "rollback", t, cur.Data)
 		outcome, rd := audit.OutcomeSuccess, map[string]string{"after": step}
 		if rerr != nil {
@@ -379,7 +381,7 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		if rerr != nil {
 			return fail(ResultFailed, fmt.Errorf("%s: %s failed (%v), and putting the previous values back with the set hook failed too: %w\nthe store still holds the previous values (version %s)", t, step, cause, rerr, cur.Version))
 		}
-		return fail(ResultRolledBack, fmt.Errorf("%s: %s failed: %w\nthe previous values are back in place; the store was not changed", t, step, cause))
+		return fail(res, fmt.Errorf("%s: %s failed: %w\nthe previous values are back in place; the store was not changed", t, step, cause))
 	}
 	if e.Hooks.has(hookSet) {
 		herr := e.Hooks.run(ctx, hookSet, "set", t, next)
@@ -387,7 +389,7 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 			return nil, err
 		}
 		if herr != nil {
-			return rollback("the set hook", herr)
+			return rollback("the set hook", herr, ResultRolledBack)
 		}
 		if err := r.markBefore(k, StateSet, cur.Version, e.Hooks.has(hookTest)); err != nil {
 			return fail(ResultFailed, fmt.Errorf("%s: journal: %w", t, err))
@@ -399,7 +401,7 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 			return nil, err
 		}
 		if herr != nil {
-			return rollback("the test hook", herr)
+			return rollback("the test hook", herr, ResultRolledBack)
 		}
 		r.mark(k, StateTested, cur.Version)
 	}
@@ -407,7 +409,7 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	pl := providers.Payload{Ref: cur.Ref, Type: typ, Data: next, Labels: cur.Labels, Annotations: cur.Annotations, Immutable: cur.Immutable,
 		Provenance: map[string]string{"job": "rotate"}, Fingerprint: it.NewFingerprint, FingerprintKeyID: fp.KeyID(), RunID: r.opts.RunID}
 	if err := p.Check(t, pl); err != nil {
-		return rollback("the store's check of the new values", err)
+		return rollback("the store's check of the new values", err, ResultFailed)
 	}
 	if err := r.record(ctx, r.event(ActionPromote, audit.OutcomeAttempt, t, cur.Version, nil, details, nil)); err != nil {
 		return nil, err
@@ -422,7 +424,7 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 			// current now, and the set hook must not be turned back over them.
 			return fail(ResultConflict, fmt.Errorf("%s: changed in the store during the rotation (another run or a person): %w\nthe values set by this run's set hook are not stored; check the entry and its consumers", t, werr))
 		}
-		return rollback("promotion", werr)
+		return rollback("promotion", werr, ResultFailed)
 	}
 	r.mark(k, job.StateWritten, version)
 	it.Version = version
