@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/secretshift/secretshift/rotate/generate"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -760,7 +762,7 @@ func (p *parser) param(q pair, ctx string) (string, bool) {
 			ok = ok && sok
 			parts = append(parts, s)
 		}
-		return strings.Join(parts, ";"), ok
+		return generate.JoinList(parts...), ok
 	}
 	p.errorf(q.val, ctx, "%s must be a string, number, boolean or a list of them, not %s", q.name, describe(v))
 	return "", false
