@@ -208,6 +208,17 @@ type Enumerator interface {
 	Entries(ctx context.Context, prefix string) ([]Target, error)
 }
 
+// Leaser is implemented by providers that can hold a short lease on a target in the store
+// itself, so that runs on different machines never rotate the same entry at once. The lease
+// ends when the target is next written, when it is released, or when ttl has passed.
+type Leaser interface {
+	// Lease takes the lease on t for holder. A lease held by a holder for which ours is true
+	// (an earlier run of the same job, killed before it released it) is taken over. It
+	// returns an error wrapping ErrBusy, naming the holder and until when, while another
+	// holder has it.
+	Lease(ctx context.Context, t Target, holder string, ttl time.Duration, ours func(holder string) bool) (release func(context.Context) error, err error)
+}
+
 // Versioned is implemented by providers that keep earlier versions of a target (what a
 // rotation's rollback needs).
 type Versioned interface {

@@ -56,6 +56,14 @@ func (h Hooks) argv(kind hookKind) []string {
 
 func (h Hooks) has(kind hookKind) bool { return len(h.argv(kind)) > 0 }
 
+// timeout is how long one hook run may take.
+func (h Hooks) timeout() time.Duration {
+	if h.Timeout <= 0 {
+		return DefaultHookTimeout
+	}
+	return h.Timeout
+}
+
 // Check makes sure every hook names a program that exists and can be run, before anything
 // changes.
 func (h Hooks) Check() error {
@@ -104,10 +112,7 @@ func (h Hooks) run(ctx context.Context, kind hookKind, stage string, t providers
 	if err != nil {
 		return err
 	}
-	timeout := h.Timeout
-	if timeout <= 0 {
-		timeout = DefaultHookTimeout
-	}
+	timeout := h.timeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)

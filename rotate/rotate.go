@@ -290,6 +290,23 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		it.Result, it.Error = res, err.Error()
 		return it, nil
 	}
+	if l, ok := p.(providers.Leaser); ok && !r.opts.DryRun {
+		// One run at a time per entry, also across machines: the lease lasts until the
+		// promotion writes the entry, or is released below.
+		release, err := l.Lease(ctx, t, r.opts.RunID, e.Hooks.timeout()*3+5*time.Minute, r.journal.EarlierRun)
+		switch {
+		case errors.Is(err, providers.ErrBusy):
+			return fail(ResultConflict, err)
+		case err != nil && !errors.Is(err, providers.ErrNotFound):
+			return fail(ResultFailed, err)
+		case err == nil:
+			defer func() {
+				if err := release(context.WithoutCancel(ctx)); err != nil {
+					r.opts.Logger.Warn("release lease", "target", t.String(), "error", err)
+				}
+			}()
+		}
+	}
 	cur, err := p.Read(ctx, t)
 	if err != nil {
 		return fail(ResultFailed, fmt.Errorf("read %s: %w", t, err))

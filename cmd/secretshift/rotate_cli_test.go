@@ -270,3 +270,49 @@ rotations:
 		t.Errorf("typo: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// Two runs of the same rotation from different machines (separate journals): while the first
+// is in its set hook it holds the entry's lease in the store, so the second reports a conflict
+// and changes nothing; the first then finishes.
+func TestRotateLeaseKeepsTwoRunsApart(t *testing.T) {
+	dir := inTempDir(t)
+	v := startVault(t)
+	writeTestSecrets(t, filepath.Join(dir, "in"))
+	if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "-q"); r.code != ExitOK {
+		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
+	}
+	started := filepath.Join(dir, "started")
+	slow := rotateHook(t, "slow", filepath.Join(dir, "slow.log"), "touch '"+started+"'; sleep 3")
+	first := commandProcess(t, "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password",
+		"--set-hook", slow, "--journal-dir", "journal-a")
+	var out bytes.Buffer
+	first.Stdout, first.Stderr = &out, &out
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first run's set hook did not start\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before, _ := v.client.KVv2("secret").Get(context.Background(), "shop/db")
+	r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password", "--journal-dir", "journal-b")
+	if r.code != ExitPartial || !strings.Contains(r.stdout+r.stderr, "holds its lease") {
+		t.Errorf("second run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out.String())
+	}
+	after, _ := v.client.KVv2("secret").Get(context.Background(), "shop/db")
+	if after.VersionMetadata.Version != before.VersionMetadata.Version+1 {
+		t.Errorf("version %d, want %d: exactly one rotation", after.VersionMetadata.Version, before.VersionMetadata.Version+1)
+	}
+	if _, held := after.CustomMetadata["secretshift-lease"]; held {
+		t.Error("the lease outlived the rotation")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -262,4 +263,51 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", providers.ErrTooLarge, err)
 	}
 	return err
+}
+
+// annotationLease holds a rotation's lease on a Secret: "<holder> <expiry RFC 3339>".
+const annotationLease = providers.AnnotationPrefix + "lease"
+
+var _ providers.Leaser = (*Provider)(nil)
+
+// Lease implements providers.Leaser with an annotation written by a check-and-set update (the
+// resourceVersion), so two runs can never both hold it. Writing the Secret ends it.
+func (p *Provider) Lease(ctx context.Context, t providers.Target, holder string, ttl time.Duration, ours func(string) bool) (func(context.Context) error, error) {
+	ns, name, err := parse(t)
+	if err != nil {
+		return nil, err
+	}
+	secrets := p.cs.CoreV1().Secrets(ns)
+	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("lease secret %s: %w", t.Address, classify(err))
+	}
+	now := time.Now()
+	if other, at, ok := strings.Cut(s.Annotations[annotationLease], " "); ok && other != holder && !ours(other) {
+		if until, err := time.Parse(time.RFC3339, at); err == nil && now.Before(until) {
+			return nil, fmt.Errorf("secret %s: %w: run %s holds its lease until %s", t.Address, providers.ErrBusy, other, at)
+		}
+	}
+	value := holder + " " + now.Add(ttl).UTC().Format(time.RFC3339)
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[annotationLease] = value
+	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{FieldManager: "secretshift"}); err != nil {
+		if apierrors.IsConflict(err) {
+			return nil, fmt.Errorf("secret %s: %w: changed while its lease was taken (another run?)", t.Address, providers.ErrBusy)
+		}
+		return nil, fmt.Errorf("lease secret %s: %w", t.Address, classify(err))
+	}
+	return func(ctx context.Context) error {
+		s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		if err != nil || s.Annotations[annotationLease] != value {
+			return nil // gone, ended by a write, or taken over after it expired
+		}
+		delete(s.Annotations, annotationLease)
+		if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{FieldManager: "secretshift"}); err != nil && !apierrors.IsConflict(err) {
+			return fmt.Errorf("release the lease of secret %s: %w", t.Address, classify(err))
+		}
+		return nil
+	}, nil
 }

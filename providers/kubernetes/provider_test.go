@@ -126,3 +126,39 @@ func TestRotatePlainSecret(t *testing.T) {
 		t.Errorf("after rotation: %d-byte password, labels %v, type %s", len(s.Data["password"]), s.Labels, s.Type)
 	}
 }
+
+// The lease is an annotation written with check-and-set: a second holder is refused, an
+// earlier run of the same job takes it over, and a write of the Secret ends it.
+func TestLease(t *testing.T) {
+	p, k := open(t)
+	ctx := context.Background()
+	const ns = "kubernetes-lease"
+	if err := k.CreateNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns}, Data: map[string][]byte{"k": []byte("v")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tg := providers.Target{Provider: Name, Address: ns + "/db"}
+	none := func(string) bool { return false }
+	release, err := p.Lease(ctx, tg, "run-a", time.Minute, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Lease(ctx, tg, "run-b", time.Minute, none); !errors.Is(err, providers.ErrBusy) || !strings.Contains(err.Error(), "run-a") {
+		t.Errorf("second holder: %v", err)
+	}
+	if _, err := p.Lease(ctx, tg, "run-c", time.Minute, func(h string) bool { return h == "run-a" }); err != nil {
+		t.Errorf("take-over by a later run of the same job: %v", err)
+	}
+	if err := release(ctx); err != nil {
+		t.Error(err)
+	}
+	st, _ := p.Read(ctx, tg)
+	if _, err := p.Write(ctx, tg, providers.Payload{Ref: st.Ref, Type: "Opaque", Data: kube.Data{"k": []byte("w")}}, st.Version); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := p.Read(ctx, tg); st.Annotations[annotationLease] != "" {
+		t.Error("a write did not end the lease")
+	}
+}

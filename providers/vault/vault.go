@@ -49,6 +49,7 @@ const (
 	metaUID         = "source-uid"
 	metaType        = "source-type"
 	metaRun         = "secretshift-run"
+	metaLease       = "secretshift-lease"
 	// metaProvenance prefixes the keys of Payload.Provenance (provenanceKey).
 	metaProvenance = "secretshift-"
 	// maxProvenance bounds Payload.Provenance: KV v2 allows 64 custom metadata keys, and
@@ -105,7 +106,7 @@ func (p *Provider) StoreID() string {
 var provenanceKey = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
 
 // ownMetadata are the custom metadata keys secretshift writes itself.
-var ownMetadata = map[string]bool{metaManagedBy: true, metaFingerprint: true, metaFPKey: true, metaEncoding: true,
+var ownMetadata = map[string]bool{metaLease: true, metaManagedBy: true, metaFingerprint: true, metaFPKey: true, metaEncoding: true,
 	metaCluster: true, metaNamespace: true, metaName: true, metaUID: true, metaType: true, metaRun: true}
 
 // Describe implements providers.Describer: which store the adapter writes to, in words.
@@ -421,7 +422,8 @@ func (p *Provider) writeMetadata(ctx context.Context, path string, m map[string]
 // encoding marker from an earlier write does not survive.
 func (p *Provider) metadata(pl providers.Payload, marker string) map[string]any {
 	// Vault refuses empty metadata values, so absent fields are deleted (nil) instead.
-	m := map[string]any{metaManagedBy: metaManagedByV, metaType: pl.EffectiveType()}
+	// Every write also ends a rotation's lease (metaLease).
+	m := map[string]any{metaManagedBy: metaManagedByV, metaType: pl.EffectiveType(), metaLease: nil}
 	set := func(k, v string) {
 		m[k] = nil
 		if v != "" {
