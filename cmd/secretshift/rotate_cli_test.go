@@ -23,17 +23,24 @@ func rotateHook(t *testing.T, name, log, body string) string {
 	return path
 }
 
-// Rotation through the command line against Vault's KV engine: migrate, rotate with set and
-// test hooks (the new value current, the old one readable as the previous version), a failing
-// test (exit 5, the store unchanged), rollback, an intact audit log, and no value in any
-// output.
-func TestRotateVaultEndToEnd(t *testing.T) {
+// migratedToVault is a fresh working folder and Vault, with writeTestSecrets migrated into it.
+func migratedToVault(t *testing.T) (string, *vaultFixture) {
+	t.Helper()
 	dir := inTempDir(t)
 	v := startVault(t)
 	writeTestSecrets(t, filepath.Join(dir, "in"))
 	if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "-q"); r.code != ExitOK {
 		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
 	}
+	return dir, v
+}
+
+// Rotation through the command line against Vault's KV engine: migrate, rotate with set and
+// test hooks (the new value current, the old one readable as the previous version), a failing
+// test (exit 5, the store unchanged), rollback, an intact audit log, and no value in any
+// output.
+func TestRotateVaultEndToEnd(t *testing.T) {
+	dir, v := migratedToVault(t)
 	ctx := context.Background()
 	kv := v.client.KVv2("secret")
 	before, err := kv.Get(ctx, "shop/db")
@@ -133,12 +140,7 @@ func TestRotateVaultEndToEnd(t *testing.T) {
 // which kills it) leaves the store with the previous values; the next run says where the
 // earlier one stopped, rotates, and the audit log verifies.
 func TestRotateKilledAtEachStepIsFinishedByTheNextRun(t *testing.T) {
-	dir := inTempDir(t)
-	v := startVault(t)
-	writeTestSecrets(t, filepath.Join(dir, "in"))
-	if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "-q"); r.code != ExitOK {
-		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
-	}
+	dir, v := migratedToVault(t)
 	ctx := context.Background()
 	killer := rotateHook(t, "killer", filepath.Join(dir, "killer.log"), "kill -9 $PPID; sleep 5")
 	set := rotateHook(t, "set", filepath.Join(dir, "set.log"), "exit 0")
@@ -203,12 +205,7 @@ func TestRotateSOPS(t *testing.T) {
 // A policy file: globs resolved against the store, namespace and label filters, due-only runs,
 // and a policy that cannot run refused as a whole before anything changes.
 func TestRotatePolicy(t *testing.T) {
-	dir := inTempDir(t)
-	v := startVault(t)
-	writeTestSecrets(t, filepath.Join(dir, "in"))
-	if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "-q"); r.code != ExitOK {
-		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
-	}
+	_, v := migratedToVault(t)
 	pol := `apiVersion: secretshift.io/v1alpha1
 kind: RotationPolicy
 defaults: {maxAge: 30d, restart: none}
@@ -275,12 +272,7 @@ rotations:
 // is in its set hook it holds the entry's lease in the store, so the second reports a conflict
 // and changes nothing; the first then finishes.
 func TestRotateLeaseKeepsTwoRunsApart(t *testing.T) {
-	dir := inTempDir(t)
-	v := startVault(t)
-	writeTestSecrets(t, filepath.Join(dir, "in"))
-	if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "-q"); r.code != ExitOK {
-		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
-	}
+	dir, v := migratedToVault(t)
 	started := filepath.Join(dir, "started")
 	slow := rotateHook(t, "slow", filepath.Join(dir, "slow.log"), "touch '"+started+"'; sleep 3")
 	first := commandProcess(t, "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password",
