@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
@@ -115,6 +116,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Consumers, when set, refreshes and restarts what reads entries with Restart.
 	Consumers Consumers
+	// Limits bound the entries in flight at once and begun per second.
+	Limits job.Limits
 }
 
 // ItemReport is the outcome of one entry. It holds fingerprints, never values.
@@ -206,21 +209,23 @@ func Run(ctx context.Context, entries []Entry, opts Options) (*Report, error) {
 		}
 		r.journal = j
 	}
-	var err error
-	for _, e := range entries {
-		if err = ctx.Err(); err != nil {
-			break
-		}
+	// Entries are independent: they go through their steps concurrently (the audit log
+	// commits concurrent records together), and the report lists them in address order.
+	var mu sync.Mutex
+	err := job.Each(ctx, entries, opts.Limits, func(ctx context.Context, e Entry) error {
 		it, ferr := r.rotate(ctx, e)
 		if it != nil {
+			mu.Lock()
 			rep.Items = append(rep.Items, it)
 			rep.Counts[it.Result]++
+			mu.Unlock()
 		}
-		if ferr != nil {
-			err = ferr // the audit log failed: stop before any further change
-			break
-		}
+		return ferr // the audit log failed: stop before any further change
+	})
+	if ferr := r.flush(ctx); err == nil {
+		err = ferr
 	}
+	slices.SortFunc(rep.Items, func(a, b *ItemReport) int { return strings.Compare(a.Target.String(), b.Target.String()) })
 	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
 	if r.journal != nil {
 		if cerr := r.journal.Close(); cerr != nil && err == nil {
@@ -233,6 +238,30 @@ func Run(ctx context.Context, entries []Entry, opts Options) (*Report, error) {
 type runner struct {
 	opts    Options
 	journal *job.Journal
+}
+
+// recordLater queues e, a record that precedes no change (an entry not due), without waiting
+// for the disk when the log can do that; flush makes every such record durable before the run
+// reports.
+func (r *runner) recordLater(ctx context.Context, e audit.Event) error {
+	if r.opts.Recorder == nil || r.opts.DryRun {
+		return nil
+	}
+	a, ok := r.opts.Recorder.(job.AsyncRecorder)
+	if !ok {
+		return r.record(ctx, e)
+	}
+	if err := a.RecordAsync(e, func(error) {}); err != nil {
+		return job.AuditError(err)
+	}
+	return nil
+}
+
+func (r *runner) flush(ctx context.Context) error {
+	if a, ok := r.opts.Recorder.(job.AsyncRecorder); ok && !r.opts.DryRun {
+		return job.AuditError(a.Flush(ctx))
+	}
+	return nil
 }
 
 // record makes e durable in the audit log; an error stops the run (fail-closed).
@@ -290,23 +319,6 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		it.Result, it.Error = res, err.Error()
 		return it, nil
 	}
-	if l, ok := p.(providers.Leaser); ok && !r.opts.DryRun {
-		// One run at a time per entry, also across machines: the lease lasts until the
-		// promotion writes the entry, or is released below.
-		release, err := l.Lease(ctx, t, r.opts.RunID, e.Hooks.timeout()*3+5*time.Minute, r.journal.EarlierRun)
-		switch {
-		case errors.Is(err, providers.ErrBusy):
-			return fail(ResultConflict, err)
-		case err != nil && !errors.Is(err, providers.ErrNotFound):
-			return fail(ResultFailed, err)
-		case err == nil:
-			defer func() {
-				if err := release(context.WithoutCancel(ctx)); err != nil {
-					r.opts.Logger.Warn("release lease", "target", t.String(), "error", err)
-				}
-			}()
-		}
-	}
 	cur, err := p.Read(ctx, t)
 	if err != nil {
 		return fail(ResultFailed, fmt.Errorf("read %s: %w", t, err))
@@ -348,11 +360,43 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	it.Reason = why
 	if !due {
 		it.Result = ResultNotDue
-		return it, r.record(ctx, r.event(ActionDue, audit.OutcomeSkipped, t, cur.Version, nil, map[string]string{"reason": why}, nil))
+		return it, r.recordLater(ctx, r.event(ActionDue, audit.OutcomeSkipped, t, cur.Version, nil, map[string]string{"reason": why}, nil))
 	}
 	if r.opts.DryRun {
 		it.Result = ResultWouldRoll
 		return it, nil
+	}
+	if l, ok := p.(providers.Leaser); ok && !r.opts.DryRun {
+		// One run at a time per entry, also across machines: the lease lasts until the
+		// promotion writes the entry, or is released below. It is taken after the due check,
+		// so that a schedule's run over entries that are not due writes nothing to the store;
+		// what changed since the read above is caught by the promotion's check-and-set.
+		release, err := l.Lease(ctx, t, r.opts.RunID, e.Hooks.timeout()*3+5*time.Minute, r.journal.EarlierRun)
+		switch {
+		case errors.Is(err, providers.ErrBusy):
+			return fail(ResultConflict, err)
+		case err != nil && !errors.Is(err, providers.ErrNotFound):
+			return fail(ResultFailed, err)
+		case err == nil:
+			defer func() {
+				if it.Result == ResultRotated || it.Result == ResultNotRestarted {
+					return // the promotion wrote the entry, which ended the lease
+				}
+				if err := release(context.WithoutCancel(ctx)); err != nil {
+					r.opts.Logger.Warn("release lease", "target", t.String(), "error", err)
+				}
+			}()
+			// Read again under the lease: taking it may have changed the entry's version (a
+			// Secret's resourceVersion), and another writer may have come first.
+			again, err := p.Read(ctx, t)
+			if err != nil {
+				return fail(ResultFailed, fmt.Errorf("read %s: %w", t, err))
+			}
+			if again.Data == nil || fp.Set(typ, again.Data) != it.OldFingerprint {
+				return fail(ResultConflict, fmt.Errorf("%s: changed in the store while its lease was taken (another run or a person)", t))
+			}
+			cur.Version, it.Previous = again.Version, again.Version
+		}
 	}
 	if err := r.record(ctx, r.event(ActionDue, audit.OutcomeSuccess, t, cur.Version, nil, map[string]string{"reason": why}, nil)); err != nil {
 		return nil, err

@@ -98,6 +98,12 @@ previous values were put back.`,
 	return cmd
 }
 
+// limits are --concurrency and --rate: entries in flight at once (hooks of several entries
+// run side by side; --concurrency 1 runs them one after another) and begun per second.
+func (o *rotateOptions) limits() job.Limits {
+	return job.Limits{Concurrency: o.store.Concurrency, Rate: o.store.Rate}
+}
+
 // entries builds the rotation entries of the command line, checking everything before any
 // change: the key/generator pairs, every generator's parameters, the hooks.
 func (o *rotateOptions) entries(p providers.Provider, args []string) ([]rotate.Entry, error) {
@@ -159,7 +165,7 @@ func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string)
 		return err
 	}
 	opts := rotate.Options{Provider: p, Fingerprinter: fp, JournalDir: o.store.JournalDir, RunID: newRunID(),
-		Due: o.Due, DryRun: o.DryRun, Logger: f.logger()}
+		Due: o.Due, DryRun: o.DryRun, Logger: f.logger(), Limits: o.limits()}
 	if o.Restart && !o.DryRun {
 		if opts.Consumers, err = newClusterConsumers(f, fp, o.Rollout); err != nil {
 			return err
@@ -336,7 +342,7 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 	var runErr error
 	for _, name := range names {
 		opts := rotate.Options{Provider: stores[name], Fingerprinter: fp, Recorder: recorder, JournalDir: o.store.JournalDir, RunID: runID,
-			Due: o.Due, DryRun: o.DryRun, Logger: f.logger(), Consumers: consumers}
+			Due: o.Due, DryRun: o.DryRun, Logger: f.logger(), Consumers: consumers, Limits: o.limits()}
 		rep, err := rotate.Run(ctx, byStore[name], opts)
 		if rep != nil {
 			total.Job = rep.Job
