@@ -29,14 +29,18 @@ const (
 )
 
 // CorpusSize returns DefaultSecrets, or the number EnvSecrets gives (at least 10).
-func CorpusSize() (int, error) {
-	v := os.Getenv(EnvSecrets)
+func CorpusSize() (int, error) { return EnvSize(EnvSecrets, DefaultSecrets) }
+
+// EnvSize returns def, or the number the environment variable name gives (at least 10): the
+// size of a benchmark's corpus, which a smaller number turns into a quick trial run.
+func EnvSize(name string, def int) (int, error) {
+	v := os.Getenv(name)
 	if v == "" {
-		return DefaultSecrets, nil
+		return def, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 10 {
-		return 0, fmt.Errorf("%s=%q: want a number of Secrets, at least 10", EnvSecrets, v)
+		return 0, fmt.Errorf("%s=%q: want a number of Secrets, at least 10", name, v)
 	}
 	return n, nil
 }
