@@ -66,7 +66,7 @@ func BenchmarkVaultAuditOverhead(b *testing.B) {
 	// The Vault adapter takes its token from the environment, as the CLI's does.
 	b.Setenv("VAULT_TOKEN", f.token)
 
-	fsync, err := fsyncLatency(filepath.Join(f.root, "fsync-probe"), 50)
+	fsync, err := benchkit.FsyncLatency(filepath.Join(f.root, "fsync-probe"), 50)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -252,33 +252,6 @@ func summarize(waits []time.Duration, perItem int) string {
 		out += " / " + r(sum/time.Duration(perItem))
 	}
 	return out
-}
-
-// fsyncLatency appends a record-sized line to a file in dir and syncs it, n times, and returns
-// the sorted latencies: the floor under every audited step.
-func fsyncLatency(dir string, n int) ([]time.Duration, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	fh, err := os.OpenFile(filepath.Join(dir, "probe.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	line := []byte(strings.Repeat("x", 700) + "\n")
-	out := make([]time.Duration, 0, n)
-	for range n {
-		start := time.Now()
-		if _, err := fh.Write(line); err != nil {
-			return nil, err
-		}
-		if err := fh.Sync(); err != nil {
-			return nil, err
-		}
-		out = append(out, time.Since(start))
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 // runLibrary plans and applies cands against a fresh server. With audited it opens the audit

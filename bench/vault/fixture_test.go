@@ -128,9 +128,9 @@ func newFixture() (*fixture, error) {
 }
 
 // newServer starts a fresh vault-testserver for one phase in its own folder below the fixture.
-func (f *fixture) newServer(b *testing.B, name string) *vaultServer {
+func (f *fixture) newServer(b *testing.B, name string) *benchkit.VaultServer {
 	b.Helper()
-	s, err := startVaultServer(f.testserver, filepath.Join(f.root, "servers", name), f.token)
+	s, err := benchkit.StartVaultServer(f.testserver, filepath.Join(f.root, "servers", name), f.token)
 	if err != nil {
 		b.Fatalf("start vault-testserver for %s: %v", name, err)
 	}
@@ -147,10 +147,6 @@ func (f *fixture) workDir(b *testing.B, name string) string {
 	}
 	return d
 }
-
-// settle waits for the server's request log to catch up: a request's line is written just
-// after its answer is sent.
-func settle() { time.Sleep(250 * time.Millisecond) }
 
 // benchContext is the context of a benchmark, bounded so a hung server cannot hang make bench.
 func benchContext(b *testing.B) context.Context {

@@ -77,8 +77,8 @@ type phase struct {
 	peakRSS   int64 // bytes, VmHWM (see benchkit.Result)
 	maxRSS    int64 // bytes, rusage Maxrss, floored by parentRSS
 	parentRSS int64 // bytes, this test process's peak RSS when it started the command
-	requests  requestTally
-	server    *vaultServer
+	requests  benchkit.RequestTally
+	server    *benchkit.VaultServer
 	summary   string        // secretshift's summary line on stderr
 	apply     time.Duration // the apply duration secretshift reports in that line
 	resumed   string        // secretshift's "resumed job" line, if any
@@ -128,7 +128,7 @@ func runClient(ctx context.Context, b *testing.B, f *fixture, name string, op fu
 	srv := f.newServer(b, name)
 	defer func() { _, _ = srv.Stop() }()
 	p := clientAgainst(ctx, b, f, srv, op)
-	settle()
+	benchkit.Settle()
 	var err error
 	if p.requests, err = srv.Requests(0, -1); err != nil {
 		b.Fatal(err)
@@ -137,7 +137,7 @@ func runClient(ctx context.Context, b *testing.B, f *fixture, name string, op fu
 }
 
 // clientAgainst runs op for every Secret against srv and measures it.
-func clientAgainst(ctx context.Context, b *testing.B, f *fixture, srv *vaultServer, op func(context.Context, *api.KVv2, *benchkit.Secret, map[string]any) error) phase {
+func clientAgainst(ctx context.Context, b *testing.B, f *fixture, srv *benchkit.VaultServer, op func(context.Context, *api.KVv2, *benchkit.Secret, map[string]any) error) phase {
 	// The same client setup as secretshift's Vault adapter: the library defaults, the pool
 	// widened so that sixteen writers keep their connections.
 	cfg := api.DefaultConfig()
@@ -187,7 +187,7 @@ var summaryRE = regexp.MustCompile(`(?m)^migrate to vault in (\S+): (.+)$`)
 
 // runCLI runs `secretshift migrate --to vault` over corpus. With srv nil it starts a fresh
 // server; otherwise it reuses srv and the working folder of the earlier run of the same name.
-func runCLI(ctx context.Context, b *testing.B, f *fixture, name, corpus string, srv *vaultServer) phase {
+func runCLI(ctx context.Context, b *testing.B, f *fixture, name, corpus string, srv *benchkit.VaultServer) phase {
 	b.Helper()
 	if srv == nil {
 		srv = f.newServer(b, name)
@@ -202,7 +202,7 @@ func runCLI(ctx context.Context, b *testing.B, f *fixture, name, corpus string, 
 		"--fingerprint-key", f.keys.HMACKey, "--audit-signing-key", f.keys.SigningKey,
 		"--audit-log", auditLog, "--journal-dir", filepath.Join(wd, "journal")}
 
-	settle()
+	benchkit.Settle()
 	from, srvCPU := srv.LogOffset(), srv.CPU()
 	res, err := benchkit.Run(ctx, wd, env, filepath.Join(wd, "stdout.txt"), f.secretshift, args...)
 	if err != nil {
@@ -211,7 +211,7 @@ func runCLI(ctx context.Context, b *testing.B, f *fixture, name, corpus string, 
 	stderr := res.Stderr
 	p := phase{wall: res.Wall, clientCPU: res.CPU(), serverCPU: srv.CPU() - srvCPU, server: srv}
 	p.setRSS(res)
-	settle()
+	benchkit.Settle()
 	if p.requests, err = srv.Requests(from, -1); err != nil {
 		b.Fatal(err)
 	}
@@ -298,11 +298,11 @@ func runShellLoop(ctx context.Context, b *testing.B, f *fixture) phase {
 	// The loop's processes were all waited for by bash, and bash by us: their CPU time is in
 	// this process's children's rusage.
 	p := phase{wall: wall, clientCPU: benchkit.ChildrenCPU() - kidsCPU, serverCPU: srv.CPU() - srvCPU, server: srv}
-	settle()
+	benchkit.Settle()
 	if p.requests, err = srv.Requests(0, -1); err != nil {
 		b.Fatal(err)
 	}
-	if got := p.requests["POST data 200"] + p.requests["PUT data 200"]; got != len(f.sample) {
+	if got := p.requests.Count("POST data 200", "PUT data 200"); got != len(f.sample) {
 		b.Errorf("shell loop: the server answered %d data writes with 200, want %d", got, len(f.sample))
 	}
 	return p
@@ -394,7 +394,7 @@ func (r *migrateReport) report(b *testing.B, f *fixture) {
 		benchkit.PerItem(r.full.clientCPU, r.n), benchkit.PerItem(r.full.serverCPU, r.n),
 		benchkit.PerItem((r.ceiling[0].clientCPU+r.ceiling[1].clientCPU)/2, r.n), benchkit.PerItem((r.ceiling[0].serverCPU+r.ceiling[1].serverCPU)/2, r.n))
 	w("secretshift requests by kind (method, path kind, status):")
-	for _, l := range r.full.requests.Lines() {
+	for _, l := range r.full.requests.CountLines() {
 		w("  %s", l)
 	}
 	w("audit log of the first run: %d records (%.2f per Secret), %d of them signed checkpoints", r.full.auditRecords, float64(r.full.auditRecords)/n, r.full.checkpoints)

@@ -238,6 +238,28 @@ func (t RequestTally) Writes() int {
 // Lines returns "count  METHOD kind status  (server mean per request)" lines, most frequent
 // first.
 func (t RequestTally) Lines() []string {
+	keys := t.byCount()
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		st := t[k]
+		out[i] = fmt.Sprintf("%7d  %-32s server %s each", st.N, k, PerItem(st.Time, st.N))
+	}
+	return out
+}
+
+// CountLines returns "count  METHOD kind status" lines, most frequent first: Lines without the
+// server's time.
+func (t RequestTally) CountLines() []string {
+	keys := t.byCount()
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = fmt.Sprintf("%7d  %s", t[k].N, k)
+	}
+	return out
+}
+
+// byCount returns the kinds, most frequent first, then in order.
+func (t RequestTally) byCount() []string {
 	keys := make([]string, 0, len(t))
 	for k := range t {
 		keys = append(keys, k)
@@ -248,10 +270,5 @@ func (t RequestTally) Lines() []string {
 		}
 		return keys[i] < keys[j]
 	})
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		st := t[k]
-		out[i] = fmt.Sprintf("%7d  %-32s server %s each", st.N, k, PerItem(st.Time, st.N))
-	}
-	return out
+	return keys
 }

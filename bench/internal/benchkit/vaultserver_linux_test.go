@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +24,21 @@ func TestTallyRequests(t *testing.T) {
 				"GET /v1/secret/data/bench/team-01/b 200 80µs\n" +
 				"GET /v1/secret/metadata/bench/team-01/a 200 90µs\n" +
 				"PATCH /v1/secret/metadata/bench/team-01/a 204 300µs\n" +
-				"PUT /v1/secret/data/bench/team-01/a 200 400µs\n",
+				"PUT /v1/secret/data/bench/team-01/a 200 400µs\n" +
+				// Writes count whatever their answer.
+				"GET /v1/secret/data/bench/team-01/c 404 50µs\n" +
+				"PATCH /v1/secret/metadata/bench/team-01/c 404 60µs\n" +
+				"PUT /v1/secret/metadata/bench/team-01/c 204 70µs\n",
 			want: RequestTally{
 				"GET metadata 200":   {3, 590 * time.Microsecond},
 				"GET data 200":       {2, 200 * time.Microsecond},
 				"PATCH metadata 204": {1, 300 * time.Microsecond},
 				"PUT data 200":       {1, 400 * time.Microsecond},
+				"GET data 404":       {1, 50 * time.Microsecond},
+				"PATCH metadata 404": {1, 60 * time.Microsecond},
+				"PUT metadata 204":   {1, 70 * time.Microsecond},
 			},
-			wantWrites: 2,
+			wantWrites: 4,
 		},
 		{
 			name: "lists told apart when the folders are known",
@@ -68,5 +76,36 @@ func TestTallyRequests(t *testing.T) {
 				t.Errorf("writes = %d, want %d", got.Writes(), tc.wantWrites)
 			}
 		})
+	}
+}
+
+func TestRequestTallyLines(t *testing.T) {
+	tally := RequestTally{
+		"GET data 200":     {1, 100 * time.Microsecond},
+		"PUT data 200":     {3, 900 * time.Microsecond},
+		"PUT metadata 204": {1, 300 * time.Microsecond},
+	}
+	if got, want := tally.Count("PUT data 200", "GET data 200", "POST data 200"), 4; got != want {
+		t.Errorf("Count = %d, want %d", got, want)
+	}
+	if got, want := tally.Total(), 5; got != want {
+		t.Errorf("Total = %d, want %d", got, want)
+	}
+	wantCounts := []string{
+		"      3  PUT data 200",
+		"      1  GET data 200",
+		"      1  PUT metadata 204",
+	}
+	if got := tally.CountLines(); !slices.Equal(got, wantCounts) {
+		t.Errorf("CountLines =\n%q\nwant\n%q", got, wantCounts)
+	}
+	lines := tally.Lines()
+	if len(lines) != len(wantCounts) {
+		t.Fatalf("Lines = %q, want %d lines", lines, len(wantCounts))
+	}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, wantCounts[i]+" ") || !strings.Contains(l, " server ") {
+			t.Errorf("Lines[%d] = %q, want %q followed by the server's time", i, l, wantCounts[i])
+		}
 	}
 }
