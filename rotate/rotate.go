@@ -366,8 +366,10 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		it.Result = ResultWouldRoll
 		return it, nil
 	}
-	if l, ok := p.(providers.Leaser); ok && !r.opts.DryRun {
-		// One run at a time per entry, also across machines: the lease lasts until the
+	if l, ok := p.(providers.Leaser); ok && !r.opts.DryRun && (e.Hooks.has(hookSet) || e.Hooks.has(hookTest)) {
+		// One run at a time per entry, also across machines, when hooks act outside the store
+		// (without hooks the promotion's check-and-set alone lets one run win and the other
+		// report a conflict, with nothing done elsewhere): the lease lasts until the
 		// promotion writes the entry, or is released below. It is taken after the due check,
 		// so that a schedule's run over entries that are not due writes nothing to the store;
 		// what changed since the read above is caught by the promotion's check-and-set.

@@ -293,7 +293,8 @@ func TestRotateLeaseKeepsTwoRunsApart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	before, _ := v.client.KVv2("secret").Get(context.Background(), "shop/db")
-	r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password", "--journal-dir", "journal-b")
+	fast := rotateHook(t, "fast", filepath.Join(dir, "fast.log"), "exit 0")
+	r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password", "--set-hook", fast, "--journal-dir", "journal-b")
 	if r.code != ExitPartial || !strings.Contains(r.stdout+r.stderr, "holds its lease") {
 		t.Errorf("second run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
