@@ -33,6 +33,14 @@ func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Actio
 		}
 		return ActionConflict, "changed-in-store", "target was changed in the store after secretshift wrote it (a newer version, or the latest one deleted); --overwrite replaces it"
 	}
+	if st.Job == providers.JobRotate {
+		// The store's values were rotated after the migration: the source Secret is what is
+		// stale, and writing it would roll the rotation back.
+		if opts.Overwrite {
+			return ActionUpdate, "overwrite", "the entry was rotated in the store after the migration; --overwrite puts the source's older values back"
+		}
+		return ActionConflict, "rotated-in-store", "the entry was rotated in the store (secretshift rotate) after the migration, so the source Secret is stale; --overwrite puts its older values back"
+	}
 	if st.Managed && (st.SourceUID == "" || s.UID == "" || st.SourceUID == s.UID) {
 		return ActionUpdate, "", ""
 	}

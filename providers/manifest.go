@@ -15,6 +15,13 @@ const (
 	AnnotationSourceUID = "secretshift.io/source-uid"
 	// AnnotationFingerprintKey names the HMAC key of AnnotationFingerprint (its key id).
 	AnnotationFingerprintKey = "secretshift.io/fingerprint-key"
+	// AnnotationJob names the secretshift job that wrote a manifest when it is not a
+	// migration: JobRotate.
+	AnnotationJob = "secretshift.io/job"
+	// ProvenanceJob is the Payload.Provenance key naming the job that writes, and JobRotate
+	// its value for a rotation.
+	ProvenanceJob = "job"
+	JobRotate     = "rotate"
 	// ManagedByValue is the value of AnnotationManagedBy.
 	ManagedByValue = "secretshift"
 	// AnnotationPrefix starts every annotation secretshift writes.
@@ -45,6 +52,9 @@ func ManifestAnnotations(p Payload) map[string]string {
 	}
 	if p.Ref.UID != "" {
 		ann[AnnotationSourceUID] = p.Ref.UID
+	}
+	if p.Provenance[ProvenanceJob] == JobRotate {
+		ann[AnnotationJob] = JobRotate
 	}
 	return ann
 }

@@ -141,6 +141,13 @@ type Stored struct {
 	// nil for key-value stores.
 	Labels, Annotations map[string]string
 	Immutable           bool
+	// Job is the secretshift job that wrote the current content, when the store records it
+	// (JobRotate after a rotation; "" for a migration or when unknown). A migration does not
+	// put a source Secret's older values over a rotated entry.
+	Job string
+	// Deleted is true when the store holds the entry but its current version is deleted
+	// (Vault's soft delete): Data is empty, and nothing can be kept from it.
+	Deleted bool
 	// Updated is when the current content was written, as the store knows it (a version's
 	// creation time, a file's last modification); zero when unknown. Due-only rotation
 	// measures an entry's age from it.

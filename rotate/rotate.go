@@ -329,6 +329,9 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	if cur.Problem != "" {
 		return fail(ResultFailed, fmt.Errorf("%s: %s", t, cur.Problem))
 	}
+	if cur.Deleted {
+		return fail(ResultFailed, fmt.Errorf("%s: its current version is deleted, so no other key could be kept: undelete it (vault kv undelete) or write it again first", t))
+	}
 	if cur.Data == nil {
 		return fail(ResultFailed, fmt.Errorf("%s: the current values cannot be read here (no decryption key), so they could be neither kept nor restored", t))
 	}
@@ -470,7 +473,7 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	}
 
 	pl := providers.Payload{Ref: cur.Ref, Type: typ, Data: next, Labels: cur.Labels, Annotations: cur.Annotations, Immutable: cur.Immutable,
-		Provenance: map[string]string{"job": "rotate"}, Fingerprint: it.NewFingerprint, FingerprintKeyID: fp.KeyID(), RunID: r.opts.RunID}
+		Provenance: map[string]string{providers.ProvenanceJob: providers.JobRotate}, Fingerprint: it.NewFingerprint, FingerprintKeyID: fp.KeyID(), RunID: r.opts.RunID}
 	if err := p.Check(t, pl); err != nil {
 		return rollback("the store's check of the new values", err, ResultFailed)
 	}

@@ -78,6 +78,16 @@ func TestRotateVaultEndToEnd(t *testing.T) {
 		t.Errorf("metadata after rotation: %v", after.CustomMetadata)
 	}
 
+	// Migrating again from the now stale source is a conflict: it would undo the rotation.
+	r = runCLI(t, "", "migrate", "--to", "vault", "-f", "in")
+	outputs = append(outputs, r.stdout, r.stderr)
+	if r.code != ExitPartial || !strings.Contains(r.stdout, "rotated") {
+		t.Errorf("migrate after rotate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if now, _ := kv.Get(ctx, "shop/db"); now.Data["password"] != pw {
+		t.Fatal("a migration put the source's old value over the rotated one")
+	}
+
 	// A failing test: exit 5, the store unchanged, the set hook run again with the old value.
 	failing := rotateHook(t, "failing", filepath.Join(dir, "failing.log"), "echo login refused >&2; exit 1")
 	r = runCLI(t, "", "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password", "--set-hook", set, "--test-hook", failing)
@@ -117,6 +127,18 @@ func TestRotateVaultEndToEnd(t *testing.T) {
 				t.Fatalf("a value appears in an output (%q)", c)
 			}
 		}
+	}
+
+	// The latest version soft-deleted: nothing to keep the other keys from, so refused.
+	if err := kv.Delete(ctx, "shop/blob"); err != nil {
+		t.Fatal(err)
+	}
+	deleted, _ := v.client.KVv2("secret").GetVersionsAsList(ctx, "shop/blob")
+	if r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/blob", "--key", "note", "--generator", "uuid"); r.code != ExitPartial || !strings.Contains(r.stdout, "deleted") {
+		t.Errorf("soft-deleted entry: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if now, _ := v.client.KVv2("secret").GetVersionsAsList(ctx, "shop/blob"); len(now) != len(deleted) {
+		t.Error("a version was written over a deleted one")
 	}
 
 	// Bad input: nothing opened or changed.

@@ -150,7 +150,7 @@ func stored(s *corev1.Secret) *providers.Stored {
 		Fingerprint: ann[providers.AnnotationFingerprint], FingerprintKeyID: ann[providers.AnnotationFingerprintKey],
 		Managed: ann[providers.AnnotationManagedBy] == providers.ManagedByValue, SourceUID: ann[providers.AnnotationSourceUID],
 		Ref:    providers.Ref{Namespace: s.Namespace, Name: s.Name, UID: string(s.UID)},
-		Labels: s.Labels, Annotations: ann, Immutable: s.Immutable != nil && *s.Immutable,
+		Labels: s.Labels, Annotations: ann, Immutable: s.Immutable != nil && *s.Immutable, Job: ann[providers.AnnotationJob],
 		Updated: s.CreationTimestamp.Time,
 	}
 	if st.Data == nil {

@@ -210,6 +210,7 @@ func (p *Provider) stored(ns, name string, b []byte) *providers.Stored {
 		Ref:              providers.Ref{Namespace: ns, Name: name, UID: ann[providers.AnnotationSourceUID]},
 		Labels:           ss.Spec.Template.Labels,
 		Annotations:      ann,
+		Job:              ann[providers.AnnotationJob],
 		Immutable:        ss.Spec.Template.Immutable != nil && *ss.Spec.Template.Immutable,
 	}
 	if st.Type == "" {

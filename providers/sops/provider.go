@@ -123,6 +123,7 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 		Ref:              providers.Ref{Namespace: ns, Name: name, UID: ann[AnnotationSourceUID]},
 		Labels:           labels(root),
 		Annotations:      ann,
+		Job:              ann[providers.AnnotationJob],
 		Updated:          f.tree.Metadata.LastModified,
 	}
 	if v, ok := lookup(root, "immutable"); ok {

@@ -242,9 +242,10 @@ func stored(sec *api.KVSecret) *providers.Stored {
 	st.SourceUID = meta[metaUID]
 	st.RunID = meta[metaRun]
 	st.Type = meta[metaType]
+	st.Job = meta[metaProvenance+providers.ProvenanceJob]
 	if sec.Data == nil {
 		// The latest version is soft-deleted: something is there (cas=0 would fail), with no values.
-		st.Data = kube.Data{}
+		st.Data, st.Deleted = kube.Data{}, true
 		return st
 	}
 	st.Data = decode(sec.Data, meta[metaEncoding])
@@ -438,6 +439,9 @@ func (p *Provider) metadata(pl providers.Payload, marker string) map[string]any 
 	set(metaCluster, pl.Ref.Cluster)
 	set(metaRun, pl.RunID)
 	set(metaEncoding, marker)
+	// The job that wrote is provenance like any other, but it must not outlive the write: a
+	// migration over a rotated entry clears it.
+	m[metaProvenance+providers.ProvenanceJob] = nil
 	for k, v := range pl.Provenance {
 		set(metaProvenance+k, v)
 	}
