@@ -3,6 +3,7 @@ package migrate
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/kube"
@@ -73,11 +74,14 @@ func sameContent(fp string, s *kube.Secret, st *providers.Stored) bool {
 	if st.Problem != "" {
 		return false
 	}
-	if st.Data == nil {
-		return st.Fingerprint != "" && st.Fingerprint == fp
-	}
 	if st.Type != "" && st.Type != s.EffectiveType() {
 		return false
+	}
+	if st.Data == nil {
+		if st.Keys != nil && !slices.Equal(st.Keys, s.Data.Keys()) {
+			return false
+		}
+		return st.Fingerprint != "" && st.Fingerprint == fp
 	}
 	if len(st.Data) != len(s.Data) {
 		return false

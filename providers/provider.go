@@ -141,6 +141,10 @@ type Stored struct {
 	// nil for key-value stores.
 	Labels, Annotations map[string]string
 	Immutable           bool
+	// Keys, when the store can tell the key names of an entry whose values it cannot read
+	// (Data nil: a SealedSecret without the controller's key), lists them, so that a key
+	// removed or added by hand is noticed without the values.
+	Keys []string
 	// Job is the secretshift job that wrote the current content, when the store records it
 	// (JobRotate after a rotation; "" for a migration or when unknown). A migration does not
 	// put a source Secret's older values over a rotated entry.

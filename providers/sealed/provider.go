@@ -14,6 +14,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -216,6 +217,7 @@ func (p *Provider) stored(ns, name string, b []byte) *providers.Stored {
 	if st.Type == "" {
 		st.Type = string(corev1.SecretTypeOpaque)
 	}
+	st.Keys = slices.Sorted(maps.Keys(ss.Spec.EncryptedData))
 	sealedFor := ss.Annotations[AnnotationSealedFor]
 	switch scope := ssv1alpha1.SecretScope(ss); {
 	case st.Managed && sealedFor != p.cert.KeyID:
@@ -223,8 +225,16 @@ func (p *Provider) stored(ns, name string, b []byte) *providers.Stored {
 	case st.Managed && scope != p.scope:
 		st.Rewrite = fmt.Sprintf("sealed with scope %s, and this run's is %s", scopeName(scope), scopeName(p.scope))
 	}
-	if len(p.keys) == 0 || (sealedFor != "" && p.keys[sealedFor] == nil) {
+	if len(p.keys) == 0 {
 		return st
+	}
+	if p.keys[sealedFor] == nil && st.Rewrite == "" {
+		// Sealed, it says, for the controller's current key, which was given to verify with,
+		// yet that key is not among those given: the file's claim, or the key, is wrong.
+		return &providers.Stored{Version: version, Problem: fmt.Sprintf("sealed for key %s, and none of the private keys given is that key", short(sealedFor))}
+	}
+	if p.keys[sealedFor] == nil {
+		return st // sealed for an earlier key, not given: re-sealed by the next run
 	}
 	secret, err := ss.UnsealWithoutTemplate(runtimeserializer.CodecFactory{}, p.keys)
 	if err != nil {

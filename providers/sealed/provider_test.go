@@ -519,3 +519,30 @@ func readSealed(t testing.TB, path string) *ssv1alpha1.SealedSecret {
 	}
 	return &ss
 }
+
+// Without the matching private key: a key removed by hand shows in Keys, and a private key
+// that is not the one the file was sealed for is a Problem, not a pass.
+func TestVerifyWithoutTheRightKey(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	k, other := newTestKey(t, dir), newTestKey(t, dir)
+	s := &kube.Secret{Namespace: "shop", Name: "db", Data: kube.Data{"password": []byte("pw"), "user": []byte("u")}}
+	p := open(t, config(out, k, ScopeStrict))
+	tg, _ := write(t, p, s, "")
+	st, err := p.Read(context.Background(), tg)
+	if err != nil || strings.Join(st.Keys, ",") != "password,user" {
+		t.Fatalf("keys %v, %v", st.Keys, err)
+	}
+	ss := readSealed(t, filepath.Join(out, tg.Address))
+	delete(ss.Spec.EncryptedData, "user")
+	b, _ := yaml.Marshal(ss)
+	os.WriteFile(filepath.Join(out, tg.Address), b, 0o600)
+	if st, _ := p.Read(context.Background(), tg); strings.Join(st.Keys, ",") != "password" {
+		t.Errorf("a removed key is not seen: %v", st.Keys)
+	}
+	p.Close()
+	wrong := open(t, config(out, k, ScopeStrict, other.keyFile))
+	if st, _ := wrong.Read(context.Background(), tg); !strings.Contains(st.Problem, "none of the private keys given") {
+		t.Errorf("wrong private key: %+v", st)
+	}
+}
