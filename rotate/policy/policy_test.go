@@ -13,7 +13,7 @@ import (
 
 var testOpts = Options{
 	Stores:     []string{"vault", "sops", "sealed", "azurekv", "kubernetes"},
-	Generators: []string{"password", "random", "tls"},
+	Generators: []string{"password", "random", "bytes", "tls"},
 }
 
 func TestLoadExample(t *testing.T) {
@@ -34,7 +34,7 @@ func TestLoadExample(t *testing.T) {
 			Name:  "shop-db",
 			Store: "vault",
 			Match: Match{
-				Paths:      []string{"shop/*", "payments/api-*"},
+				Paths:      []string{"secret/shop/*", "secret/payments/api-*"},
 				Namespaces: []string{"shop"},
 				Names:      []string{"db"},
 				Labels:     map[string]string{"app": "shop"},
@@ -63,7 +63,7 @@ func TestLoadExample(t *testing.T) {
 				Labels:     map[string]string{"app.kubernetes.io/name": "payments-api", "tier": "backend"},
 			},
 			Keys: []Key{
-				{Key: "token", Generator: "random", Params: map[string]string{"bytes": "32", "encoding": "base64url"},
+				{Key: "token", Generator: "bytes", Params: map[string]string{"length": "32", "encoding": "base64url"},
 					Pos: Position{"testdata/rotation.yaml", 40, 5}},
 			},
 			MaxAge:  720 * time.Hour,
@@ -237,7 +237,7 @@ func TestParseBad(t *testing.T) {
 			`5:10: rotation "db": unknown store "vualt" (did you mean "vault"? known: azurekv, kubernetes, sealed, sops, vault)`,
 		}},
 		{"unknown generator", rep("{generator: password}", "{generator: pasword}"), []string{
-			`8:27: rotation "db": key "password": unknown generator "pasword" (did you mean "password"? known: password, random, tls)`,
+			`8:27: rotation "db": key "password": unknown generator "pasword" (did you mean "password"? known: bytes, password, random, tls)`,
 		}},
 		{"bad duration", rep("maxAge: 30d", "maxAge: 30 days"), []string{
 			`9:11: rotation "db": maxAge: invalid duration "30 days"`,
