@@ -420,6 +420,12 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		}
 	}
 	it.NewFingerprint = fp.Set(typ, next)
+	pl := providers.Payload{Ref: cur.Ref, Type: typ, Data: next, Labels: cur.Labels, Annotations: cur.Annotations, Immutable: cur.Immutable,
+		Provenance: map[string]string{providers.ProvenanceJob: providers.JobRotate}, Fingerprint: it.NewFingerprint, FingerprintKeyID: fp.KeyID(), RunID: r.opts.RunID}
+	// The store must accept the new values (key names, sizes) before any hook acts on them.
+	if err := p.Check(t, pl); err != nil {
+		return fail(ResultFailed, fmt.Errorf("%s: the new values do not fit the store: %w", t, err))
+	}
 	details := map[string]string{"previous_fingerprint": it.OldFingerprint, "fingerprint": it.NewFingerprint}
 	if it.Resumed != "" {
 		details["resumed_after"] = it.Resumed
@@ -472,11 +478,6 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		r.mark(k, StateTested, cur.Version)
 	}
 
-	pl := providers.Payload{Ref: cur.Ref, Type: typ, Data: next, Labels: cur.Labels, Annotations: cur.Annotations, Immutable: cur.Immutable,
-		Provenance: map[string]string{providers.ProvenanceJob: providers.JobRotate}, Fingerprint: it.NewFingerprint, FingerprintKeyID: fp.KeyID(), RunID: r.opts.RunID}
-	if err := p.Check(t, pl); err != nil {
-		return rollback("the store's check of the new values", err, ResultFailed)
-	}
 	if err := r.record(ctx, r.event(ActionPromote, audit.OutcomeAttempt, t, cur.Version, nil, details, nil)); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/internal/outdir"
 	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/providers"
 	"github.com/secretshift/secretshift/providers/registry"
@@ -64,9 +65,9 @@ stdin (values base64; stage set, test or rollback) and exits 0 on success.
 Generators (` + strings.Join(generate.Types(), ", ") + `) take their parameters as
 TYPE:name=value,...; for example password:length=32,symbols=4 or bytes:length=32,encoding=hex.
 
-Exit status: 0 rotated, or nothing due; 1 bad input, nothing changed; 2 bad flags; 4 some
-entries failed or conflicted (the rest were rotated); 5 a set or test hook failed and the
-previous values were put back.`,
+Exit status: 0 rotated, or nothing due; 1 bad input or every entry failed, nothing changed; 2
+bad flags; 4 some entries failed, conflicted or were not restarted; 5 a set or test hook failed
+and the previous values were put back.`,
 		Example: `  secretshift rotate --policy rotation.yaml --due            # what a schedule runs
   secretshift rotate --to vault secret/shop/db --key password --generator password:length=32
   secretshift rotate --to vault secret/shop/db secret/shop/api --key token --generator bytes:length=32,encoding=hex \
@@ -119,6 +120,9 @@ func (o *rotateOptions) entries(p providers.Provider, args []string) ([]rotate.E
 	var keys []rotate.Key
 	seen := map[string]bool{}
 	for i, k := range o.Keys {
+		if err := outdir.CheckKey(k); err != nil {
+			return nil, usageError("--key %q: %v", k, err)
+		}
 		if seen[k] {
 			return nil, usageError("--key %s given twice", k)
 		}
@@ -195,8 +199,10 @@ func finishRotate(f *factory, rep *rotate.Report, err error) error {
 		return withCode(ExitAudit, fmt.Errorf("%w\nthe run stopped before any further change", err))
 	}
 	switch {
+	case rep.Counts[rotate.ResultFailed] == len(rep.Items) && len(rep.Items) > 0:
+		return withCode(ExitError, fmt.Errorf("no entry rotated: every one failed, and nothing was changed in its store (see the report)"))
 	case rep.Counts[rotate.ResultFailed]+rep.Counts[rotate.ResultConflict] > 0:
-		return withCode(ExitPartial, fmt.Errorf("%d entr(ies) not rotated (see the report); the others were", rep.Counts[rotate.ResultFailed]+rep.Counts[rotate.ResultConflict]))
+		return withCode(ExitPartial, fmt.Errorf("%d entr(ies) not rotated (see the report)", rep.Counts[rotate.ResultFailed]+rep.Counts[rotate.ResultConflict]))
 	case rep.Counts[rotate.ResultNotRestarted] > 0:
 		return withCode(ExitPartial, fmt.Errorf("%d entr(ies) rotated, but their Secret was not refreshed or their consumers not restarted (see the report)", rep.Counts[rotate.ResultNotRestarted]))
 	case rep.Counts[rotate.ResultRolledBack] > 0:
@@ -263,10 +269,10 @@ flags.`,
 			t := providers.Target{Provider: p.Name(), Address: args[0]}
 			from, to, err := rotate.Rollback(ctx, p, log, t, o.ToVersion)
 			if err != nil {
-				if errors.Is(err, rotate.ErrNoVersions) {
-					return err
+				if errors.Is(err, job.ErrAudit) {
+					return withCode(ExitAudit, err)
 				}
-				return withCode(ExitPartial, err)
+				return err // nothing was rolled back
 			}
 			fmt.Fprintf(f.status(), "%s: version %s is current again (as version %s)\n", t.Address, from, to)
 			return nil

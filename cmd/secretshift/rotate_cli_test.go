@@ -134,7 +134,7 @@ func TestRotateVaultEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted, _ := v.client.KVv2("secret").GetVersionsAsList(ctx, "shop/blob")
-	if r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/blob", "--key", "note", "--generator", "uuid"); r.code != ExitPartial || !strings.Contains(r.stdout, "deleted") {
+	if r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/blob", "--key", "note", "--generator", "uuid"); r.code != ExitError || !strings.Contains(r.stdout, "deleted") {
 		t.Errorf("soft-deleted entry: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if now, _ := v.client.KVv2("secret").GetVersionsAsList(ctx, "shop/blob"); len(now) != len(deleted) {

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/bitnami/sealed-secrets/pkg/crypto"
@@ -55,13 +57,21 @@ func (c *Config) certificate(ctx context.Context, now time.Time) (*certificate, 
 		err    error
 		source = where
 	)
-	if where != "" {
-		// kubeseal's own opener: a file, or an http(s):// or file:// URL.
+	switch {
+	case strings.HasPrefix(where, "http://") || strings.HasPrefix(where, "https://"):
+		// kubeseal's opener would wait for a silent server forever; this request ends with
+		// the timeout, or when the command is interrupted.
+		r, err = fetchURL(ctx, where)
+		if err != nil {
+			return nil, fmt.Errorf("read certificate %s: %w", where, err)
+		}
+	case where != "":
+		// kubeseal's own opener: a file, or a file:// URL.
 		r, err = kubeseal.OpenCert(ctx, nil, "", "", where)
 		if err != nil {
 			return nil, fmt.Errorf("read certificate %s: %w", where, err)
 		}
-	} else {
+	default:
 		source = fmt.Sprintf("service %s/%s", c.ControllerNamespace, c.ControllerName)
 		if c.cluster == nil {
 			return nil, errors.New("no certificate: pass --sealed-cert FILE|URL (kubeseal --fetch-cert saves one), or point the command at the cluster")
@@ -141,3 +151,20 @@ func (c clusterConfig) ClientConfig() (*rest.Config, error) {
 }
 
 func (clusterConfig) Namespace() (string, bool, error) { return "", false, nil }
+
+// fetchURL GETs url within ctx (and the proxy settings of the environment, as kubeseal).
+func fetchURL(ctx context.Context, url string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("cannot fetch %q: %s", url, resp.Status)
+	}
+	return resp.Body, nil
+}

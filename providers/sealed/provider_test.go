@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -544,5 +545,32 @@ func TestVerifyWithoutTheRightKey(t *testing.T) {
 	wrong := open(t, config(out, k, ScopeStrict, other.keyFile))
 	if st, _ := wrong.Read(context.Background(), tg); !strings.Contains(st.Problem, "none of the private keys given") {
 		t.Errorf("wrong private key: %+v", st)
+	}
+}
+
+// A certificate URL whose server accepts and never answers ends with the fetch timeout, or at
+// once when the command is interrupted (the context), not never.
+func TestCertificateURLThatNeverAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	c := NewConfig()
+	c.Out, c.Cert = filepath.Join(t.TempDir(), "out"), "http://"+ln.Addr().String()+"/v1/cert.pem"
+	start := time.Now()
+	if _, err := c.Open(ctx); err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("err = %v after %s", err, time.Since(start))
 	}
 }
