@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -82,8 +83,6 @@ func TestReadManifestsEncryptedProblems(t *testing.T) {
 			"SealedSecret", "", "metadata.name: required"},
 		{"SealedSecret encryptedData a list", "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: sl}\nspec: {encryptedData: [" + canary + "]}\n",
 			"SealedSecret", "sl", "spec.encryptedData: must be a map"},
-		{"SealedSecret defined after a Secret of its name", "apiVersion: v1\nkind: Secret\nmetadata: {name: twice}\nstringData: {a: b}\n---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: twice}\n",
-			"SealedSecret", "twice", "defined twice, first at <stdin>#0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,5 +173,22 @@ func TestFullyEncryptedSOPSDocumentIsReported(t *testing.T) {
 	}
 	if strings.Contains(inv.Problems[0].Error(), "ENC[") {
 		t.Error("the problem repeats ciphertext")
+	}
+}
+
+// A Secret and its SealedSecret (or SOPS-encrypted copy) in one input are both read: the plain
+// one to migrate, the encrypted one skipped with its reason; neither is a duplicate.
+func TestPlainAndEncryptedSideBySideAreNotDuplicates(t *testing.T) {
+	plain := "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\nstringData: {password: x}\n"
+	sealed := "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: db, namespace: shop}\nspec:\n  encryptedData: {password: AgBy}\n  template: {metadata: {name: db, namespace: shop}}\n"
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(plain), 0o600)
+	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte(sealed), 0o600)
+	inv, err := ReadManifests([]string{dir}, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Problems) != 0 || len(inv.Secrets) != 2 {
+		t.Errorf("problems %v, %d Secrets", inv.Problems, len(inv.Secrets))
 	}
 }

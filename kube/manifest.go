@@ -130,12 +130,18 @@ func ReadManifests(paths []string, opts ReadOptions) (*Inventory, error) {
 				inv.Others = append(inv.Others, *it.other)
 			case it.secret != nil:
 				s := it.secret
-				if first, dup := seen[s.Ref()]; dup {
+				// A plain Secret and its encrypted form (a SealedSecret, a SOPS file) side by
+				// side is the normal state of a migration, not a duplicate.
+				key := s.Ref()
+				if s.Encrypted != nil {
+					key += "|" + fmt.Sprint(s.Encrypted.By)
+				}
+				if first, dup := seen[key]; dup {
 					inv.Problems = append(inv.Problems, ObjectError{Kind: s.manifestKind(), Namespace: s.Namespace, Name: s.Name, Origin: s.Origin,
 						Message: fmt.Sprintf("defined twice, first at %s; keep one definition", first)})
 					continue
 				}
-				seen[s.Ref()] = s.Origin
+				seen[key] = s.Origin
 				inv.Secrets = append(inv.Secrets, s)
 			}
 		}
