@@ -4,10 +4,7 @@ package rotate
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,17 +87,10 @@ type fixture struct {
 	policy string // rotation.yaml
 }
 
-var (
-	fixOnce sync.Once
-	fix     *fixture
-	fixErr  error
-	fixRoot string
-)
+var fix benchkit.Fixture[*fixture]
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	benchkit.RemoveRoot("bench/rotate", fixRoot, "corpus, binaries, policy, audit logs, journals, reports, server request logs")
-	os.Exit(code)
+	fix.Main(m, "bench/rotate", "corpus, binaries, policy, audit logs, journals, reports, server request logs")
 }
 
 // setup returns the shared fixture, building it on first use. Without the loop's tools the
@@ -115,11 +105,7 @@ func setup(b *testing.B) *fixture {
 			b.Fatalf("the rotation loop needs %s on PATH: %v", tool, err)
 		}
 	}
-	fixOnce.Do(func() { fix, fixErr = newFixture() })
-	if fixErr != nil {
-		b.Fatalf("prepare benchmark: %v", fixErr)
-	}
-	return fix
+	return fix.Get(b, newFixture)
 }
 
 func newFixture() (*fixture, error) {
@@ -131,27 +117,19 @@ func newFixture() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.MkdirTemp("", "secretshift-bench-rotate-")
+	root, err := fix.TempDir("secretshift-bench-rotate-")
 	if err != nil {
 		return nil, err
 	}
-	fixRoot = root
 	f := &fixture{root: root, rotN: rotN, dueN: dueN}
-	module, err := benchkit.ModuleRoot()
+	bins, took, err := benchkit.BuildTools(root, "./cmd/secretshift", "./internal/cmd/vault-testserver")
 	if err != nil {
 		return nil, err
 	}
-	bin := filepath.Join(root, "bin")
-	if f.buildTime, err = benchkit.Build(module, bin, "./cmd/secretshift", "./internal/cmd/vault-testserver"); err != nil {
+	f.buildTime, f.secretshift, f.testserver = took, bins[0], bins[1]
+	if f.token, err = benchkit.RandomToken(); err != nil {
 		return nil, err
 	}
-	f.secretshift, f.testserver = filepath.Join(bin, "secretshift"), filepath.Join(bin, "vault-testserver")
-
-	tok := make([]byte, 16)
-	if _, err := rand.Read(tok); err != nil {
-		return nil, err
-	}
-	f.token = "hvs." + hex.EncodeToString(tok)
 
 	// Generate is sequential over one seeded source, so the first n Secrets of a larger corpus
 	// are the corpus of n: both folders hold the same bytes where they overlap.
@@ -324,16 +302,9 @@ func (f *fixture) run(ctx context.Context, b *testing.B, srv *benchkit.VaultServ
 	if r.requests, err = srv.Requests(from, -1); err != nil {
 		b.Fatal(err)
 	}
-	m := re.FindStringSubmatch(r.Stderr)
-	if m == nil {
+	var ok bool
+	if r.summary, r.inRun, r.counts, ok = benchkit.ParseSummary(re, r.Stderr); !ok {
 		b.Fatalf("%s: no summary line on stderr:\n%s", name, benchkit.LastLines([]byte(r.Stderr), 10))
-	}
-	r.summary = m[0]
-	r.inRun, _ = time.ParseDuration(m[1])
-	r.counts = map[string]int{}
-	for _, part := range strings.Split(m[2], ", ") {
-		num, result, _ := strings.Cut(part, " ")
-		r.counts[result], _ = strconv.Atoi(num)
 	}
 	if r.auditRecords, r.checkpoints, err = benchkit.CountAudit(filepath.Join(wd, "audit", "audit.jsonl")); err != nil {
 		b.Fatal(err)
@@ -368,18 +339,10 @@ func (f *fixture) runRotate(ctx context.Context, b *testing.B, srv *benchkit.Vau
 // defaults, the connection pool widened so that sixteen workers keep their connections.
 func client(b *testing.B, f *fixture, srv *benchkit.VaultServer) *api.Client {
 	b.Helper()
-	cfg := api.DefaultConfig()
-	cfg.Address = srv.Addr
-	cfg.MaxRetries = 4
-	if tr, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
-		tr.MaxIdleConnsPerHost = 256
-	}
-	c, err := api.NewClient(cfg)
+	c, err := benchkit.VaultClient(srv.Addr, f.token)
 	if err != nil {
 		b.Fatal(err)
 	}
-	c.SetToken(f.token)
-	c.ClearNamespace()
 	return c
 }
 

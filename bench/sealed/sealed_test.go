@@ -17,9 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,17 +71,10 @@ type fixture struct {
 	keys audit.KeyFiles
 }
 
-var (
-	fixOnce sync.Once
-	fix     *fixture
-	fixErr  error
-	fixRoot string
-)
+var fix benchkit.Fixture[*fixture]
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	benchkit.RemoveRoot("bench/sealed", fixRoot, "corpus, binary, controller key, sealed outputs, audit logs, journals")
-	os.Exit(code)
+	fix.Main(m, "bench/sealed", "corpus, binary, controller key, sealed outputs, audit logs, journals")
 }
 
 // setup returns the shared fixture, building it on first use. Without the pinned kubeseal the
@@ -97,11 +88,7 @@ func setup(b *testing.B) *fixture {
 		}
 		b.Fatalf("kubeseal not found at %s: build it with `make tools` ($%s overrides the folder)", kubeseal, testenv.EnvToolsBin)
 	}
-	fixOnce.Do(func() { fix, fixErr = newFixture(kubeseal) })
-	if fixErr != nil {
-		b.Fatalf("prepare benchmark: %v", fixErr)
-	}
-	return fix
+	return fix.Get(b, func() (*fixture, error) { return newFixture(kubeseal) })
 }
 
 func newFixture(kubeseal string) (*fixture, error) {
@@ -112,11 +99,10 @@ func newFixture(kubeseal string) (*fixture, error) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		return nil, fmt.Errorf("the kubeseal loop needs bash on PATH: %w", err)
 	}
-	root, err := os.MkdirTemp("", "secretshift-bench-sealed-")
+	root, err := fix.TempDir("secretshift-bench-sealed-")
 	if err != nil {
 		return nil, err
 	}
-	fixRoot = root
 	f := &fixture{root: root, kubeseal: kubeseal}
 	v, err := exec.Command(kubeseal, "--version").Output()
 	if err != nil {
@@ -124,24 +110,15 @@ func newFixture(kubeseal string) (*fixture, error) {
 	}
 	f.kubesealVersion = strings.TrimPrefix(strings.TrimSpace(string(v)), "kubeseal version: ")
 
-	module, err := benchkit.ModuleRoot()
+	bins, took, err := benchkit.BuildTools(root, "./cmd/secretshift")
 	if err != nil {
 		return nil, err
 	}
-	bin := filepath.Join(root, "bin")
-	if f.buildTime, err = benchkit.Build(module, bin, "./cmd/secretshift"); err != nil {
-		return nil, err
-	}
-	f.secretshift = filepath.Join(bin, "secretshift")
+	f.buildTime, f.secretshift = took, bins[0]
 
 	start := time.Now()
 	f.secrets = benchkit.Generate(n, benchkit.Seed)
-	f.smallN = n / 10
-	f.full, f.small = filepath.Join(root, "corpus-full"), filepath.Join(root, "corpus-small")
-	if err := benchkit.WriteCorpus(f.full, f.secrets); err != nil {
-		return nil, err
-	}
-	if err := benchkit.WriteCorpus(f.small, f.secrets[:f.smallN]); err != nil {
+	if f.full, f.small, f.smallN, err = benchkit.WriteFullAndSmall(root, f.secrets); err != nil {
 		return nil, err
 	}
 	f.sample = benchkit.Sample(f.secrets, loopSample)
@@ -261,16 +238,9 @@ func runCLI(ctx context.Context, b *testing.B, f *fixture, name, corpus string) 
 	if r.Result, err = benchkit.Run(ctx, wd, env, filepath.Join(wd, "stdout.txt"), f.secretshift, args...); err != nil {
 		b.Fatalf("%s: %v", name, err)
 	}
-	m := summaryRE.FindStringSubmatch(r.Stderr)
-	if m == nil {
+	var ok bool
+	if r.summary, r.apply, r.counts, ok = benchkit.ParseSummary(summaryRE, r.Stderr); !ok {
 		b.Fatalf("%s: no summary line on stderr:\n%s", name, benchkit.LastLines([]byte(r.Stderr), 10))
-	}
-	r.summary = m[0]
-	r.apply, _ = time.ParseDuration(m[1])
-	r.counts = map[string]int{}
-	for _, part := range strings.Split(m[2], ", ") {
-		num, result, _ := strings.Cut(part, " ")
-		r.counts[result], _ = strconv.Atoi(num)
 	}
 	r.files, r.listed = countOutput(b, r.out)
 	r.auditRecords = countRecords(b, filepath.Join(wd, filepath.FromSlash(audit.DefaultLogPath)))
@@ -423,10 +393,7 @@ func runFloor(b *testing.B, f *fixture) floorRun {
 // the manifests, which migrate does first.
 func runDiscover(ctx context.Context, b *testing.B, f *fixture) benchkit.Result {
 	b.Helper()
-	wd := f.workDir(b, "discover")
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + wd}
-	res, err := benchkit.Run(ctx, wd, env, filepath.Join(wd, "inventory.json"), f.secretshift,
-		"discover", "-f", f.full, "-o", "json", "--fingerprint-key", f.keys.HMACKey)
+	res, err := benchkit.Discover(ctx, f.workDir(b, "discover"), f.secretshift, f.full, f.keys.HMACKey)
 	if err != nil {
 		b.Fatalf("discover: %v", err)
 	}

@@ -4,13 +4,10 @@ package vault
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,17 +44,10 @@ type fixture struct {
 	keysDir string
 }
 
-var (
-	fixOnce sync.Once
-	fix     *fixture
-	fixErr  error
-	fixRoot string
-)
+var fix benchkit.Fixture[*fixture]
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	benchkit.RemoveRoot("bench/vault", fixRoot, "corpus, binaries, audit logs, server request logs")
-	os.Exit(code)
+	fix.Main(m, "bench/vault", "corpus, binaries, audit logs, server request logs")
 }
 
 // setup returns the shared fixture, building it on first use.
@@ -66,11 +56,7 @@ func setup(b *testing.B) *fixture {
 	if testing.Short() {
 		b.Skip("the vault migration benchmark takes minutes; not run with -short")
 	}
-	fixOnce.Do(func() { fix, fixErr = newFixture() })
-	if fixErr != nil {
-		b.Fatalf("prepare benchmark: %v", fixErr)
-	}
-	return fix
+	return fix.Get(b, newFixture)
 }
 
 func newFixture() (*fixture, error) {
@@ -83,38 +69,25 @@ func newFixture() (*fixture, error) {
 			return nil, fmt.Errorf("the shell-loop comparison needs %s on PATH: %w", tool, err)
 		}
 	}
-	root, err := os.MkdirTemp("", "secretshift-bench-vault-")
+	root, err := fix.TempDir("secretshift-bench-vault-")
 	if err != nil {
 		return nil, err
 	}
-	fixRoot = root
 	f := &fixture{root: root}
-	module, err := benchkit.ModuleRoot()
-	if err != nil {
-		return nil, err
-	}
 
 	// Both binaries in one go command, so the toolchain compiles them in parallel.
-	bin := filepath.Join(root, "bin")
-	if f.buildTime, err = benchkit.Build(module, bin, "./cmd/secretshift", "./internal/cmd/vault-testserver"); err != nil {
+	bins, took, err := benchkit.BuildTools(root, "./cmd/secretshift", "./internal/cmd/vault-testserver")
+	if err != nil {
 		return nil, err
 	}
-	f.secretshift, f.testserver = filepath.Join(bin, "secretshift"), filepath.Join(bin, "vault-testserver")
-
-	tok := make([]byte, 16)
-	if _, err := rand.Read(tok); err != nil {
+	f.buildTime, f.secretshift, f.testserver = took, bins[0], bins[1]
+	if f.token, err = benchkit.RandomToken(); err != nil {
 		return nil, err
 	}
-	f.token = "hvs." + hex.EncodeToString(tok)
 
 	start := time.Now()
 	f.secrets = benchkit.Generate(n, benchkit.Seed)
-	f.smallN = n / 10
-	f.full, f.small = filepath.Join(root, "corpus-full"), filepath.Join(root, "corpus-small")
-	if err := benchkit.WriteCorpus(f.full, f.secrets); err != nil {
-		return nil, err
-	}
-	if err := benchkit.WriteCorpus(f.small, f.secrets[:f.smallN]); err != nil {
+	if f.full, f.small, f.smallN, err = benchkit.WriteFullAndSmall(root, f.secrets); err != nil {
 		return nil, err
 	}
 	f.sample = benchkit.Sample(f.secrets, loopSample)

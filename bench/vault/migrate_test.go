@@ -5,7 +5,6 @@ package vault
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -140,18 +139,10 @@ func runClient(ctx context.Context, b *testing.B, f *fixture, name string, op fu
 func clientAgainst(ctx context.Context, b *testing.B, f *fixture, srv *benchkit.VaultServer, op func(context.Context, *api.KVv2, *benchkit.Secret, map[string]any) error) phase {
 	// The same client setup as secretshift's Vault adapter: the library defaults, the pool
 	// widened so that sixteen writers keep their connections.
-	cfg := api.DefaultConfig()
-	cfg.Address = srv.Addr
-	cfg.MaxRetries = 4
-	if tr, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
-		tr.MaxIdleConnsPerHost = 256
-	}
-	c, err := api.NewClient(cfg)
+	c, err := benchkit.VaultClient(srv.Addr, f.token)
 	if err != nil {
 		b.Fatal(err)
 	}
-	c.SetToken(f.token)
-	c.ClearNamespace()
 	kv := c.KVv2("secret")
 	payloads := make([]map[string]any, len(f.secrets))
 	for i, s := range f.secrets {
@@ -244,10 +235,7 @@ func countAudit(b *testing.B, path string) (records, checkpoints int) {
 // the manifests, which migrate does first. It needs no server.
 func runDiscover(ctx context.Context, b *testing.B, f *fixture) phase {
 	b.Helper()
-	wd := f.workDir(b, "discover")
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + wd}
-	res, err := benchkit.Run(ctx, wd, env, filepath.Join(wd, "inventory.json"), f.secretshift,
-		"discover", "-f", f.full, "-o", "json", "--fingerprint-key", f.keys.HMACKey)
+	res, err := benchkit.Discover(ctx, f.workDir(b, "discover"), f.secretshift, f.full, f.keys.HMACKey)
 	if err != nil {
 		b.Fatalf("discover: %v", err)
 	}

@@ -281,3 +281,17 @@ func WriteCorpus(dir string, ss []*Secret) error {
 	}
 	return nil
 }
+
+// WriteFullAndSmall writes the corpus ss twice below root: every Secret to root/corpus-full,
+// and the first tenth (smallN of them) to root/corpus-small.
+func WriteFullAndSmall(root string, ss []*Secret) (full, small string, smallN int, err error) {
+	smallN = len(ss) / 10
+	full, small = filepath.Join(root, "corpus-full"), filepath.Join(root, "corpus-small")
+	if err := WriteCorpus(full, ss); err != nil {
+		return "", "", 0, err
+	}
+	if err := WriteCorpus(small, ss[:smallN]); err != nil {
+		return "", "", 0, err
+	}
+	return full, small, smallN, nil
+}

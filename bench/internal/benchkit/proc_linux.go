@@ -177,3 +177,13 @@ func LoadAvg() string {
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
 }
+
+// Discover times `secretshift discover -f corpus -o json --fingerprint-key hmacKey` (the
+// binary secretshift) in the folder wd, with only PATH and HOME=wd in its environment and its
+// inventory written to wd/inventory.json: reading, decoding and classifying the manifests,
+// which migrate does first.
+func Discover(ctx context.Context, wd, secretshift, corpus, hmacKey string) (Result, error) {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + wd}
+	return Run(ctx, wd, env, filepath.Join(wd, "inventory.json"), secretshift,
+		"discover", "-f", corpus, "-o", "json", "--fingerprint-key", hmacKey)
+}

@@ -2,9 +2,29 @@ package benchkit
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
+
+// ParseSummary finds secretshift's summary line in stderr with re, whose first group is a
+// duration and whose second is the counts, "N result, N result, ...". It returns the whole
+// line, the duration (zero if it does not parse) and the counts by result; ok is false when no
+// line matches.
+func ParseSummary(re *regexp.Regexp, stderr string) (line string, took time.Duration, counts map[string]int, ok bool) {
+	m := re.FindStringSubmatch(stderr)
+	if m == nil {
+		return "", 0, nil, false
+	}
+	took, _ = time.ParseDuration(m[1])
+	counts = map[string]int{}
+	for _, part := range strings.Split(m[2], ", ") {
+		num, result, _ := strings.Cut(part, " ")
+		counts[result], _ = strconv.Atoi(num)
+	}
+	return m[0], took, counts, true
+}
 
 // PerItem is d divided over n items, rounded to the microsecond, for reports.
 func PerItem(d time.Duration, n int) string {
