@@ -313,7 +313,7 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	p, fp, t := r.opts.Provider, r.opts.Fingerprinter, e.Target
 	it := &ItemReport{Target: t, Rule: e.Rule}
 	for _, k := range e.Keys {
-		it.Keys = append(it.Keys, k.Name)
+		it.Keys = append(it.Keys, k.Generator.Keys(k.Name)...)
 	}
 	fail := func(res Result, err error) (*ItemReport, error) {
 		it.Result, it.Error = res, err.Error()
@@ -328,6 +328,9 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	}
 	if cur.Problem != "" {
 		return fail(ResultFailed, fmt.Errorf("%s: %s", t, cur.Problem))
+	}
+	if cur.Immutable {
+		return fail(ResultFailed, fmt.Errorf("%s: the Secret is immutable, so what makes it in the cluster (ESO, the sealed-secrets controller) cannot update it: make it mutable, or recreate it with the new values", t))
 	}
 	if cur.Deleted {
 		return fail(ResultFailed, fmt.Errorf("%s: its current version is deleted, so no other key could be kept: undelete it (vault kv undelete) or write it again first", t))

@@ -142,7 +142,12 @@ func (o *rotateOptions) entries(p providers.Provider, args []string) ([]rotate.E
 		return nil, err
 	}
 	var out []rotate.Entry
+	seenEntry := map[string]bool{}
 	for _, a := range args {
+		if seenEntry[a] {
+			continue // once is enough: the set hook must not run twice for one entry
+		}
+		seenEntry[a] = true
 		out = append(out, rotate.Entry{Target: providers.Target{Provider: p.Name(), Address: a}, Keys: keys, MaxAge: o.MaxAge, Hooks: hooks, Restart: o.Restart})
 	}
 	return out, nil
@@ -275,7 +280,7 @@ flags.`,
 				return err // nothing was rolled back
 			}
 			fmt.Fprintf(f.status(), "%s: version %s is current again (as version %s)\n", t.Address, from, to)
-			return nil
+			return f.render(map[string]string{"target": t.String(), "rolledBackTo": from, "version": to}, func() error { return nil })
 		},
 	}
 	o.store.bindTarget(cmd.Flags(), true)

@@ -121,6 +121,17 @@ func TestRotatePlainSecret(t *testing.T) {
 	if err != nil || rep.Items[0].Result != rotate.ResultRotated {
 		t.Fatalf("rotate: %+v, %v", rep.Items, err)
 	}
+	// An immutable Secret cannot take new values: refused before anything changes.
+	yes := true
+	if _, err := p.cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "frozen", Namespace: ns}, Immutable: &yes,
+		Data: map[string][]byte{"password": []byte("old")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	frozen := e
+	frozen.Target.Address = ns + "/frozen"
+	if rep, err := rotate.Run(ctx, []rotate.Entry{frozen}, opts); err != nil || rep.Items[0].Result != rotate.ResultFailed || !strings.Contains(rep.Items[0].Error, "immutable") {
+		t.Errorf("immutable: %+v, %v", rep.Items, err)
+	}
 	s, _ := p.cs.CoreV1().Secrets(ns).Get(ctx, "api", metav1.GetOptions{})
 	if len(s.Data["password"]) != 24 || string(s.Data["username"]) != "svc" || s.Labels["team"] != "x" || s.Type != corev1.SecretTypeBasicAuth {
 		t.Errorf("after rotation: %d-byte password, labels %v, type %s", len(s.Data["password"]), s.Labels, s.Type)
