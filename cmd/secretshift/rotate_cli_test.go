@@ -129,6 +129,22 @@ func TestRotateVaultEndToEnd(t *testing.T) {
 		}
 	}
 
+	// A binary key rotated to text, then rolled back: the key stays base64-encoded in the
+	// store, so the rolled-back version reads back byte for byte.
+	blobBefore, _ := kv.Get(ctx, "shop/blob")
+	if r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/blob", "--key", "keystore.p12", "--generator", "bytes:length=8,encoding=hex"); r.code != ExitOK {
+		t.Fatalf("rotate binary key: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "", "rotate", "rollback", "--to", "vault", "secret/shop/blob"); r.code != ExitOK {
+		t.Fatalf("rollback: exit %d\n%s", r.code, r.stderr)
+	}
+	if blobNow, _ := kv.Get(ctx, "shop/blob"); blobNow.Data["keystore.p12"] != blobBefore.Data["keystore.p12"] {
+		t.Error("the rolled-back binary key differs")
+	}
+	if r := runCLI(t, "", "verify", "--to", "vault", "-f", "in", "-o", "json"); strings.Contains(r.stdout, "different value for key keystore.p12") {
+		t.Errorf("after rollback the binary key does not verify:\n%s", r.stdout)
+	}
+
 	// The latest version soft-deleted: nothing to keep the other keys from, so refused.
 	if err := kv.Delete(ctx, "shop/blob"); err != nil {
 		t.Fatal(err)

@@ -14,10 +14,20 @@ import (
 // value that is not valid UTF-8 is encoded; text stays text, so people and ESO read it as it
 // was. The marker is the comma-separated list of encoded keys, or "*" (every key encoded) when
 // that list would not fit one metadata value.
-func encoding(d kube.Data) (marker string, encoded func(key string) bool) {
+//
+// keep lists keys that stay encoded whatever their new value (see Provider.Write); "*" keeps
+// every key encoded.
+func encoding(d kube.Data, keep string) (marker string, encoded func(key string) bool) {
+	if keep == encodingAll {
+		return encodingAll, func(string) bool { return true }
+	}
+	kept := map[string]bool{}
+	for _, k := range strings.Split(keep, ",") {
+		kept[k] = k != ""
+	}
 	var keys []string
 	for k, v := range d {
-		if !utf8.Valid(v) {
+		if !utf8.Valid(v) || kept[k] {
 			keys = append(keys, k)
 		}
 	}
@@ -37,8 +47,8 @@ func encoding(d kube.Data) (marker string, encoded func(key string) bool) {
 }
 
 // encode turns Secret values into KV data and returns the encoding marker for metadata.
-func encode(d kube.Data) (data map[string]any, marker string) {
-	marker, encoded := encoding(d)
+func encode(d kube.Data, keep string) (data map[string]any, marker string) {
+	marker, encoded := encoding(d, keep)
 	data = make(map[string]any, len(d))
 	for k, v := range d {
 		if encoded(k) {

@@ -55,7 +55,7 @@ func (c *Config) ExternalFlags(fs *pflag.FlagSet) { c.ESO.flags(fs) }
 func (p *Provider) ExternalRefs(t providers.Target, pl providers.Payload) []providers.ExternalRef {
 	rel := p.relPath(t)
 	policyPath := p.mount + "/data/" + rel
-	_, encoded := encoding(pl.Data)
+	_, encoded := encoding(pl.Data, "")
 	refs := make([]providers.ExternalRef, 0, len(pl.Data))
 	for _, k := range pl.Data.Keys() {
 		r := providers.ExternalRef{SecretKey: k, Key: rel, Property: k, Paths: []string{policyPath}}

@@ -199,7 +199,7 @@ func (p *Provider) relPath(t providers.Target) string {
 // Check implements providers.Provider.
 func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
 	var errs []error
-	data, _ := encode(pl.Data)
+	data, _ := encode(pl.Data, "")
 	if n := entrySize(data); n > MaxEntryBytes {
 		errs = append(errs, fmt.Errorf("%s: %w: encoded entry is %d bytes, vault's storage limit is %d", pl.Ref, providers.ErrTooLarge, n, MaxEntryBytes))
 	}
@@ -378,9 +378,22 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 		}
 		cas = v
 	}
-	data, marker := encode(pl.Data)
 	kv := p.client.KVv2(p.mount)
 	path := p.relPath(t)
+	// A key stored base64-encoded stays so, even when its new value is text: the marker is
+	// the entry's, not a version's, so flipping it would make earlier versions (rollback) and
+	// ESO's decodingStrategy read that key wrong.
+	keep := ""
+	if expect != "" {
+		md, err := kv.GetMetadata(ctx, path)
+		if err != nil && !isNotFound(err) {
+			return "", fmt.Errorf("read metadata of vault %s: %w", t.Address, classify(err))
+		}
+		if md != nil {
+			keep, _ = md.CustomMetadata[metaEncoding].(string)
+		}
+	}
+	data, marker := encode(pl.Data, keep)
 	if err := p.writeMetadata(ctx, path, p.metadata(pl, marker), expect == ""); err != nil {
 		return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
 	}
