@@ -117,6 +117,9 @@ func (o *rotateOptions) entries(p providers.Provider, args []string) ([]rotate.E
 	if o.Due && o.MaxAge <= 0 {
 		return nil, usageError("--due needs --max-age")
 	}
+	if o.MaxAge > 0 && !o.Due {
+		return nil, usageError("--max-age only counts with --due (without it every entry is rotated)")
+	}
 	var keys []rotate.Key
 	seen := map[string]bool{}
 	for i, k := range o.Keys {

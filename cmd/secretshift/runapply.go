@@ -140,6 +140,9 @@ func (a *auditFlags) openFor(f *factory, lp *loadedPlan, opts *migrate.Options) 
 }
 
 func runVerify(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPlan) error {
+	if sw, ok := lp.provider.(providers.StdoutWriter); ok && sw.WritesStdout() {
+		return usageError("verify reads what the store holds, and a stream on standard output holds nothing afterwards: name the store's folder instead of -")
+	}
 	opts := lp.opts
 	_, closeLog, err := o.audit.openFor(f, lp, &opts)
 	if err != nil {

@@ -155,3 +155,14 @@ func tamperValue(t *testing.T, manifest []byte, key string) []byte {
 	t.Fatalf("no %s in the manifest", key)
 	return nil
 }
+
+// verify of a stream is a usage error, not a list of missing targets.
+func TestVerifyOfAStreamIsAUsageError(t *testing.T) {
+	inTempDir(t)
+	cert, _ := sealedKey(t, "controller", time.Hour)
+	writeSecretFile(t, "in.yaml", "shop", "db")
+	r := runCLI(t, "", "verify", "--to", "sealed", "-f", "in.yaml", "--sealed-cert", cert, "--sealed-out", "-")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "stream") {
+		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+}
