@@ -347,6 +347,28 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	if last, ok := r.journalLast(k); ok && last.State != job.StateVerified && last.State != StateRolledBack {
 		it.Resumed = string(last.State)
 	}
+	if r.journal != nil {
+		// An earlier run of this job promoted the entry and stopped before its outcome was on
+		// record (killed while reading it back): what the store holds now is that run's
+		// version. Record it, and count the rotation as done rather than rotating again.
+		last, _ := r.journal.Last(k)
+		written := last.State == job.StateWritten && last.Version == cur.Version && last.Target == t.String()
+		// The journal's "written" may not have reached the disk; then the store's own record
+		// of the run that wrote says it, when
+		// the journal, for this entry, last speaks of another version (a step taken on the
+		// version before, or a rotation verified before that).
+		byEarlier := cur.Job == providers.JobRotate && cur.RunID != "" && cur.RunID != r.opts.RunID && r.journal.EarlierRun(cur.RunID) &&
+			last.Version != cur.Version
+		if written || byEarlier {
+			it.Resumed, it.Result, it.Version, it.NewFingerprint = string(job.StateWritten), ResultRotated, cur.Version, it.OldFingerprint
+			it.Reason = "promoted by an earlier run, which stopped before recording it"
+			if err := r.record(ctx, r.event(ActionPromote, audit.OutcomeSuccess, t, cur.Version, nil, map[string]string{"fingerprint": it.OldFingerprint, "written_by_earlier_run": "true"}, nil)); err != nil {
+				return nil, err
+			}
+			r.mark(k, job.StateVerified, cur.Version)
+			return it, nil
+		}
+	}
 
 	// Due check.
 	age := time.Duration(0)

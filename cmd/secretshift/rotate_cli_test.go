@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/secretshift/secretshift/internal/testenv/vaultapi"
 )
 
 // rotateHook writes an executable hook that appends the JSON it is given to log, then runs
@@ -345,5 +350,63 @@ func TestRotateLeaseKeepsTwoRunsApart(t *testing.T) {
 	}
 	if _, held := after.CustomMetadata["secretshift-lease"]; held {
 		t.Error("the lease outlived the rotation")
+	}
+}
+
+// A run killed after its promotion reached the store but before the outcome was on record (it
+// is held while reading the entry back): the next run records that promotion, counts the
+// rotation as done and does not rotate again; the audit log verifies.
+func TestRotateKilledAfterPromotionIsRecordedByTheNextRun(t *testing.T) {
+	_, v := migratedToVault(t)
+	var promoted atomic.Bool
+	held := make(chan struct{}, 1)
+	v.srv.SetFaults(func(r *http.Request) *vaultapi.Fault {
+		if !strings.HasSuffix(r.URL.Path, "/data/shop/login") {
+			return nil
+		}
+		if r.Method != http.MethodGet {
+			promoted.Store(true)
+			return nil
+		}
+		if promoted.Load() {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			return &vaultapi.Fault{Delay: 10 * time.Second}
+		}
+		return nil
+	})
+	ctx := context.Background()
+	before, _ := v.client.KVv2("secret").Get(ctx, "shop/login")
+	cmd := commandProcess(t, "rotate", "--to", "vault", "secret/shop/login", "--key", "password", "--generator", "password")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the promotion was not reached")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	v.srv.SetFaults(nil)
+	after, _ := v.client.KVv2("secret").Get(ctx, "shop/login")
+	if after.VersionMetadata.Version != before.VersionMetadata.Version+1 {
+		t.Fatalf("version %d after the kill, want %d (promoted)", after.VersionMetadata.Version, before.VersionMetadata.Version+1)
+	}
+	r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/login", "--key", "password", "--generator", "password", "-o", "json")
+	if r.code != ExitOK || !strings.Contains(r.stdout, `"resumed": "written"`) {
+		t.Fatalf("re-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if now, _ := v.client.KVv2("secret").Get(ctx, "shop/login"); now.VersionMetadata.Version != after.VersionMetadata.Version {
+		t.Errorf("the re-run rotated again: version %d, want %d", now.VersionMetadata.Version, after.VersionMetadata.Version)
+	}
+	exp := runCLI(t, "", "audit", "export", "--format", "jsonl")
+	if !strings.Contains(exp.stdout, `"written_by_earlier_run":"true"`) {
+		t.Error("the earlier run's promotion is not on record")
+	}
+	if r := runCLI(t, "", "audit", "verify"); r.code != ExitOK {
+		t.Errorf("audit verify: exit %d\n%s", r.code, r.stdout+r.stderr)
 	}
 }
