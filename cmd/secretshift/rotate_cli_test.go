@@ -174,6 +174,9 @@ func TestRotateVaultEndToEnd(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d\n%s", args, r.code, ExitUsage, r.stderr)
 		}
 	}
+	if r := runCLI(t, "", "rotate", "--to", "vault", "shop/db", "--key", "password", "--generator", "password"); r.code != ExitError || !strings.Contains(r.stdout, "starts with the mount") {
+		t.Errorf("an address without the mount: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	if r := runCLI(t, "", "rotate", "--to", "vault", "secret/shop/db", "--key", "password", "--generator", "password", "--set-hook", filepath.Join(dir, "none")); r.code != ExitError {
 		t.Errorf("missing hook: exit %d\n%s", r.code, r.stderr)
 	}

@@ -217,6 +217,11 @@ func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
 
 // Read implements providers.Provider.
 func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Stored, error) {
+	if !strings.HasPrefix(t.Address, p.mount+"/") {
+		// Addresses name the mount, as Target makes them and plans show them; a bare path
+		// would be read in the mount yet recorded without it.
+		return nil, fmt.Errorf("vault address %q: %w: it starts with the mount, as in %s/%s", t.Address, providers.ErrInvalidName, p.mount, strings.TrimPrefix(t.Address, "/"))
+	}
 	sec, err := p.client.KVv2(p.mount).Get(ctx, p.relPath(t))
 	if err != nil {
 		if errors.Is(err, api.ErrSecretNotFound) {
