@@ -151,6 +151,9 @@ type Report struct {
 	Duration   string         `json:"duration"`
 	Items      []*ItemReport  `json:"items"`
 	Counts     map[Result]int `json:"counts"`
+	// Problems say why a run stopped before any entry was rotated (a bad policy, a store that
+	// cannot be opened); Items is empty then.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Failed reports whether any entry failed, conflicted or was rolled back.

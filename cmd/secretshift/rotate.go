@@ -37,6 +37,8 @@ type rotateOptions struct {
 	Policy     string
 	Restart    bool
 	Rollout    time.Duration
+
+	rendered bool // the report was printed
 }
 
 func newRotateCmd(f *factory) *cobra.Command {
@@ -76,7 +78,16 @@ and the previous values were put back.`,
   secretshift rotate --to sops shop/db.yaml --sops-out secrets/ --key password --generator password --dry-run`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRotate(cmd.Context(), f, o, args)
+			err := runRotate(cmd.Context(), f, o, args)
+			if err != nil && !o.rendered && exitCodeFor(err) != ExitUsage && f.Output != "" && f.Output != outputTable {
+				// Machine output still gets a report, with what stopped the run.
+				rep := &rotate.Report{APIVersion: rotate.APIVersion, Kind: rotate.ReportKind, Provider: o.store.To, Started: time.Now().UTC(), Duration: "0s",
+					Items: []*rotate.ItemReport{}, Counts: map[rotate.Result]int{}, Problems: strings.Split(err.Error(), "\n")}
+				if rerr := f.render(rep, nil); rerr != nil {
+					return errors.Join(err, rerr)
+				}
+			}
+			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -192,12 +203,13 @@ func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string)
 		opts.Recorder = log
 	}
 	rep, err := rotate.Run(ctx, entries, opts)
-	return finishRotate(f, rep, err)
+	return o.finishRotate(f, rep, err)
 }
 
 // finishRotate prints a rotation report and maps it to the exit status.
-func finishRotate(f *factory, rep *rotate.Report, err error) error {
+func (o *rotateOptions) finishRotate(f *factory, rep *rotate.Report, err error) error {
 	if rep != nil {
+		o.rendered = true
 		if rerr := f.render(rep, func() error { return writeRotateTable(f.Out, rep) }); rerr != nil {
 			return rerr
 		}
@@ -371,7 +383,7 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 		}
 	}
 	total.Duration = time.Since(total.Started).Round(time.Millisecond).String()
-	return finishRotate(f, total, runErr)
+	return o.finishRotate(f, total, runErr)
 }
 
 // policyEntries resolves one rotation of a policy: its generators, and the entries its

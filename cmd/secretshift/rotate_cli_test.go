@@ -308,6 +308,10 @@ rotations:
 	if now, _ := kv.Get(ctx, "shop/login"); now.VersionMetadata.Version != s.VersionMetadata.Version {
 		t.Error("a refused policy changed the store")
 	}
+	// With -o json a refused policy still prints a report, saying why.
+	if r := runCLI(t, "", "rotate", "--policy", "bad.yaml", "-o", "json"); r.code != ExitError || !strings.Contains(r.stdout, `"problems"`) || !strings.Contains(r.stdout, "matches no entry") {
+		t.Errorf("-o json of a refused policy: exit %d\n%s", r.code, r.stdout)
+	}
 	os.WriteFile("typo.yaml", []byte(strings.Replace(pol, "maxAge: 1s", "maxage: 1s", 1)), 0o600)
 	if r := runCLI(t, "", "rotate", "--policy", "typo.yaml"); r.code != ExitError || !strings.Contains(r.stderr, `did you mean "maxAge"`) {
 		t.Errorf("typo: exit %d\n%s", r.code, r.stderr)
