@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
 )
 
 // This file reads YAML for the policy: documents, mappings with positions and checks for
