@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -25,9 +26,15 @@ func encoding(d kube.Data, keep string) (marker string, encoded func(key string)
 	for _, k := range strings.Split(keep, ",") {
 		kept[k] = k != ""
 	}
+	// A kept key stays in the marker while absent too: it is base64 in the versions that hold it.
 	var keys []string
+	for k := range kept {
+		if kept[k] {
+			keys = append(keys, k)
+		}
+	}
 	for k, v := range d {
-		if !utf8.Valid(v) || kept[k] {
+		if !utf8.Valid(v) && !kept[k] {
 			keys = append(keys, k)
 		}
 	}
@@ -60,11 +67,12 @@ func encode(d kube.Data, keep string) (data map[string]any, marker string) {
 	return data, marker
 }
 
-// decode reverses encode. encoding is the custom metadata marker: a comma-separated key list,
-// or "*" for all keys. A value that is not a string (someone else's entry) is kept as its JSON
-// text, so it compares unequal to any source instead of being lost. A marked value that is not
-// valid base64 is kept as stored for the same reason.
-func decode(data map[string]any, encoding string) kube.Data {
+// decode reverses encode for the values of version. encoding is the custom metadata marker: a
+// comma-separated key list, or "*" for all keys; since is the since marker (parseSince): a key
+// turned base64 at that version and is text in the ones before. A value that is not a string
+// (someone else's entry) is kept as its JSON text, so it compares unequal to any source instead
+// of being lost. A marked value that is not valid base64 is kept as stored for the same reason.
+func decode(data map[string]any, encoding string, since map[string]int, version int) kube.Data {
 	b64 := map[string]bool{}
 	for _, k := range strings.Split(encoding, ",") {
 		if k != "" {
@@ -79,7 +87,7 @@ func decode(data map[string]any, encoding string) kube.Data {
 			out[k] = j
 			continue
 		}
-		if b64[k] || encoding == encodingAll {
+		if (b64[k] || encoding == encodingAll) && version >= since[k] {
 			if raw, err := base64.StdEncoding.DecodeString(s); err == nil {
 				out[k] = raw
 				continue
@@ -88,6 +96,76 @@ func decode(data map[string]any, encoding string) kube.Data {
 		out[k] = []byte(s)
 	}
 	return out
+}
+
+// markSince returns since with the keys that marker encodes and keep did not given version:
+// the first version that holds them base64. Keys of earlier turns keep theirs.
+func markSince(since map[string]int, keep, marker string, d kube.Data, version int) map[string]int {
+	if keep == encodingAll {
+		return since
+	}
+	out := make(map[string]int, len(since))
+	for k, v := range since {
+		out[k] = v
+	}
+	was := map[string]bool{}
+	for _, k := range strings.Split(keep, ",") {
+		was[k] = true
+	}
+	now := strings.Split(marker, ",")
+	if marker == encodingAll {
+		now = now[:0]
+		for k := range d {
+			now = append(now, k)
+		}
+	}
+	for _, k := range now {
+		if k != "" && !was[k] {
+			if _, known := out[k]; !known {
+				out[k] = version
+			}
+		}
+	}
+	return out
+}
+
+// parseSince reads the since marker "key=VERSION,…"; entries it cannot read are left out.
+func parseSince(s string) map[string]int {
+	out := map[string]int{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if n, err := strconv.Atoi(v); ok && err == nil && k != "" {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+// formatSince writes since sorted by key. Entries that would not fit Vault's limit for one
+// metadata value are left out, newest turns first: those keys' earlier text versions would
+// then read as base64 (a rollback past the turn is the only reader).
+func formatSince(since map[string]int) string {
+	keys := make([]string, 0, len(since))
+	for k := range since {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if since[keys[i]] != since[keys[j]] {
+			return since[keys[i]] < since[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	var parts []string
+	n := 0
+	for _, k := range keys {
+		e := k + "=" + strconv.Itoa(since[k])
+		if n+len(e)+1 > maxMetaValue {
+			break
+		}
+		parts, n = append(parts, e), n+len(e)+1
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }
 
 // entrySize is the size of the KV write body for data.

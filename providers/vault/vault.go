@@ -43,6 +43,7 @@ const (
 	metaFingerprint = "secretshift-fingerprint"
 	metaFPKey       = "secretshift-fingerprint-key"
 	metaEncoding    = "secretshift-base64-keys"
+	metaSince       = "secretshift-base64-since"
 	metaCluster     = "source-cluster"
 	metaNamespace   = "source-namespace"
 	metaName        = "source-name"
@@ -53,7 +54,7 @@ const (
 	// metaProvenance prefixes the keys of Payload.Provenance (provenanceKey).
 	metaProvenance = "secretshift-"
 	// maxProvenance bounds Payload.Provenance: KV v2 allows 64 custom metadata keys, and
-	// secretshift's own take 10.
+	// secretshift's own take 11.
 	maxProvenance = 32
 	// encodingAll marks that every key is base64, used when the list of binary keys would not
 	// fit Vault's 512-byte limit for a metadata value.
@@ -106,7 +107,7 @@ func (p *Provider) StoreID() string {
 var provenanceKey = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
 
 // ownMetadata are the custom metadata keys secretshift writes itself.
-var ownMetadata = map[string]bool{metaLease: true, metaManagedBy: true, metaFingerprint: true, metaFPKey: true, metaEncoding: true,
+var ownMetadata = map[string]bool{metaLease: true, metaManagedBy: true, metaFingerprint: true, metaFPKey: true, metaEncoding: true, metaSince: true,
 	metaCluster: true, metaNamespace: true, metaName: true, metaUID: true, metaType: true, metaRun: true}
 
 // Describe implements providers.Describer: which store the adapter writes to, in words.
@@ -253,7 +254,11 @@ func stored(sec *api.KVSecret) *providers.Stored {
 		st.Data, st.Deleted = kube.Data{}, true
 		return st
 	}
-	st.Data = decode(sec.Data, meta[metaEncoding])
+	version := 0
+	if sec.VersionMetadata != nil {
+		version = sec.VersionMetadata.Version
+	}
+	st.Data = decode(sec.Data, meta[metaEncoding], parseSince(meta[metaSince]), version)
 	return st
 }
 
@@ -388,7 +393,7 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 	// A key stored base64-encoded stays so, even when its new value is text: the marker is
 	// the entry's, not a version's, so flipping it would make earlier versions (rollback) and
 	// ESO's decodingStrategy read that key wrong.
-	keep := ""
+	keep, since := "", map[string]int{}
 	if expect != "" {
 		md, err := kv.GetMetadata(ctx, path)
 		if err != nil && !isNotFound(err) {
@@ -396,10 +401,20 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 		}
 		if md != nil {
 			keep, _ = md.CustomMetadata[metaEncoding].(string)
+			s, _ := md.CustomMetadata[metaSince].(string)
+			since = parseSince(s)
 		}
 	}
 	data, marker := encode(pl.Data, keep)
-	if err := p.writeMetadata(ctx, path, p.metadata(pl, marker), expect == ""); err != nil {
+	m := p.metadata(pl, marker)
+	if cas > 0 {
+		// Keys that turn base64 now were text in the versions before this one.
+		m[metaSince] = nil
+		if s := formatSince(markSince(since, keep, marker, pl.Data, cas+1)); s != "" {
+			m[metaSince] = s
+		}
+	}
+	if err := p.writeMetadata(ctx, path, m, expect == ""); err != nil {
 		return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
 	}
 	sec, err := kv.Put(ctx, path, data, api.WithCheckAndSet(cas))
@@ -489,15 +504,45 @@ func (p *Provider) Versions(ctx context.Context, t providers.Target) ([]string, 
 	return out, nil
 }
 
-// Rollback implements providers.Versioned: KV v2 writes the old version as a new one.
+// Rollback implements providers.Versioned: the old version's values are written as a new
+// version (check-and-set on the current one). It is not KV v2's own rollback, which copies the
+// stored strings: a key that turned base64 since that version would read back wrong under the
+// entry's encoding marker, so the values are decoded as that version stored them and encoded as
+// the entry's marker says now.
 func (p *Provider) Rollback(ctx context.Context, t providers.Target, version string) (string, error) {
 	v, err := strconv.Atoi(version)
 	if err != nil {
 		return "", fmt.Errorf("rollback vault %s: bad version %q", t.Address, version)
 	}
-	sec, err := p.client.KVv2(p.mount).Rollback(ctx, p.relPath(t), v)
+	kv := p.client.KVv2(p.mount)
+	path := p.relPath(t)
+	md, err := kv.GetMetadata(ctx, path)
+	if err != nil {
+		return "", fmt.Errorf("rollback vault %s: read metadata: %w", t.Address, classify(err))
+	}
+	old, err := kv.GetVersion(ctx, path, v)
 	if err != nil {
 		return "", fmt.Errorf("rollback vault %s to version %d: %w", t.Address, v, classify(err))
+	}
+	if old.Data == nil {
+		return "", fmt.Errorf("rollback vault %s: version %d is deleted or destroyed", t.Address, v)
+	}
+	meta := stringMap(md.CustomMetadata)
+	since := parseSince(meta[metaSince])
+	values := decode(old.Data, meta[metaEncoding], since, v)
+	data, marker := encode(values, meta[metaEncoding])
+	if marker != meta[metaEncoding] {
+		patch := map[string]any{metaEncoding: marker, metaSince: nil}
+		if s := formatSince(markSince(since, meta[metaEncoding], marker, values, md.CurrentVersion+1)); s != "" {
+			patch[metaSince] = s
+		}
+		if err := kv.PatchMetadata(ctx, path, api.KVMetadataPatchInput{CustomMetadata: patch}); err != nil {
+			return "", fmt.Errorf("rollback vault %s: write metadata: %w", t.Address, classify(err))
+		}
+	}
+	sec, err := kv.Put(ctx, path, data, api.WithCheckAndSet(md.CurrentVersion))
+	if err != nil {
+		return "", fmt.Errorf("rollback vault %s to version %d (check-and-set %d): %w", t.Address, v, md.CurrentVersion, classify(err))
 	}
 	return strconv.Itoa(sec.VersionMetadata.Version), nil
 }
