@@ -41,14 +41,23 @@ func CheckNamespace(ns string) error {
 // CheckName reports why name cannot be a file name, or nil. Secret names are DNS subdomains:
 // no separators, and no empty dot-separated parts, so never "." or "..".
 func CheckName(name string) error {
+	if err := checkObjectName(name); err != nil {
+		return err
+	}
+	if len(name)+len(Ext) > maxFileName {
+		return fmt.Errorf("%w: name %q is too long for a file name (%d characters, at most %d)",
+			providers.ErrInvalidName, name, len(name), maxFileName-len(Ext))
+	}
+	return nil
+}
+
+// checkObjectName reports why name cannot name a Secret, or nil.
+func checkObjectName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: empty name", providers.ErrInvalidName)
 	case len(name) > 253 || !dnsSubdomain.MatchString(name):
 		return fmt.Errorf("%w: name %q is not a DNS subdomain", providers.ErrInvalidName, name)
-	case len(name)+len(Ext) > maxFileName:
-		return fmt.Errorf("%w: name %q is too long for a file name (%d characters, at most %d)",
-			providers.ErrInvalidName, name, len(name), maxFileName-len(Ext))
 	}
 	return nil
 }
@@ -75,6 +84,15 @@ func Address(ns, name string) string { return ns + "/" + name + Ext }
 // It accepts only what Address produces, so a crafted plan or journal cannot point a write
 // outside the output folder.
 func ParseAddress(provider string, t providers.Target) (ns, name string, err error) {
+	return parseAddress(provider, t, CheckName)
+}
+
+// ParseStreamAddress is ParseAddress for a store that writes a stream (StreamTarget).
+func ParseStreamAddress(provider string, t providers.Target) (ns, name string, err error) {
+	return parseAddress(provider, t, checkObjectName)
+}
+
+func parseAddress(provider string, t providers.Target, checkName func(string) error) (ns, name string, err error) {
 	if t.Provider != "" && t.Provider != provider {
 		return "", "", fmt.Errorf("%w: target %s does not belong to the %s provider", providers.ErrInvalidName, t, provider)
 	}
@@ -86,7 +104,7 @@ func ParseAddress(provider string, t providers.Target) (ns, name string, err err
 	if err := CheckNamespace(ns); err != nil {
 		return "", "", fmt.Errorf("address %q: %w", t.Address, err)
 	}
-	if err := CheckName(name); err != nil {
+	if err := checkName(name); err != nil {
 		return "", "", fmt.Errorf("address %q: %w", t.Address, err)
 	}
 	return ns, name, nil
@@ -97,10 +115,20 @@ func Path(dir, ns, name string) string { return filepath.Join(dir, ns, name+Ext)
 
 // Target returns the target of ref in the folder store called provider: <namespace>/<name>.yaml.
 func Target(provider string, ref providers.Ref) (providers.Target, error) {
+	return target(provider, ref, CheckName)
+}
+
+// StreamTarget is Target for a store that writes a stream instead of files: the address is the
+// same, and the name need only be a Secret's name (253 characters), not fit a file name.
+func StreamTarget(provider string, ref providers.Ref) (providers.Target, error) {
+	return target(provider, ref, checkObjectName)
+}
+
+func target(provider string, ref providers.Ref, checkName func(string) error) (providers.Target, error) {
 	if err := CheckNamespace(ref.Namespace); err != nil {
 		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
 	}
-	if err := CheckName(ref.Name); err != nil {
+	if err := checkName(ref.Name); err != nil {
 		return providers.Target{}, fmt.Errorf("secret %s: %w", ref, err)
 	}
 	return providers.Target{Provider: provider, Address: Address(ref.Namespace, ref.Name)}, nil
@@ -113,8 +141,17 @@ const MaxSecretSize = 1 << 20
 // provider: t is pl's file, every key is a valid Secret key, and the values fit a Secret. It
 // returns every problem.
 func Check(provider string, t providers.Target, pl providers.Payload) []error {
+	return check(provider, t, pl, CheckName)
+}
+
+// CheckStream is Check for a store that writes a stream (StreamTarget).
+func CheckStream(provider string, t providers.Target, pl providers.Payload) []error {
+	return check(provider, t, pl, checkObjectName)
+}
+
+func check(provider string, t providers.Target, pl providers.Payload, checkName func(string) error) []error {
 	var errs []error
-	want, err := Target(provider, pl.Ref)
+	want, err := target(provider, pl.Ref, checkName)
 	switch {
 	case err != nil:
 		errs = append(errs, err)

@@ -117,11 +117,23 @@ func (p *Provider) OutputFolder() string {
 	return p.out
 }
 
+// parseAddress splits t's address, as Target makes it.
+func (p *Provider) parseAddress(t providers.Target) (ns, name string, err error) {
+	if p.stream != nil {
+		return outdir.ParseStreamAddress(Name, t)
+	}
+	return outdir.ParseAddress(Name, t)
+}
+
 // WritesStdout implements providers.StdoutWriter.
 func (p *Provider) WritesStdout() bool { return p.stream != nil }
 
-// Target returns <namespace>/<name>.yaml.
+// Target returns <namespace>/<name>.yaml. A stream has no files, so a name too long for one
+// (254 to 253+5 characters with the extension) is fine there.
 func (p *Provider) Target(ref providers.Ref) (providers.Target, error) {
+	if p.stream != nil {
+		return outdir.StreamTarget(Name, ref)
+	}
 	return outdir.Target(Name, ref)
 }
 
@@ -130,7 +142,11 @@ func (p *Provider) Target(ref providers.Ref) (providers.Target, error) {
 // RSA-sealed session key, the AES-GCM tag) and base64 a third, so a Secret near the Kubernetes
 // limit does not fit once sealed.
 func (p *Provider) Check(t providers.Target, pl providers.Payload) error {
-	errs := outdir.Check(Name, t, pl)
+	check := outdir.Check
+	if p.stream != nil {
+		check = outdir.CheckStream
+	}
+	errs := check(Name, t, pl)
 	if n := p.sealedSize(pl); pl.Data.Size() <= outdir.MaxSecretSize && n > maxSealedSize {
 		errs = append(errs, fmt.Errorf("secret %s: %w: sealed it is about %d bytes (%d of values), and a SealedSecret must stay under %d to be stored by the API server; split it, or use another store",
 			pl.Ref, providers.ErrTooLarge, n, pl.Data.Size(), maxSealedSize))
@@ -163,7 +179,7 @@ func (p *Provider) sealedSize(pl providers.Payload) int {
 // set. A SealedSecret sealed for another key or scope than this run's comes back with Rewrite
 // set.
 func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Stored, error) {
-	ns, name, err := outdir.ParseAddress(Name, t)
+	ns, name, err := p.parseAddress(t)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +291,7 @@ func parseSealed(ns, name string, b []byte) (*ssv1alpha1.SealedSecret, string) {
 // and scope, is left untouched and its version returned: sealing is randomised, and a rewrite
 // would be a Git diff with nothing in it.
 func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.Payload, expect string) (string, error) {
-	ns, name, err := outdir.ParseAddress(Name, t)
+	ns, name, err := p.parseAddress(t)
 	if err != nil {
 		return "", err
 	}

@@ -450,6 +450,43 @@ func TestStdout(t *testing.T) {
 	}
 }
 
+// A Secret's name may be 253 characters, too long for a file with the extension: a folder
+// refuses it, a stream takes it.
+func TestLongNamesOnlyInAStream(t *testing.T) {
+	dir := t.TempDir()
+	k := newTestKey(t, dir)
+	s := &kube.Secret{Namespace: "ns", Name: strings.Repeat("a", 120) + "." + strings.Repeat("b", 132), Data: kube.Data{"k": []byte("v")}}
+	if len(s.Name) != 253 {
+		t.Fatalf("name of %d characters", len(s.Name))
+	}
+	folder := open(t, config(filepath.Join(dir, "out"), k, ScopeStrict))
+	if _, err := folder.Target(providers.PayloadOf(s).Ref); !errors.Is(err, providers.ErrInvalidName) {
+		t.Fatalf("a folder store takes a name too long for a file: %v", err)
+	}
+	var buf bytes.Buffer
+	c := config(Stdout, k, ScopeStrict)
+	c.UseStdout(&buf)
+	stream := open(t, c)
+	tg, err := stream.Target(providers.PayloadOf(s).Ref)
+	if err != nil {
+		t.Fatalf("a stream refuses a 253-character name: %v", err)
+	}
+	if err := stream.Check(tg, payload(t, s)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Write(context.Background(), tg, payload(t, s), ""); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), s.Name) {
+		t.Error("the SealedSecret is not on the stream")
+	}
+	bad := *s
+	bad.Name = strings.Repeat("a", 254)
+	if _, err := stream.Target(providers.PayloadOf(&bad).Ref); !errors.Is(err, providers.ErrInvalidName) {
+		t.Errorf("a stream takes a 254-character name: %v", err)
+	}
+}
+
 // A saved plan pins the controller's key and the scope; applying it with another is refused.
 func TestPin(t *testing.T) {
 	dir := t.TempDir()
