@@ -48,6 +48,12 @@ var (
 // key re-seals.
 const AnnotationSealedFor = "secretshift.io/sealed-for"
 
+// AnnotationValuesAt, on a SealedSecret secretshift wrote, is when its values were set (RFC
+// 3339, UTC): the age `rotate --due` measures. A re-seal of the same values (a renewed key, a
+// new scope) keeps it. Files have no time of their own that survives Git: a clone sets every
+// modification time to the clone's, which would make nothing ever due.
+const AnnotationValuesAt = "secretshift.io/values-at"
+
 // Size limits.
 const (
 	// maxSealedSize is the largest SealedSecret manifest written. The API server keeps an
@@ -201,9 +207,9 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 		return nil, fmt.Errorf("read %s: %w", rel, outdir.IOErr(err))
 	}
 	st := p.stored(ns, name, b)
-	if fi, err := os.Stat(outdir.Path(p.out, ns, name)); err == nil && st.Problem == "" {
-		// A SealedSecret records no time of its own: the file's modification time is when it
-		// was last sealed (a fresh Git checkout resets it).
+	if fi, err := os.Stat(outdir.Path(p.out, ns, name)); err == nil && st.Problem == "" && st.Updated.IsZero() {
+		// A SealedSecret written without AnnotationValuesAt (by kubeseal, or by an older
+		// secretshift): the file's modification time is the best there is.
 		st.Updated = fi.ModTime()
 	}
 	return st, nil
@@ -234,6 +240,9 @@ func (p *Provider) stored(ns, name string, b []byte) *providers.Stored {
 		st.Type = string(corev1.SecretTypeOpaque)
 	}
 	st.Keys = slices.Sorted(maps.Keys(ss.Spec.EncryptedData))
+	if at, err := time.Parse(time.RFC3339, ss.Annotations[AnnotationValuesAt]); err == nil {
+		st.Updated = at
+	}
 	sealedFor := ss.Annotations[AnnotationSealedFor]
 	switch scope := ssv1alpha1.SecretScope(ss); {
 	case st.Managed && sealedFor != p.cert.KeyID:
@@ -328,13 +337,18 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 	if err := outdir.CheckVersion(rel, version, expect); err != nil {
 		return "", err
 	}
+	at := time.Now()
 	if exists && pl.Fingerprint != "" {
 		st := p.stored(ns, name, cur)
-		if st.Problem == "" && st.Managed && st.Rewrite == "" && st.Fingerprint == pl.Fingerprint && st.FingerprintKeyID == pl.FingerprintKeyID {
+		same := st.Problem == "" && st.Managed && st.Fingerprint == pl.Fingerprint && st.FingerprintKeyID == pl.FingerprintKeyID
+		if same && st.Rewrite == "" {
 			return version, nil
 		}
+		if same && !st.Updated.IsZero() {
+			at = st.Updated // the same values, sealed anew
+		}
 	}
-	out, err := p.seal(pl)
+	out, err := p.seal(pl, at)
 	if err != nil {
 		return "", err
 	}
@@ -350,7 +364,8 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 
 // writeStream writes pl's SealedSecret to standard output, as one document of the stream.
 func (p *Provider) writeStream(rel string, pl providers.Payload) (string, error) {
-	out, err := p.seal(pl)
+	at := time.Now()
+	out, err := p.seal(pl, at)
 	if err != nil {
 		return "", err
 	}
@@ -365,13 +380,14 @@ func (p *Provider) writeStream(rel string, pl providers.Payload) (string, error)
 	version := fileVersion(out)
 	p.stream[rel] = &providers.Stored{
 		Type: pl.EffectiveType(), Fingerprint: pl.Fingerprint, FingerprintKeyID: pl.FingerprintKeyID,
-		Version: version, Managed: true, SourceUID: pl.Ref.UID,
+		Version: version, Managed: true, SourceUID: pl.Ref.UID, Updated: at.UTC().Truncate(time.Second),
 	}
 	return version, nil
 }
 
-// seal renders pl as a SealedSecret manifest, sealed by the sealed-secrets library itself.
-func (p *Provider) seal(pl providers.Payload) ([]byte, error) {
+// seal renders pl as a SealedSecret manifest, sealed by the sealed-secrets library itself; at is
+// when its values were set (AnnotationValuesAt).
+func (p *Provider) seal(pl providers.Payload, at time.Time) ([]byte, error) {
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: pl.Ref.Name, Namespace: pl.Ref.Namespace,
@@ -391,6 +407,7 @@ func (p *Provider) seal(pl providers.Payload) ([]byte, error) {
 	}
 	ss.APIVersion, ss.Kind = apiVersion, kind
 	ss.Annotations[AnnotationSealedFor] = p.cert.KeyID
+	ss.Annotations[AnnotationValuesAt] = at.UTC().Format(time.RFC3339)
 	out, err := yaml.Marshal(ss)
 	if err != nil {
 		return nil, fmt.Errorf("seal %s: %w", pl.Ref, err)

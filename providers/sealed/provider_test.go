@@ -201,6 +201,51 @@ func TestRerunsAndForeignFiles(t *testing.T) {
 	}
 }
 
+// The age rotate --due measures is when the values were set, recorded in the SealedSecret: a
+// fresh clone (every file's time the clone's) keeps it, and so does a re-seal of the same values
+// for a renewed key; new values restart it.
+func TestValuesAtIsTheValuesAge(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	k := newTestKey(t, dir)
+	ctx := context.Background()
+	s := &kube.Secret{Namespace: "shop", Name: "db", Data: kube.Data{"password": []byte("pw")}}
+	p := open(t, config(out, k, ScopeStrict))
+	tg, _ := write(t, p, s, "")
+	path := filepath.Join(out, tg.Address)
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	ss := readSealed(t, path)
+	if at, err := time.Parse(time.RFC3339, ss.Annotations[AnnotationValuesAt]); err != nil || time.Since(at) > time.Minute {
+		t.Fatalf("%s = %q, %v", AnnotationValuesAt, ss.Annotations[AnnotationValuesAt], err)
+	}
+	ss.Annotations[AnnotationValuesAt] = old.Format(time.RFC3339)
+	b, _ := yaml.Marshal(ss)
+	if err := os.WriteFile(path, b, 0o600); err != nil { // a clone: the file is new
+		t.Fatal(err)
+	}
+	p.Close()
+
+	p2 := open(t, config(out, newTestKey(t, dir), ScopeStrict))
+	st, err := p2.Read(ctx, tg)
+	if err != nil || !st.Updated.Equal(old) || st.Rewrite == "" {
+		t.Fatalf("read: updated %v, rewrite %q, %v; want %v", st.Updated, st.Rewrite, err, old)
+	}
+	v, err := p2.Write(ctx, tg, payload(t, s), st.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := p2.Read(ctx, tg); !st.Updated.Equal(old) {
+		t.Errorf("a re-seal of the same values for a new key reset their age: %v", st.Updated)
+	}
+	s.Data["password"] = []byte("pw2")
+	if _, err := p2.Write(ctx, tg, payload(t, s), v); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := p2.Read(ctx, tg); time.Since(st.Updated) > time.Minute {
+		t.Errorf("new values kept the old age: %v", st.Updated)
+	}
+}
+
 // With the controller's private key, a SealedSecret whose ciphertext was changed, or that was
 // moved to another name, is reported as a Problem instead of being trusted by its fingerprint.
 func TestVerifyWithPrivateKeyCatchesTampering(t *testing.T) {
