@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -314,12 +315,17 @@ func TestCanary(t *testing.T) {
 	dir := t.TempDir()
 	echo := hook(t, dir, "echo", filepath.Join(dir, "echo.log"), `cat `+filepath.Join(dir, "echo.log")+` >&2; exit 1`)
 	canary := Key{Name: "password", Generator: constGenerator("CANARY-rotate-4f2a9c")}
+	var logs bytes.Buffer
+	f.opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rep, err := Run(context.Background(), []Entry{{Target: f.t, Keys: []Key{canary}, Hooks: Hooks{Set: []string{echo}}}}, f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(rep)
-	all := string(b) + fmt.Sprintf("%+v", f.log.Snapshot())
+	all := string(b) + fmt.Sprintf("%+v", f.log.Snapshot()) + logs.String()
+	if !strings.Contains(logs.String(), ActionRollback) {
+		t.Errorf("the debug log does not show the steps:\n%s", logs.String())
+	}
 	for _, v := range []string{"CANARY-rotate-4f2a9c", base64.StdEncoding.EncodeToString([]byte("CANARY-rotate-4f2a9c")), "old-password", base64.StdEncoding.EncodeToString([]byte("old-password"))} {
 		if strings.Contains(all, v) {
 			t.Fatalf("a value appears in the report or the audit records (%q)", v)
@@ -329,6 +335,27 @@ func TestCanary(t *testing.T) {
 	// store still holds the previous values.
 	if rep.Items[0].Result != ResultFailed || !strings.Contains(rep.Items[0].Error, "not shown") || f.current(t).Version != "1" {
 		t.Errorf("report %+v", rep.Items[0])
+	}
+}
+
+// -vv shows every step of every entry, as its audit record does.
+func TestDebugLogShowsEveryStep(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	ok := hook(t, dir, "ok", filepath.Join(dir, "ok.log"), "exit 0")
+	var logs bytes.Buffer
+	f.opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rep, err := Run(context.Background(), []Entry{{Target: f.t, Keys: []Key{passwordKey(t, "password")}, Hooks: Hooks{Set: []string{ok}, Test: []string{ok}}}}, f.opts)
+	if err != nil || rep.Items[0].Result != ResultRotated {
+		t.Fatalf("%+v, %v", rep.Items[0], err)
+	}
+	for _, action := range []string{ActionDue, ActionPending, ActionSet, ActionTest, ActionPromote} {
+		if !strings.Contains(logs.String(), "msg="+action+" ") {
+			t.Errorf("no %s line:\n%s", action, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "target="+memstore.Name+":shop/db") {
+		t.Errorf("the lines do not name the entry:\n%s", logs.String())
 	}
 }
 
