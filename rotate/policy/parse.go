@@ -331,6 +331,11 @@ func (p *parser) keys(q pair, ctx string) []Key {
 		if !hasGen {
 			p.errorf(kq.key, kctx, "generator is required")
 		}
+		if k.Generator != "" && p.checkGen != nil {
+			if err := p.checkGen(k.Generator, k.Params); err != nil {
+				p.errorf(kq.key, kctx, "%v", err)
+			}
+		}
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.Key, b.Key) })

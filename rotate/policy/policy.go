@@ -127,6 +127,10 @@ type Options struct {
 	Stores []string
 	// Generators are the known generator types; nil skips the check of keys' generator.
 	Generators []string
+	// CheckGenerator, when set, checks a key's generator and its parameters (impossible
+	// password constraints, an unknown parameter); its error is reported at the key's line with
+	// the policy's other problems.
+	CheckGenerator func(generator string, params map[string]string) error
 	// BaseDir is the folder hook programs written with a "/" are relative to; default the
 	// policy file's folder.
 	BaseDir string

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/secretshift/secretshift/rotate/generate"
 )
 
 var testOpts = Options{
@@ -616,5 +618,46 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load(big, testOpts); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("big file: %v", err)
+	}
+}
+
+// A generator's parameters are checked in the same pass as the policy's structure: one run
+// shows every problem, the impossible password with the unknown store.
+func TestGeneratorParamsCheckedWithTheRest(t *testing.T) {
+	src := `apiVersion: secretshift.io/v1alpha1
+kind: RotationPolicy
+rotations:
+- name: a
+  store: nope
+  match: {paths: ["*"]}
+  maxAge: 24h
+  keys:
+    password: {generator: password, length: 8, digits: 6, symbols: 6}
+    token: {generator: bytes, bogus: 1}
+    fine: {generator: password}
+`
+	opts := testOpts
+	opts.Generators = generate.Types()
+	opts.CheckGenerator = func(typ string, params map[string]string) error {
+		_, err := generate.New(generate.Spec{Type: typ, Params: params})
+		return err
+	}
+	_, err := Parse("p.yaml", []byte(src), opts)
+	lines := strings.Split(fmt.Sprint(err), "\n")
+	want := []string{
+		`p.yaml:5:10: rotation "a": unknown store "nope"`,
+		`p.yaml:9:5: rotation "a": key "password": `,
+		`p.yaml:10:5: rotation "a": key "token": `,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d errors, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("error %d: want prefix %q\nall errors:\n%v", i, w, err)
+		}
+	}
+	if !strings.Contains(lines[1], "digits") || !strings.Contains(lines[2], "bogus") {
+		t.Errorf("the generator errors do not say what is wrong:\n%v", err)
 	}
 }

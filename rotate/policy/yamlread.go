@@ -31,6 +31,7 @@ type parser struct {
 	base       string
 	stores     map[string]bool // nil: not checked
 	generators map[string]bool // nil: not checked
+	checkGen   func(string, map[string]string) error
 	storeList  []string
 	genList    []string
 	errs       []*Error
@@ -55,6 +56,7 @@ func newParser(name string, opts Options) *parser {
 	}
 	p.stores, p.storeList = set(opts.Stores)
 	p.generators, p.genList = set(opts.Generators)
+	p.checkGen = opts.CheckGenerator
 	return p
 }
 
