@@ -78,24 +78,10 @@ func ForceSyncExternalSecrets(ctx context.Context, dyn dynamic.Interface, namesp
 		return nil, errors.New("force-sync external secrets: namespace and secret name are required")
 	}
 	client := dyn.Resource(ExternalSecretResource).Namespace(namespace)
-	var targeting []*unstructured.Unstructured
-	err := listPages(ctx, metav1.ListOptions{Limit: DefaultPageSize}, client.List,
-		func() { targeting = nil },
-		func(page *unstructured.UnstructuredList) {
-			for i := range page.Items {
-				if es := &page.Items[i]; externalSecretTarget(es) == secretName {
-					targeting = append(targeting, es)
-				}
-			}
-		})
-	switch {
-	case apierrors.IsNotFound(err):
-		// The API server does not serve the resource: no ExternalSecret can exist.
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("list externalsecrets in namespace %s: %w", namespace, err)
+	targeting, err := externalSecretsTargeting(ctx, client, namespace, secretName)
+	if err != nil {
+		return nil, err
 	}
-
 	value := at.UTC().Format(time.RFC3339Nano)
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{ForceSyncAnnotation: value}}})
 	if err != nil {
@@ -113,6 +99,76 @@ func ForceSyncExternalSecrets(ctx context.Context, dyn dynamic.Interface, namesp
 		names = append(names, es.GetName())
 	}
 	return names, nil
+}
+
+// externalSecretsTargeting lists the ExternalSecrets of namespace whose target is the Secret
+// secretName; none when the API server does not serve the resource (ESO not installed).
+func externalSecretsTargeting(ctx context.Context, client dynamic.ResourceInterface, namespace, secretName string) ([]*unstructured.Unstructured, error) {
+	var targeting []*unstructured.Unstructured
+	err := listPages(ctx, metav1.ListOptions{Limit: DefaultPageSize}, client.List,
+		func() { targeting = nil },
+		func(page *unstructured.UnstructuredList) {
+			for i := range page.Items {
+				if es := &page.Items[i]; externalSecretTarget(es) == secretName {
+					targeting = append(targeting, es)
+				}
+			}
+		})
+	switch {
+	case apierrors.IsNotFound(err):
+		// The API server does not serve the resource: no ExternalSecret can exist.
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("list externalsecrets in namespace %s: %w", namespace, err)
+	}
+	return targeting, nil
+}
+
+// ExternalSecretsThatWillNotRefresh returns, for each ExternalSecret of namespace that makes
+// the Secret secretName but would not write new store values into it when force-synced, why
+// not, as ESO's controller decides it: refreshPolicy CreatedOnce, or Periodic with
+// refreshInterval 0, once the ExternalSecret has synced; target.immutable (ESO leaves an
+// immutable Secret alone); creationPolicy None (ESO writes no Secret). A rotation that
+// restarts consumers checks this before it changes anything.
+func ExternalSecretsThatWillNotRefresh(ctx context.Context, dyn dynamic.Interface, namespace, secretName string) ([]string, error) {
+	if namespace == "" || secretName == "" {
+		return nil, errors.New("check external secrets: namespace and secret name are required")
+	}
+	targeting, err := externalSecretsTargeting(ctx, dyn.Resource(ExternalSecretResource).Namespace(namespace), namespace, secretName)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(targeting, func(a, b *unstructured.Unstructured) int { return strings.Compare(a.GetName(), b.GetName()) })
+	var out []string
+	for _, es := range targeting {
+		if why := wontRefresh(es); why != "" {
+			out = append(out, "ExternalSecret "+namespace+"/"+es.GetName()+": "+why)
+		}
+	}
+	return out, nil
+}
+
+// wontRefresh says why ESO would not rewrite es's Secret on a force-sync, or "".
+func wontRefresh(es *unstructured.Unstructured) string {
+	str := func(path ...string) string { v, _, _ := unstructured.NestedString(es.Object, path...); return v }
+	synced := str("status", "syncedResourceVersion") != ""
+	if immutable, _, _ := unstructured.NestedBool(es.Object, "spec", "target", "immutable"); immutable {
+		return "spec.target.immutable is true, so ESO does not update the Secret it made; make it false, or recreate the Secret after the rotation"
+	}
+	if str("spec", "target", "creationPolicy") == "None" {
+		return "spec.target.creationPolicy is None, so ESO does not write the Secret"
+	}
+	switch policy := str("spec", "refreshPolicy"); {
+	case policy == "CreatedOnce" && synced:
+		return "spec.refreshPolicy is CreatedOnce, so ESO wrote the Secret once and does not refresh it (a force-sync included); set it to OnChange or Periodic"
+	case (policy == "" || policy == "Periodic") && synced:
+		if iv := str("spec", "refreshInterval"); iv != "" {
+			if d, err := time.ParseDuration(iv); err == nil && d <= 0 {
+				return "spec.refreshInterval is " + iv + ", so ESO does not refresh the Secret once it synced (a force-sync included); set an interval, or refreshPolicy OnChange"
+			}
+		}
+	}
+	return ""
 }
 
 // externalSecretTarget returns the name of the Secret an ExternalSecret writes, or "" when its

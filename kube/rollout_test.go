@@ -671,3 +671,58 @@ func TestRolloutStatus(t *testing.T) {
 		}
 	}
 }
+
+// The ExternalSecrets ESO would not refresh on a force-sync are named with the reason, as
+// ESO's controller decides it; the ones it would refresh, and those of other Secrets, are not.
+func TestExternalSecretsThatWillNotRefresh(t *testing.T) {
+	e := newRolloutEnv(t, "wont-refresh")
+	ctx := context.Background()
+	if err := testenv.InstallCRDs(ctx, e.kube.Config, testenv.ESOCRDDir()); err != nil {
+		t.Fatal(err)
+	}
+	client := e.dyn.Resource(ExternalSecretResource).Namespace(e.ns)
+	for _, tc := range []struct {
+		name, target string
+		spec         map[string]any // merged into spec
+		synced       bool
+	}{
+		{"periodic", "db", map[string]any{"refreshInterval": "1h"}, true},
+		{"on-change", "db", map[string]any{"refreshPolicy": "OnChange"}, true},
+		{"once-not-synced", "db", map[string]any{"refreshPolicy": "CreatedOnce"}, false},
+		{"once", "db", map[string]any{"refreshPolicy": "CreatedOnce"}, true},
+		{"interval-zero", "db", map[string]any{"refreshInterval": "0s"}, true},
+		{"immutable", "db", map[string]any{"target": map[string]any{"name": "db", "immutable": true}}, false},
+		{"none", "db", map[string]any{"target": map[string]any{"name": "db", "creationPolicy": "None"}}, false},
+		{"other-secret", "cache", map[string]any{"refreshPolicy": "CreatedOnce"}, true},
+	} {
+		es := externalSecret(tc.name, tc.target, nil)
+		for k, v := range tc.spec {
+			if err := unstructured.SetNestedField(es.Object, v, "spec", k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		created, err := client.Create(ctx, es, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if tc.synced {
+			_ = unstructured.SetNestedField(created.Object, "1-abc", "status", "syncedResourceVersion")
+			if _, err := client.UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+				t.Fatalf("%s: status: %v", tc.name, err)
+			}
+		}
+	}
+	got, err := ExternalSecretsThatWillNotRefresh(ctx, e.dyn, e.ns, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"immutable": "immutable", "interval-zero": "refreshInterval is 0s", "none": "creationPolicy is None", "once": "CreatedOnce"}
+	if len(got) != len(want) {
+		t.Fatalf("got %d reasons, want %d: %q", len(got), len(want), got)
+	}
+	for i, name := range []string{"immutable", "interval-zero", "none", "once"} {
+		if prefix := "ExternalSecret " + e.ns + "/" + name + ": "; !strings.HasPrefix(got[i], prefix) || !strings.Contains(got[i], want[name]) {
+			t.Errorf("reason %d: %q, want %q… with %q", i, got[i], prefix, want[name])
+		}
+	}
+}

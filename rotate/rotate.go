@@ -86,8 +86,11 @@ type Entry struct {
 // Consumers is what a rotation does in the cluster after promotion, for entries that ask for
 // it: make the cluster's copy of the Secret carry the new values (an ExternalSecret
 // force-synced, then waited for), and restart the workloads that read it and wait for their
-// rollout. Both return what they did, in words, for the report and the audit log.
+// rollout. Both return what they did, in words, for the report and the audit log. Check, before
+// anything changes (and in a dry run), says why the cluster could not follow a rotation of the
+// Secret (an ExternalSecret ESO would not refresh), or that the cluster cannot be reached.
 type Consumers interface {
+	Check(ctx context.Context, ref providers.Ref) error
 	Refresh(ctx context.Context, ref providers.Ref, typ string, fingerprint string) (string, error)
 	Restart(ctx context.Context, ref providers.Ref) (string, error)
 }
@@ -325,6 +328,11 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	if !due {
 		it.Result = ResultNotDue
 		return it, r.recordLater(ctx, r.event(ActionDue, audit.OutcomeSkipped, t, cur.Version, nil, map[string]string{"reason": why}, nil))
+	}
+	if e.Restart && r.opts.Consumers != nil && cur.Ref.Name != "" {
+		if err := r.opts.Consumers.Check(ctx, cur.Ref); err != nil {
+			return fail(ResultFailed, fmt.Errorf("%s: the cluster could not follow a rotation of the Secret %s, so nothing was changed: %w", t, cur.Ref, err))
+		}
 	}
 	if r.opts.DryRun {
 		it.Result = ResultWouldRoll

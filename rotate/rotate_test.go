@@ -382,7 +382,10 @@ func TestHookCheck(t *testing.T) {
 type fakeConsumers struct {
 	calls      []string
 	restartErr error
+	checkErr   error
 }
+
+func (c *fakeConsumers) Check(context.Context, providers.Ref) error { return c.checkErr }
 
 func (c *fakeConsumers) Refresh(_ context.Context, ref providers.Ref, typ, fingerprint string) (string, error) {
 	c.calls = append(c.calls, "refresh "+ref.String()+" "+typ+" "+fingerprint)
@@ -421,6 +424,21 @@ func TestRestartAfterPromotion(t *testing.T) {
 	if it := rep.Items[0]; it.Result != ResultNotRestarted || !strings.Contains(it.Error, "did not roll out") || f.current(t).Version != "3" || !rep.Failed() {
 		t.Errorf("failed restart: %+v", it)
 	}
+	// A cluster that could not follow (an ExternalSecret ESO would not refresh): the entry
+	// fails before anything changes, in a dry run too.
+	c.calls, c.restartErr, c.checkErr = nil, nil, errors.New("ExternalSecret shop/db: spec.refreshPolicy is CreatedOnce")
+	for _, dry := range []bool{true, false} {
+		opts := f.opts
+		opts.DryRun = dry
+		rep, err = Run(context.Background(), []Entry{e}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it := rep.Items[0]; it.Result != ResultFailed || !strings.Contains(it.Error, "CreatedOnce") || !strings.Contains(it.Error, "nothing was changed") || f.current(t).Version != "3" || len(c.calls) != 0 {
+			t.Errorf("dry run %v: %+v, calls %v", dry, it, c.calls)
+		}
+	}
+	c.checkErr = nil
 	// Without Restart nothing is asked of the cluster.
 	c.calls = nil
 	e.Restart = false

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -200,6 +202,33 @@ func rotateThroughESO(t *testing.T, cs kubernetes.Interface, k *testenv.Kube, va
 		if _, ok := d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]; ok != restarted {
 			t.Errorf("Deployment %s restarted: %v, want %v", name, ok, restarted)
 		}
+	}
+
+	// An ExternalSecret that ESO would not refresh (refreshPolicy CreatedOnce, after it
+	// synced): the rotation is refused before the store changes, in a dry run too.
+	dyn, err := dynamic.NewForConfig(k.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte(`{"spec":{"refreshPolicy":"CreatedOnce"}}`)
+	if _, err := dyn.Resource(externalSecretGVR).Namespace(ns).Patch(ctx, "basic-auth", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, dry := range []string{"--dry-run", "--restart"} {
+		r := runCLI(t, "", "rotate", "--to", "vault", "secret/"+entry, "--kubeconfig", k.Kubeconfig, "--vault-addr", vaultAddr,
+			"--key", "password", "--generator", "password:length=28", "--restart", dry, "-o", "json")
+		var rep struct {
+			Items []struct{ Result, Error, Previous, Version string }
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Items) != 1 {
+			t.Fatalf("%s: exit %d, report %v\n%s\n%s", dry, r.code, err, r.stdout, r.stderr)
+		}
+		if it := rep.Items[0]; r.code == ExitOK || it.Result != "failed" || !strings.Contains(it.Error, "CreatedOnce") || it.Version != "" {
+			t.Errorf("%s with CreatedOnce: exit %d, %+v", dry, r.code, it)
+		}
+	}
+	if again, _ := cs.CoreV1().Secrets(ns).Get(ctx, "basic-auth", metav1.GetOptions{}); !bytes.Equal(again.Data["password"], after.Data["password"]) {
+		t.Error("the Secret changed though the rotation was refused")
 	}
 }
 

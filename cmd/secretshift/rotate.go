@@ -189,7 +189,7 @@ func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string)
 	}
 	opts := rotate.Options{Provider: p, Fingerprinter: fp, JournalDir: o.store.JournalDir, RunID: newRunID(),
 		Due: o.Due, DryRun: o.DryRun, Logger: f.logger(), Limits: o.limits()}
-	if o.Restart && !o.DryRun {
+	if o.Restart { // a dry run checks that the cluster can follow (Consumers.Check)
 		if opts.Consumers, err = newClusterConsumers(f, fp, o.Rollout); err != nil {
 			return err
 		}
@@ -311,7 +311,11 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 	if len(args) > 0 || len(o.Keys) > 0 || len(o.Generators) > 0 || o.store.To != "" {
 		return usageError("--policy names the entries, keys and store itself: give no ENTRY, --key, --generator or --to")
 	}
-	pol, err := policy.Load(o.Policy, policy.Options{Stores: registry.Names(), Generators: generate.Types()})
+	checkGen := func(typ string, params map[string]string) error {
+		_, err := generate.New(generate.Spec{Type: typ, Params: params})
+		return err
+	}
+	pol, err := policy.Load(o.Policy, policy.Options{Stores: registry.Names(), Generators: generate.Types(), CheckGenerator: checkGen})
 	if err != nil {
 		return err
 	}
@@ -347,7 +351,7 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 		return err
 	}
 	var consumers rotate.Consumers
-	if restart && !o.DryRun {
+	if restart { // a dry run checks that the cluster can follow (Consumers.Check)
 		c, err := newClusterConsumers(f, fp, o.Rollout)
 		if err != nil {
 			return fmt.Errorf("%w\nor set restart: none in the policy", err)

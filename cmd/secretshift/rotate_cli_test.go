@@ -296,14 +296,19 @@ rotations:
 		t.Fatalf("due run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
-	// Refused as a whole: a glob matching nothing, a bad generator parameter (file:line).
+	// Refused as a whole: the file's problems first, all at once (a bad generator parameter
+	// at file:line with the structure), then what the stores say (a glob matching nothing).
 	bad := strings.Replace(pol, `secret/payments/d*`, `secret/nowhere/*`, 1)
-	bad = strings.Replace(bad, "length: 20", "length: 2, digits: 3", 1)
-	os.WriteFile("bad.yaml", []byte(bad), 0o600)
+	os.WriteFile("bad.yaml", []byte(strings.Replace(bad, "length: 20", "length: 2, digits: 3", 1)), 0o600)
 	s, _ := kv.Get(ctx, "shop/login")
 	r = runCLI(t, "", "rotate", "--policy", "bad.yaml")
-	if r.code != ExitError || !strings.Contains(r.stderr, "matches no entry") || !strings.Contains(r.stderr, "bad.yaml:9:") {
-		t.Errorf("bad policy: exit %d\n%s", r.code, r.stderr)
+	if r.code != ExitError || !strings.Contains(r.stderr, "digits=3") || !strings.Contains(r.stderr, "bad.yaml:9:") {
+		t.Errorf("bad generator: exit %d\n%s", r.code, r.stderr)
+	}
+	os.WriteFile("bad.yaml", []byte(bad), 0o600)
+	r = runCLI(t, "", "rotate", "--policy", "bad.yaml")
+	if r.code != ExitError || !strings.Contains(r.stderr, "matches no entry") {
+		t.Errorf("bad glob: exit %d\n%s", r.code, r.stderr)
 	}
 	if now, _ := kv.Get(ctx, "shop/login"); now.VersionMetadata.Version != s.VersionMetadata.Version {
 		t.Error("a refused policy changed the store")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -43,6 +44,19 @@ func newClusterConsumers(f *factory, fp *audit.Fingerprinter, rollout time.Durat
 		return nil, err
 	}
 	return &clusterConsumers{cs: cs, dyn: dyn, fp: fp, sync: 2 * time.Minute, rollout: rollout}, nil
+}
+
+// Check reads the ExternalSecrets that make the Secret (which also proves the cluster can be
+// reached and read) and refuses when ESO would not write new values into it.
+func (c *clusterConsumers) Check(ctx context.Context, ref providers.Ref) error {
+	blocking, err := kube.ExternalSecretsThatWillNotRefresh(ctx, c.dyn, ref.Namespace, ref.Name)
+	if err != nil {
+		return err
+	}
+	if len(blocking) > 0 {
+		return errors.New(strings.Join(blocking, "; "))
+	}
+	return nil
 }
 
 // Refresh force-syncs the ExternalSecrets that make the Secret and waits until it carries the
