@@ -389,6 +389,9 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		}
 	}
 	it.NewFingerprint = fp.Set(typ, next)
+	if stale := staleCopies(cur.Data, generated); stale != "" {
+		it.Reason += "; " + stale
+	}
 	pl := providers.Payload{Ref: cur.Ref, Type: typ, Data: next, Labels: cur.Labels, Annotations: cur.Annotations, Immutable: cur.Immutable,
 		Provenance: map[string]string{providers.ProvenanceJob: providers.JobRotate}, Fingerprint: it.NewFingerprint, FingerprintKeyID: fp.KeyID(), RunID: r.opts.RunID}
 	// The store must accept the new values (key names, sizes) before any hook acts on them.

@@ -446,3 +446,26 @@ func TestRestartAfterPromotion(t *testing.T) {
 		t.Errorf("calls %v, %v", c.calls, err)
 	}
 }
+
+// A key that is not rotated but holds the rotated key's old value inside it (a DSN with the
+// password) is named in the report, by key only; short values are not looked for.
+func TestStaleCopiesAreNamed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	data := kube.Data{"password": []byte("old-password"), "dsn": []byte("postgres://shop:old-password@db/shop"), "port": []byte("5432"), "pin": []byte("5432")}
+	ref := providers.Ref{Namespace: "shop", Name: "db"}
+	if _, err := f.store.Write(ctx, f.t, providers.Payload{Ref: ref, Type: "Opaque", Data: data, Fingerprint: f.opts.Fingerprinter.Set("Opaque", data)}, "1"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(ctx, []Entry{{Target: f.t, Keys: []Key{passwordKey(t, "password"), passwordKey(t, "pin")}}}, f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := rep.Items[0]
+	if it.Result != ResultRotated || !strings.Contains(it.Reason, "old value of password is also inside dsn") || strings.Contains(it.Reason, "port") {
+		t.Errorf("report %+v", it)
+	}
+	if strings.Contains(it.Reason, "old-password") {
+		t.Error("the reason shows a value")
+	}
+}
