@@ -10,6 +10,11 @@ import (
 	"github.com/secretshift/secretshift/providers"
 )
 
+// NotMigratedReason is verify's reason for a Secret without a copy in the store, when the
+// selection holds Secrets handed over by a cut-over and this one was not: it was never part of
+// the migration (created after it, or left out), not lost from the store.
+const NotMigratedReason = "not part of the migration: the store holds no copy, and it was not cut over"
+
 // Verify re-checks a finished migration on its own: every planned target is read and compared
 // with its source by keyed fingerprint. It writes nothing but the audit record of the check.
 func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opts Options) (*Report, error) {
@@ -22,6 +27,14 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 	pipe, ctx := job.Start[*Item](ctx, opts.Recorder)
 	defer pipe.Close()
 	a := &applier{opts: opts, pipe: pipe}
+	// After a cut-over, Secrets that were never migrated are expected to have no copy.
+	cutOver := false
+	for _, s := range sources {
+		if s != nil && s.Annotations[providers.AnnotationCutover] != "" {
+			cutOver = true
+			break
+		}
+	}
 	err := job.Each(ctx, plan.Items, opts.limits(), func(ctx context.Context, it *Item) error {
 		r := &ItemReport{Namespace: it.Namespace, Name: it.Name, Target: it.Target, Planned: it.Action, Fingerprint: it.Fingerprint}
 		s := sources[it.Ref()]
@@ -35,6 +48,10 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 			st, err := opts.Provider.Read(ctx, *it.Target)
 			var cause error
 			switch {
+			case errors.Is(err, providers.ErrNotFound) && cutOver && s.Annotations[providers.AnnotationCutover] == "":
+				r.Result, r.Reason = ResultSkipped, NotMigratedReason
+				results.Add(r, r.Result)
+				return nil
 			case errors.Is(err, providers.ErrNotFound):
 				r.Result, r.Error, cause = ResultMissing, "nothing stored at the target", err
 			case err != nil:

@@ -22,6 +22,9 @@ const (
 	// its value for a rotation.
 	ProvenanceJob = "job"
 	JobRotate     = "rotate"
+	// AnnotationCutover marks a live Secret that `secretshift cutover` handed to a controller
+	// (ESO); the value names the controller. verify compares such Secrets with the store.
+	AnnotationCutover = "secretshift.io/cutover"
 	// ManagedByValue is the value of AnnotationManagedBy.
 	ManagedByValue = "secretshift"
 	// AnnotationPrefix starts every annotation secretshift writes.

@@ -382,3 +382,12 @@ type Finisher interface {
 type StdoutWriter interface {
 	WritesStdout() bool
 }
+
+// ClusterObjecter is implemented by providers whose stored form is itself a Kubernetes object
+// that a controller in the cluster turns into the Secret (a SealedSecret), so that a cut-over
+// can apply it beside the live Secret and let that controller take the Secret over in place.
+type ClusterObjecter interface {
+	// ClusterObject returns the object stored at t, as it is applied to the cluster, or an
+	// error wrapping ErrNotFound.
+	ClusterObject(ctx context.Context, t Target) (map[string]any, error)
+}

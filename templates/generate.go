@@ -125,21 +125,25 @@ func Check(in Input) error {
 	return err
 }
 
-// Generate builds every manifest, and the store's access material, for in.
-func Generate(in Input) (*Bundle, error) {
+// Objects are the Kubernetes objects of in, before they are written as files: what a cut-over
+// applies to the cluster itself.
+type Objects struct {
+	// Stores are the SecretStores (one per namespace) or the one ClusterSecretStore.
+	Stores []SecretStore
+	// ServiceAccounts are the ServiceAccounts the stores authenticate as.
+	ServiceAccounts []ServiceAccount
+	// ExternalSecrets are one per item, sorted by namespace and name.
+	ExternalSecrets []ExternalSecret
+	// Files are the store's access material (policies, role setup), path → content.
+	Files map[string][]byte
+}
+
+// Build assembles the objects of in: the stores, their ServiceAccounts and one ExternalSecret
+// per item.
+func Build(in Input) (*Objects, error) {
 	if err := in.defaults(); err != nil {
 		return nil, err
 	}
-	b := &Bundle{Files: map[string][]byte{}}
-	put := func(path string, v any) error {
-		y, err := yaml.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("marshal %s: %w", path, err)
-		}
-		b.Files[path] = y
-		return nil
-	}
-
 	byNS := map[string][]Item{}
 	refs := map[string][]providers.ExternalRef{}
 	for _, it := range in.Items {
@@ -157,45 +161,73 @@ func Generate(in Input) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	var resources []string
+	o := &Objects{Files: set.Files}
 	stores := make([]string, 0, len(set.Providers))
 	for ns := range set.Providers {
 		stores = append(stores, ns)
 	}
 	sort.Strings(stores)
 	for _, ns := range stores {
-		path := ns + "/secretstore.yaml"
-		if ns == "" {
-			path = "clustersecretstore.yaml"
-		}
-		if err := put(path, in.store(ns, set.Providers[ns], namespaces)); err != nil {
-			return nil, err
-		}
-		resources = append(resources, path)
+		o.Stores = append(o.Stores, in.store(ns, set.Providers[ns], namespaces))
 	}
 	for _, sa := range set.ServiceAccounts {
-		path := sa.Namespace + "/serviceaccount.yaml"
-		if cluster {
-			path = "serviceaccount.yaml"
-		}
-		if err := put(path, serviceAccount(sa)); err != nil {
-			return nil, err
-		}
-		resources = append(resources, path)
-	}
-	for path, content := range set.Files {
-		b.Files[path] = content
+		o.ServiceAccounts = append(o.ServiceAccounts, serviceAccount(sa))
 	}
 	for _, ns := range namespaces {
 		items := byNS[ns]
 		sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
 		for _, it := range items {
-			p := ns + "/" + it.Name + ".externalsecret.yaml"
-			if err := put(p, in.externalSecret(it)); err != nil {
-				return nil, err
-			}
-			resources = append(resources, p)
+			o.ExternalSecrets = append(o.ExternalSecrets, in.externalSecret(it))
 		}
+	}
+	return o, nil
+}
+
+// Generate builds every manifest, and the store's access material, for in.
+func Generate(in Input) (*Bundle, error) {
+	o, err := Build(in)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{Files: map[string][]byte{}}
+	put := func(path string, v any) error {
+		y, err := yaml.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("marshal %s: %w", path, err)
+		}
+		b.Files[path] = y
+		return nil
+	}
+	var resources []string
+	for _, s := range o.Stores {
+		path := s.Metadata.Namespace + "/secretstore.yaml"
+		if s.Metadata.Namespace == "" {
+			path = "clustersecretstore.yaml"
+		}
+		if err := put(path, s); err != nil {
+			return nil, err
+		}
+		resources = append(resources, path)
+	}
+	for _, sa := range o.ServiceAccounts {
+		path := sa.Metadata.Namespace + "/serviceaccount.yaml"
+		if in.StoreKind == KindClusterSecretStore {
+			path = "serviceaccount.yaml"
+		}
+		if err := put(path, sa); err != nil {
+			return nil, err
+		}
+		resources = append(resources, path)
+	}
+	for path, content := range o.Files {
+		b.Files[path] = content
+	}
+	for _, es := range o.ExternalSecrets {
+		p := es.Metadata.Namespace + "/" + es.Metadata.Name + ".externalsecret.yaml"
+		if err := put(p, es); err != nil {
+			return nil, err
+		}
+		resources = append(resources, p)
 	}
 	sort.Strings(resources)
 	if err := put("kustomization.yaml", Kustomization{TypeMeta: TypeMeta{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization"}, Resources: resources}); err != nil {

@@ -3,7 +3,11 @@
 # tools/. A binary is rebuilt only when its module's go.mod/go.sum changed (a stamp file holds
 # their hash), so repeated runs cost nothing.
 #
-#   tools/build.sh [name...]     names: kube-apiserver sops kubeseal sealed-secrets-controller external-secrets vault-testserver
+#   tools/build.sh [name...]     names: kube-apiserver kube-controller-manager sops kubeseal sealed-secrets-controller external-secrets vault-testserver
+#
+# kube-apiserver and kube-controller-manager (only its garbage collector runs in tests) come
+# from one `go build` of the same pinned module, so the packages they share compile once; the
+# name kube-controller-manager builds the pair too.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,9 +18,11 @@ export GOTOOLCHAIN=local
 bin="$root/.tools/bin"
 mkdir -p "$bin"
 
-# name | module folder (relative to the repo) | package
+# name | module folder (relative to the repo) | package(s), space-separated: more than one builds
+# every binary in one go build, each named by its package's last element
 specs=(
-	"kube-apiserver|tools/apiserver|k8s.io/kubernetes/cmd/kube-apiserver"
+	"kube-apiserver|tools/apiserver|k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager"
+	"kube-controller-manager|tools/apiserver|k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager"
 	"sops|tools/sops|github.com/getsops/sops/v3/cmd/sops"
 	"kubeseal|tools/kubeseal|github.com/bitnami/sealed-secrets/cmd/kubeseal"
 	"sealed-secrets-controller|tools/kubeseal|github.com/bitnami/sealed-secrets/cmd/controller"
@@ -29,14 +35,21 @@ want=("$@")
 
 build() {
 	local name=$1 dir=$2 pkg=$3
+	# A group of packages shares the stamp of its first binary and is up to date only when every
+	# binary of the group is there.
+	local bins=() p
+	for p in $pkg; do bins+=("${p##*/}"); done
+	name=${bins[0]}
 	local stamp="$bin/.$name.stamp" sum
 	if [ "$dir" = "." ]; then
 		# Our own code: let go build's cache decide; it is quick when nothing changed.
 		sum=""
 	else
 		sum=$(cat "$root/$dir/go.mod" "$root/$dir/go.sum" | sha256sum | cut -d' ' -f1)
-		if [ -x "$bin/$name" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
-			echo "tools: $name is up to date"
+		local have=1 b
+		for b in "${bins[@]}"; do [ -x "$bin/$b" ] || have=0; done
+		if [ $have = 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+			echo "tools: ${bins[*]} up to date"
 			return
 		fi
 	fi
@@ -49,8 +62,17 @@ build() {
 		v=$(cd "$root/$dir" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
 		ldflags="-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$v" | cut -d. -f2)"
 	fi
-	(cd "$root/$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg")
-	mv "$bin/$name.tmp" "$bin/$name"
+	if [ ${#bins[@]} = 1 ]; then
+		(cd "$root/$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg")
+		mv "$bin/$name.tmp" "$bin/$name"
+	else
+		local tmp="$bin/.$name.tmp.d"
+		rm -rf "$tmp" && mkdir -p "$tmp"
+		# shellcheck disable=SC2086 # $pkg is a space-separated list of packages
+		(cd "$root/$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$tmp/" $pkg)
+		for b in "${bins[@]}"; do mv "$tmp/$b" "$bin/$b"; done
+		rmdir "$tmp"
+	fi
 	if [ "$name" = sealed-secrets-controller ]; then
 		# The controller's own SealedSecret CRD, for the test apiserver.
 		local moddir
@@ -68,7 +90,7 @@ build() {
 		chmod 644 "$root/.tools/eso-crds/bundle.yaml"
 	fi
 	[ -z "$sum" ] || echo "$sum" > "$stamp"
-	echo "tools: built $name in $((SECONDS - start))s"
+	echo "tools: built ${bins[*]} in $((SECONDS - start))s"
 }
 
 for w in "${want[@]}"; do

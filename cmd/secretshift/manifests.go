@@ -64,5 +64,6 @@ func writeManifests(f *factory, o *migrateOptions, lp *loadedPlan, rep *migrate.
 		return err
 	}
 	fmt.Fprintf(f.status(), "wrote %d manifest files for %d Secrets to %s (kubectl apply -k %s)\n", len(b.Files), len(in.Items), o.Manifests, o.Manifests)
+	fmt.Fprintln(f.status(), "hand the Secrets over in place with `secretshift cutover`; once ESO owns a Secret, deleting its ExternalSecret deletes the Secret (undo with `secretshift cutover rollback`)")
 	return nil
 }

@@ -38,6 +38,9 @@ type migrateOptions struct {
 	ESORefresh     string
 
 	audit auditFlags
+
+	// withCutover (verify) compares the Secrets cutover handed to ESO instead of skipping them.
+	withCutover bool
 }
 
 func newMigrateOptions() *migrateOptions {
@@ -225,6 +228,7 @@ store); 2 bad flags; 4 partial; 6 audit log unavailable; 130 interrupted (run it
 
 func newVerifyCmd(f *factory) *cobra.Command {
 	o := newMigrateOptions()
+	o.withCutover = true
 	var planFile string
 	cmd := &cobra.Command{
 		Use:   "verify --to PROVIDER | verify --plan PLAN.json",
@@ -233,6 +237,9 @@ func newVerifyCmd(f *factory) *cobra.Command {
 writes nothing to the store (only its audit record). The VERIFIED column says how each row compared:
 "content" (values read back byte by byte) or "recorded-fingerprint" (the store could not be read,
 e.g. SOPS files without a decryption key, so the fingerprint recorded at write time was compared).
+
+After "secretshift cutover", the Secrets it handed to ESO are compared like any other; a Secret
+without a copy in the store that was not cut over is skipped as not part of the migration.
 
 Exit status: 0 every target matches; 1 an input could not be read; 2 bad flags; 5 some target is
 missing or differs; 6 the audit log could not be written.`,

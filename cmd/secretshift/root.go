@@ -189,6 +189,7 @@ var subcommands = []func(*factory) *cobra.Command{
 	newApplyCmd,
 	newVerifyCmd,
 	newRotateCmd,
+	newCutoverCmd,
 	newAuditCmd,
 	newVersionCmd,
 }

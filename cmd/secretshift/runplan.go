@@ -194,6 +194,15 @@ func (f *factory) readCandidates(ctx context.Context, o *migrateOptions, fp *aud
 			problems: inputProblems(report),
 		}
 	}
+	if o.withCutover {
+		// Secrets cutover handed to ESO hold what the store holds: verify compares them.
+		for i := range cands {
+			c := &cands[i]
+			if c.Skip && c.Reason == string(kube.ReasonExternalSecrets) && c.Secret.Annotations[providers.AnnotationCutover] != "" {
+				c.Skip, c.Reason, c.Message = false, "", ""
+			}
+		}
+	}
 	return cands, spec, nil
 }
 

@@ -41,8 +41,9 @@ const (
 	stopGrace     = 10 * time.Second
 )
 
-// Kube is an etcd and a kube-apiserver started for tests. There is no controller manager,
-// scheduler or kubelet: objects are stored and validated, Pods never run.
+// Kube is an etcd and a kube-apiserver started for tests. There is no scheduler or kubelet:
+// objects are stored and validated, Pods never run. The controller manager runs only for tests
+// that ask for its garbage collector (RequireGC).
 //
 // The ServiceAccount admission plugin stays enabled, as in real clusters, so a Pod needs a
 // ServiceAccount in its namespace; no controller creates "default" ones. StartKube creates

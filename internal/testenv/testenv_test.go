@@ -287,3 +287,65 @@ func TestMissingBinary(t *testing.T) {
 		t.Fatalf("err = %v, want a missing etcd naming `make tools`", err)
 	}
 }
+
+// TestGarbageCollector shows that the controller manager's garbage collector runs in the test
+// environment: a Secret owned by a ConfigMap is deleted after its owner, and one whose owner is
+// deleted with orphan propagation stays, its owner reference removed.
+func TestGarbageCollector(t *testing.T) {
+	k := RequireKube(t)
+	RequireGC(t, k)
+	ctx := context.Background()
+	cs, err := k.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "gc-smoke"
+	if err := k.CreateNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	for _, orphan := range []bool{false, true} {
+		name := "owned"
+		if orphan {
+			name = "orphaned"
+		}
+		owner, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name + "-owner"}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		yes := true
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID, Controller: &yes,
+		}}}, Data: map[string][]byte{"k": []byte("v")}}
+		if _, err := cs.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		opts := metav1.DeleteOptions{}
+		if orphan {
+			p := metav1.DeletePropagationOrphan
+			opts.PropagationPolicy = &p
+		}
+		if err := cs.CoreV1().ConfigMaps(ns).Delete(ctx, owner.Name, opts); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+			if !orphan && err != nil {
+				break // collected
+			}
+			if orphan && err == nil && len(got.OwnerReferences) == 0 {
+				// The collector releases the dependents first, then lets the owner go.
+				if _, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, owner.Name, metav1.GetOptions{}); err != nil {
+					break
+				}
+			}
+			if orphan && err != nil {
+				t.Fatalf("orphaned Secret deleted: %v", err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: garbage collector did not act in 30s (err %v)", name, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
