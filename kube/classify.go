@@ -46,6 +46,12 @@ const (
 	ReasonEmpty Reason = "empty"
 )
 
+// ControllerOwned reports whether r says a controller owns the Secret (ESO, the sealed-secrets
+// controller or another owner): what a cut-over hands Secrets to, or must leave alone.
+func (r Reason) ControllerOwned() bool {
+	return r == ReasonExternalSecrets || r == ReasonSealedSecret || r == ReasonOwned
+}
+
 // Skip reasons of manifests whose values are ciphertext (Secret.Encrypted). They are checked
 // before all others and cannot be included: there is no plain Secret to migrate.
 const (

@@ -26,6 +26,7 @@ type cutoverOptions struct {
 	store               *migrateOptions // --to, the store's and ESO's flags, keys, audit log, journal
 	Timeout             time.Duration
 	SkipControllerCheck bool
+	Plan                string // a plan saved by "plan --out"
 }
 
 func newCutoverCmd(f *factory) *cobra.Command {
@@ -34,8 +35,8 @@ func newCutoverCmd(f *factory) *cobra.Command {
 		Use:   "cutover --to PROVIDER",
 		Short: "Hand migrated Secrets to the External Secrets Operator (or the sealed-secrets controller) in place",
 		Long: `cutover makes each selected Secret managed by an ExternalSecret that reads the store it was
-migrated into (with --to sealed: by its SealedSecret), without deleting it: the Secret keeps its
-UID and bytes throughout, so a pod that starts meanwhile always finds it.
+migrated into (for a store whose copies are cluster objects, by that object), without deleting
+it: the Secret keeps its UID and bytes throughout, so a pod that starts meanwhile always finds it.
 
 Before anything changes, for the whole selection: ESO's CRDs are served, its controller Deployment
 is Available (--skip-controller-check when it runs elsewhere), the store answers, and you may patch
@@ -50,11 +51,11 @@ ESO uses to adopt the existing Secret in place; once the ExternalSecret is Ready
 Secret, the Secret is compared with the source again and annotated with its provenance
 (secretshift.io/cutover, fingerprint, store address, run id). Every step is in the audit log.
 
-With --to sealed, each Secret is first annotated sealedsecrets.bitnami.com/managed=true (the
-controller takes over only such Secrets), then its SealedSecret from --sealed-out is applied and
-must become Synced and own the Secret.
+For a store whose copies are cluster objects (sealed secrets), each Secret is first annotated
+sealedsecrets.bitnami.com/managed=true (that controller takes over only such Secrets), then its
+object from the store's folder is applied and must become Synced and own the Secret.
 
-Deleting an ExternalSecret (SealedSecret) that owns its Secret deletes the Secret: use
+Deleting the object that owns a Secret (its ExternalSecret) deletes the Secret: use
 "cutover rollback".
 
 Exit status: 0 every Secret adopted or already managed (or skipped: not in the store); 1 a
@@ -63,6 +64,7 @@ Secret ESO now owns differs from its source; 6 the audit log could not be writte
 interrupted (run the same command again to finish).`,
 		Example: `  secretshift cutover --to vault -n shop --vault-eso-token-secret vault-token/token --eso-auth token
   secretshift cutover --to vault -A -l tier=backend --dry-run -o yaml
+  secretshift cutover --plan plan.json
   secretshift cutover --to sealed -n shop --sealed-out sealed/
   secretshift cutover rollback -n shop db api`,
 		Args: cobra.NoArgs,
@@ -77,6 +79,7 @@ interrupted (run the same command again to finish).`,
 	o.store.bindApply(fl) // --dry-run, --journal-dir and the ESO flags of --manifests
 	fl.DurationVar(&o.Timeout, "timeout", cutover.DefaultTimeout, "how long each SecretStore and each Secret may take to be Ready and owned")
 	fl.BoolVar(&o.SkipControllerCheck, "skip-controller-check", false, "do not require an Available ESO controller Deployment (it runs outside the cluster)")
+	fl.StringVar(&o.Plan, "plan", "", "cut over the Secrets a plan saved by \"plan --out\" moved, into its store (--to may be left out)")
 	for _, hidden := range []string{"manifests", "overwrite"} {
 		_ = fl.MarkHidden(hidden)
 	}
@@ -87,6 +90,13 @@ interrupted (run the same command again to finish).`,
 
 func runCutover(ctx context.Context, f *factory, o *cutoverOptions) error {
 	so := o.store
+	var plan *cutoverPlan
+	if o.Plan != "" {
+		var err error
+		if plan, err = loadCutoverPlan(f, so, o.Plan); err != nil {
+			return err
+		}
+	}
 	if err := so.validate(f); err != nil {
 		return err
 	}
@@ -112,6 +122,11 @@ func runCutover(ctx context.Context, f *factory, o *cutoverOptions) error {
 	if err != nil {
 		return err
 	}
+	if plan != nil {
+		if err := plan.check(p, fp, cfg.Host); err != nil {
+			return err
+		}
+	}
 	// Each Secret in flight polls its ExternalSecret and Secret while it waits.
 	cfg.QPS, cfg.Burst = max(so.source.QPS, float32(4*so.Concurrency)), max(so.source.Burst, 8*so.Concurrency)
 	cluster, err := kube.NewCluster(cfg)
@@ -121,6 +136,12 @@ func runCutover(ctx context.Context, f *factory, o *cutoverOptions) error {
 	secrets, err := cutoverSelection(ctx, f, so, fp)
 	if err != nil {
 		return err
+	}
+	if plan != nil {
+		var absent []string
+		if secrets, absent = plan.filter(secrets); len(absent) > 0 {
+			fmt.Fprintln(f.status(), absentLine(absent))
+		}
 	}
 	opts := cutover.Options{Provider: p, Fingerprinter: fp, Cluster: cluster, Manifests: manifests, JournalDir: so.JournalDir, RunID: newRunID(),
 		DryRun: so.DryRun, Timeout: o.Timeout, SkipControllerCheck: o.SkipControllerCheck, Logger: f.logger(),
@@ -156,12 +177,8 @@ func cutoverSelection(ctx context.Context, f *factory, so *migrateOptions, fp *a
 	}
 	var out []*kube.Secret
 	for _, c := range cands {
-		switch kube.Reason(c.Reason) {
-		case kube.ReasonExternalSecrets, kube.ReasonSealedSecret, kube.ReasonOwned:
-		default:
-			if c.Skip {
-				continue
-			}
+		if c.Skip && !kube.Reason(c.Reason).ControllerOwned() {
+			continue
 		}
 		out = append(out, c.Secret)
 	}
