@@ -144,16 +144,18 @@ type ItemReport struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	APIVersion string         `json:"apiVersion"`
-	Kind       string         `json:"kind"`
-	Job        string         `json:"job"`
-	RunID      string         `json:"runID"`
-	Provider   string         `json:"provider"`
-	DryRun     bool           `json:"dryRun,omitempty"`
-	Started    time.Time      `json:"started"`
-	Duration   string         `json:"duration"`
-	Items      []*ItemReport  `json:"items"`
-	Counts     map[Result]int `json:"counts"`
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Job        string `json:"job"`
+	RunID      string `json:"runID"`
+	Provider   string `json:"provider"`
+	DryRun     bool   `json:"dryRun,omitempty"`
+	// Shard is "I/N" when the run rotated one shard of the entries (rotate --shard).
+	Shard    string         `json:"shard,omitempty"`
+	Started  time.Time      `json:"started"`
+	Duration string         `json:"duration"`
+	Items    []*ItemReport  `json:"items"`
+	Counts   map[Result]int `json:"counts"`
 	// Problems say why a run stopped before any entry was rotated (a bad policy, a store that
 	// cannot be opened); Items is empty then.
 	Problems []string `json:"problems,omitempty"`

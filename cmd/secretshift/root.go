@@ -190,6 +190,7 @@ var subcommands = []func(*factory) *cobra.Command{
 	newVerifyCmd,
 	newRotateCmd,
 	newCutoverCmd,
+	newGenerateCmd,
 	newAuditCmd,
 	newVersionCmd,
 }

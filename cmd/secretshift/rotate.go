@@ -20,6 +20,7 @@ import (
 	"github.com/secretshift/secretshift/rotate"
 	"github.com/secretshift/secretshift/rotate/generate"
 	"github.com/secretshift/secretshift/rotate/policy"
+	"github.com/secretshift/secretshift/templates"
 )
 
 // rotateOptions are the flags of rotate.
@@ -37,6 +38,7 @@ type rotateOptions struct {
 	Policy     string
 	Restart    bool
 	Rollout    time.Duration
+	Shard      string
 
 	rendered bool // the report was printed
 }
@@ -103,6 +105,7 @@ and the previous values were put back.`,
 	fl.BoolVar(&o.DryRun, "dry-run", false, "say what is due and why; change nothing")
 	fl.BoolVar(&o.Restart, "restart", false, "after promotion, force-sync the ExternalSecrets that make each Secret, wait for the new values, and restart the workloads that read it (a policy sets this per rotation: restart: consumers)")
 	fl.DurationVar(&o.Rollout, "rollout-timeout", 5*time.Minute, "how long restarted workloads may take to roll out (0: do not wait)")
+	fl.StringVar(&o.Shard, "shard", "", "I/N: rotate only the entries of shard I of N (by a hash of each address), as one of N processes\n(default: $JOB_COMPLETION_INDEX/$JOB_COMPLETIONS, as in a Kubernetes Indexed Job)")
 	fl.StringVar(&o.Policy, "policy", "", "rotation.yaml: rotate what its rotations match, each with its keys, generators, maxAge and hooks (instead of ENTRY and --key)")
 	f.bindKubeconfig(fl)
 	completeWords(cmd, "to", registry.Names()...)
@@ -179,6 +182,9 @@ func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string)
 		_, err := o.entries(nil, args)
 		return err
 	}
+	if _, err := o.shard(f); err != nil {
+		return err
+	}
 	p, fp, err := o.store.openStore(ctx, f)
 	if err != nil {
 		return err
@@ -187,6 +193,11 @@ func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string)
 	if err != nil {
 		return err
 	}
+	shard, err := o.shard(f)
+	if err != nil {
+		return err
+	}
+	entries = inShard(f, shard, entries)
 	opts := rotate.Options{Provider: p, Fingerprinter: fp, JournalDir: o.store.JournalDir, RunID: newRunID(),
 		Due: o.Due, DryRun: o.DryRun, Logger: f.logger(), Limits: o.limits()}
 	if o.Restart { // a dry run checks that the cluster can follow (Consumers.Check)
@@ -203,6 +214,9 @@ func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string)
 		opts.Recorder = log
 	}
 	rep, err := rotate.Run(ctx, entries, opts)
+	if rep != nil {
+		rep.Shard = shard.String()
+	}
 	return o.finishRotate(f, rep, err)
 }
 
@@ -315,6 +329,9 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 		_, err := generate.New(generate.Spec{Type: typ, Params: params})
 		return err
 	}
+	if _, err := o.shard(f); err != nil {
+		return err
+	}
 	pol, err := policy.Load(o.Policy, policy.Options{Stores: registry.Names(), Generators: generate.Types(), CheckGenerator: checkGen})
 	if err != nil {
 		return err
@@ -350,6 +367,13 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	shard, err := o.shard(f)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		byStore[name] = inShard(f, shard, byStore[name])
+	}
 	var consumers rotate.Consumers
 	if restart { // a dry run checks that the cluster can follow (Consumers.Check)
 		c, err := newClusterConsumers(f, fp, o.Rollout)
@@ -368,7 +392,7 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 		defer func() { done(); log.Close() }()
 		recorder = log
 	}
-	total := &rotate.Report{APIVersion: rotate.APIVersion, Kind: rotate.ReportKind, RunID: runID, Provider: strings.Join(names, ","), DryRun: o.DryRun, Started: time.Now().UTC(), Counts: map[rotate.Result]int{}}
+	total := &rotate.Report{APIVersion: rotate.APIVersion, Kind: rotate.ReportKind, RunID: runID, Provider: strings.Join(names, ","), DryRun: o.DryRun, Shard: shard.String(), Started: time.Now().UTC(), Counts: map[rotate.Result]int{}}
 	var runErr error
 	for _, name := range names {
 		opts := rotate.Options{Provider: stores[name], Fingerprinter: fp, Recorder: recorder, JournalDir: o.store.JournalDir, RunID: runID,
@@ -412,9 +436,18 @@ func policyEntries(ctx context.Context, p providers.Provider, r policy.Rotation)
 		return nil, fmt.Errorf("%s: rotation %q: the %s store cannot list its entries", r.Pos, r.Name, p.Name())
 	}
 	globs := r.Match.Paths
+	byNamespace := false
+	if ne, ok := p.(providers.NamespacedEnumerator); ok && len(globs) == 0 && len(r.Match.Namespaces) > 0 {
+		// List only the namespaces named: all a scheduled run's Roles allow.
+		byNamespace = true
+		for _, ns := range r.Match.Namespaces {
+			globs = append(globs, ne.NamespacePrefix(ns)+"*")
+		}
+	}
 	if len(globs) == 0 {
 		globs = []string{"*"}
 	}
+	total := 0
 	seen := map[string]bool{}
 	var out []rotate.Entry
 	hooks := rotate.Hooks{Set: r.Hooks.Set, Test: r.Hooks.Test, Timeout: r.Hooks.Timeout}
@@ -442,9 +475,13 @@ func policyEntries(ctx context.Context, p providers.Provider, r policy.Rotation)
 			seen[t.Address] = true
 			out = append(out, rotate.Entry{Target: t, Keys: keys, MaxAge: r.MaxAge, Hooks: hooks, Filter: filter, Rule: r.Name, Restart: r.Restart == policy.RestartConsumers})
 		}
-		if n == 0 {
+		total += n
+		if n == 0 && !byNamespace {
 			errs = append(errs, fmt.Errorf("%s: rotation %q: path %q matches no entry of the %s store", r.Pos, r.Name, glob, p.Name()))
 		}
+	}
+	if byNamespace && total == 0 {
+		errs = append(errs, fmt.Errorf("%s: rotation %q: the %s store has no entry in namespace %s", r.Pos, r.Name, p.Name(), strings.Join(r.Match.Namespaces, ", ")))
 	}
 	return out, errors.Join(errs...)
 }
@@ -457,4 +494,41 @@ func globPrefix(glob string) string {
 		return glob
 	}
 	return glob[:strings.LastIndex(glob[:i], "/")+1]
+}
+
+// shard is --shard, else the Indexed Job's variables (the Job controller sets the index, the
+// Job that generate job writes the count); the zero Shard (everything) without either.
+func (o *rotateOptions) shard(f *factory) (job.Shard, error) {
+	if o.Shard != "" {
+		s, err := job.ParseShard(o.Shard)
+		if err != nil {
+			return s, usageError("--shard: %v", err)
+		}
+		return s, nil
+	}
+	index, count := f.Getenv(templates.ShardIndexEnv), f.Getenv(templates.ShardCountEnv)
+	if index == "" && count == "" {
+		return job.Shard{}, nil
+	}
+	s, err := job.ParseShard(index + "/" + count)
+	if err != nil {
+		return s, usageError("$%s=%q and $%s=%q do not name a shard: %v\nset both (an Indexed Job sets the first; set the second to its completions), or give --shard I/N",
+			templates.ShardIndexEnv, index, templates.ShardCountEnv, count, err)
+	}
+	return s, nil
+}
+
+// inShard keeps the entries of shard, by their address.
+func inShard(f *factory, shard job.Shard, entries []rotate.Entry) []rotate.Entry {
+	if shard.Count <= 1 {
+		return entries
+	}
+	out := entries[:0:0]
+	for _, e := range entries {
+		if shard.Has(e.Target.Address) {
+			out = append(out, e)
+		}
+	}
+	fmt.Fprintf(f.status(), "shard %s: %d of %d entries\n", shard, len(out), len(entries))
+	return out
 }

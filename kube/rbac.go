@@ -1,0 +1,17 @@
+package kube
+
+import rbacv1 "k8s.io/api/rbac/v1"
+
+// RestartRules are the Kubernetes API rules, in the Secret's namespace, of what refreshes and
+// restarts a rotated Secret's consumers, and no more: ExternalSecretsThatWillNotRefresh and
+// ForceSyncExternalSecrets (list and patch ExternalSecrets), WaitSecret (get the Secret),
+// RestartConsumers (list the workloads and the ServiceAccounts whose imagePullSecrets their
+// pods inherit, patch the workloads) and WaitRollout (get the workloads).
+func RestartRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets"}, Verbs: []string{"get", "list", "patch"}},
+		{APIGroups: []string{ExternalSecretResource.Group}, Resources: []string{ExternalSecretResource.Resource}, Verbs: []string{"list", "patch"}},
+	}
+}
