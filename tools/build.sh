@@ -3,7 +3,7 @@
 # tools/. A binary is rebuilt only when its module's go.mod/go.sum changed (a stamp file holds
 # their hash), so repeated runs cost nothing.
 #
-#   tools/build.sh [name...]     names: kube-apiserver kube-controller-manager sops kubeseal sealed-secrets-controller external-secrets vault-testserver
+#   tools/build.sh [name...]     names: kube-apiserver kube-controller-manager sops kubeseal sealed-secrets-controller external-secrets vault-testserver actionlint
 #
 # kube-apiserver and kube-controller-manager (only its garbage collector runs in tests) come
 # from one `go build` of the same pinned module, so the packages they share compile once; the
@@ -28,10 +28,11 @@ specs=(
 	"sealed-secrets-controller|tools/kubeseal|github.com/bitnami/sealed-secrets/cmd/controller"
 	"external-secrets|tools/eso|github.com/external-secrets/external-secrets"
 	"vault-testserver|.|./internal/cmd/vault-testserver"
+	"actionlint|tools/actionlint|github.com/rhysd/actionlint/cmd/actionlint"
 )
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(kube-apiserver sops kubeseal sealed-secrets-controller external-secrets vault-testserver)
+[ ${#want[@]} -gt 0 ] || want=(kube-apiserver sops kubeseal sealed-secrets-controller external-secrets vault-testserver actionlint)
 
 build() {
 	local name=$1 dir=$2 pkg=$3
