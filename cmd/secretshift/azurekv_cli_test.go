@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -478,106 +477,4 @@ func TestAzureKVCanariesNeverLeak(t *testing.T) {
 	}
 	os.Remove(filepath.Join("in", "secrets.yaml")) // the input itself holds the canaries
 	assertNoCanary(t, outputs.String(), ".")
-}
-
-// TestAzureKVBenchmark is the benchmark, run on demand (SECRETSHIFT_AKV_BENCH=1; it
-// takes over 8 minutes): N Secrets × 3 keys (SECRETSHIFT_AKV_BENCH_SECRETS, default 5,000)
-// into the local server limited to 300 writes per 10 s, with 429 bursts injected during the
-// run; then, with no limit on either side, secretshift's Secrets/s against a raw azsecrets
-// SetSecret loop at the same concurrency (16).
-func TestAzureKVBenchmark(t *testing.T) {
-	if os.Getenv("SECRETSHIFT_AKV_BENCH") == "" {
-		t.Skip("set SECRETSHIFT_AKV_BENCH=1 to run the Azure Key Vault benchmark")
-	}
-	n := 5000
-	fmt.Sscan(os.Getenv("SECRETSHIFT_AKV_BENCH_SECRETS"), &n)
-	inTempDir(t)
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, "apiVersion: v1\nkind: Secret\nmetadata: {name: s%05d, namespace: ns%02d}\nstringData: {user: u%d, password: pw-%d-%d, url: 'https://db%d.example:5432/app'}\n---\n", i, i%25, i, i, i*7919, i)
-	}
-	os.MkdirAll("in", 0o755)
-	os.WriteFile(filepath.Join("in", "bench.yaml"), []byte(b.String()), 0o644)
-	writes := 3 * n
-
-	// 1. The vault's limit, 300 writes per 10 s, and 429 bursts.
-	f := startAKVCLI(t, akv.Options{WriteLimit: 300, Window: 10 * time.Second})
-	stop := make(chan struct{})
-	go func() {
-		for _, at := range []float64{0.25, 0.5, 0.75} {
-			for f.srv.Counts().AppliedWrites < int(at*float64(writes)) {
-				select {
-				case <-stop:
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-			f.srv.Inject(http.StatusTooManyRequests, 20, time.Second)
-		}
-	}()
-	start := time.Now()
-	r := f.run(t, "migrate", "--to", "azurekv", "-f", "in", "-q", "-o", "json")
-	limited := time.Since(start)
-	close(stop)
-	var rep migrate.Report
-	json.Unmarshal([]byte(r.stdout), &rep)
-	floor := time.Duration(float64(writes) / 300 * float64(10*time.Second))
-	c := f.srv.Counts()
-	t.Logf("limit 300/10s: %d Secrets (%d writes) in %s, exit %d, counts %v; the limit's minimum %s (%.1f%% over it); server: %d writes applied, %d answered 429",
-		n, writes, limited.Round(time.Millisecond), r.code, rep.Counts, floor, 100*(limited.Seconds()/floor.Seconds()-1), c.AppliedWrites, c.Throttled)
-	if r.code != ExitOK || rep.Counts[migrate.ResultCreated] != n {
-		t.Errorf("the limited run failed: exit %d\n%s", r.code, r.stderr)
-	}
-	if limited > floor*11/10 {
-		t.Errorf("%s is more than 10 %% over the limit's minimum of %s", limited, floor)
-	}
-
-	// 2. No limit: secretshift against a raw SetSecret loop at the same concurrency.
-	os.RemoveAll(".secretshift")
-	f2 := startAKVCLI(t, akv.Options{})
-	start = time.Now()
-	if r := f2.run(t, "migrate", "--to", "azurekv", "-f", "in", "-q", "--azure-write-rate", "0", "--concurrency", "16"); r.code != ExitOK {
-		t.Fatalf("unlimited run: exit %d\n%s", r.code, r.stderr)
-	}
-	ours := time.Since(start)
-	f3 := startAKVCLI(t, akv.Options{})
-	// The same transport settings as the adapter's: 256 idle connections per host.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 256
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: f3.srv.CertPool()}
-	opts := f3.srv.ClientOptions()
-	opts.Transport = &http.Client{Transport: tr}
-	raw, err := azsecrets.NewClient(f3.srv.URL(), f3.srv.Credential(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := make(chan [2]string)
-	done := make(chan error)
-	start = time.Now()
-	for range 16 {
-		go func() {
-			var err error
-			for w := range work {
-				v := w[1]
-				if _, e := raw.SetSecret(context.Background(), w[0], azsecrets.SetSecretParameters{Value: &v}, nil); e != nil && err == nil {
-					err = e
-				}
-			}
-			done <- err
-		}()
-	}
-	for i := range n {
-		for _, k := range []string{"user", "password", "url"} {
-			work <- [2]string{fmt.Sprintf("ns%02d--s%05d--%s", i%25, i, k), fmt.Sprint(i)}
-		}
-	}
-	close(work)
-	for range 16 {
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
-	loop := time.Since(start)
-	t.Logf("no limit: secretshift %s, %.0f Secrets/s (process start, plan, audit, journal, read-back included); raw SetSecret loop %s, %.0f Secrets/s; secretshift at %.0f%% of the loop's rate",
-		ours.Round(time.Millisecond), float64(n)/ours.Seconds(), loop.Round(time.Millisecond), float64(n)/loop.Seconds(), 100*loop.Seconds()/ours.Seconds())
 }

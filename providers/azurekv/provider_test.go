@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/secretshift/secretshift/internal/testenv/akv"
 	"github.com/secretshift/secretshift/kube"
@@ -247,5 +250,37 @@ func TestValueChangedInTheVaultIsAChangeNotForeignContent(t *testing.T) {
 	p := openAKV(t, srv)
 	if st, err := p.Read(ctx, providers.Target{Provider: Name, Address: "c--per-key--{key}"}); err != nil || len(st.Data) != 2 || !st.Managed {
 		t.Errorf("an unrelated look-alike name changed the target: %+v, %v", st, err)
+	}
+}
+
+// The write window counts sends by the time they go: with writers racing, no n+1 sends fall in
+// one window, whatever wakes late.
+func TestSendWindowCountsSendTimes(t *testing.T) {
+	w := writeRate{n: 3, window: 40 * time.Millisecond}.limiter()
+	var mu sync.Mutex
+	var sent []time.Time
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				at, _, err := w.wait(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				sent = append(sent, at)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(sent, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 3; i < len(sent); i++ {
+		if gap := sent[i].Sub(sent[i-3]); gap < 40*time.Millisecond {
+			t.Fatalf("sends %d and %d are %s apart: 4 in one 40ms window", i-3, i, gap)
+		}
 	}
 }

@@ -1,15 +1,16 @@
 package azurekv
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"golang.org/x/time/rate"
 )
 
 // DefaultWriteRate is Key Vault's limit for secret writes: 300 per 10 seconds per vault.
@@ -44,22 +45,48 @@ func parseWriteRate(s string) (writeRate, error) {
 	return r, nil
 }
 
-// limiter is the policy that spaces out writes. A token bucket of one token refilled n-1
-// times per window lets at most n writes start in any window of that length — also across
-// the window's edges, where a bucket that starts full would let through twice its size.
-// Every attempt passes it, the SDK's retries too (it runs after the retry policy). The window
-// is taken 2 % longer (at least 20 ms): requests reach the vault a little earlier or later
-// than they leave, and one that arrives early must not be the one too many in the vault's
-// own window.
-func (r writeRate) limiter() *rate.Limiter {
+// sendWindow lets at most n writes be sent in any window of the given length, by the times
+// they are sent: a write waits until the n-th write before it was sent a window ago. The time
+// is taken when the write goes, after any wait, so a goroutine that wakes late (a busy
+// machine) cannot bunch writes up the way a token bucket's reservations can. The window is
+// taken 2 % longer (at least 20 ms): requests reach the vault a little earlier or later than
+// they leave, and one that arrives early must not be the one too many in the vault's own
+// window.
+type sendWindow struct {
+	mu     sync.Mutex
+	window time.Duration
+	sent   []time.Time // the last n send times, a ring; zero until filled
+	next   int         // the oldest
+}
+
+// limiter returns r's sendWindow, or nil for no limit.
+func (r writeRate) limiter() *sendWindow {
 	if r.n == 0 {
 		return nil
 	}
-	window := r.window + max(r.window/50, 20*time.Millisecond)
-	if r.n == 1 {
-		return rate.NewLimiter(rate.Every(window), 1)
+	return &sendWindow{window: r.window + max(r.window/50, 20*time.Millisecond), sent: make([]time.Time, r.n)}
+}
+
+// wait returns when a write may be sent, recording it as sent at the time it returns; delayed
+// says it had to wait.
+func (w *sendWindow) wait(ctx context.Context) (at time.Time, delayed bool, err error) {
+	for {
+		w.mu.Lock()
+		now := time.Now()
+		oldest := w.sent[w.next]
+		if oldest.IsZero() || now.Sub(oldest) >= w.window {
+			w.sent[w.next] = now
+			w.next = (w.next + 1) % len(w.sent)
+			w.mu.Unlock()
+			return now, delayed, nil
+		}
+		d := w.window - now.Sub(oldest)
+		w.mu.Unlock()
+		delayed = true
+		if err := sleep(ctx, d); err != nil {
+			return time.Time{}, delayed, err
+		}
 	}
-	return rate.NewLimiter(rate.Limit(float64(r.n-1)/window.Seconds()), 1)
 }
 
 // throttleCounter counts what the vault throttled, for the run's notes.
@@ -75,15 +102,15 @@ type throttleCounter struct {
 // policies are the per-attempt policies of the client: the write limiter, then the counter of
 // throttled answers. Reads (GET) are not limited: Key Vault's read limit is far higher, and
 // they are few next to the writes.
-func (c *throttleCounter) policies(lim *rate.Limiter) []policy.Policy {
+func (c *throttleCounter) policies(lim *sendWindow) []policy.Policy {
 	return []policy.Policy{policyFunc(func(req *policy.Request) (*http.Response, error) {
 		if lim != nil && req.Raw().Method != http.MethodGet && req.Raw().Method != http.MethodHead {
-			if r := lim.Reserve(); r.Delay() > 0 {
+			_, delayed, err := lim.wait(req.Raw().Context())
+			if delayed {
 				c.delayed.Add(1)
-				if err := sleep(req.Raw().Context(), r.Delay()); err != nil {
-					r.Cancel()
-					return nil, err
-				}
+			}
+			if err != nil {
+				return nil, err
 			}
 			c.writes.Add(1)
 		}
