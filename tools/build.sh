@@ -40,7 +40,11 @@ build() {
 	# binary of the group is there.
 	local bins=() p
 	for p in $pkg; do bins+=("${p##*/}"); done
-	name=${bins[0]}
+	if [ ${#bins[@]} = 1 ]; then
+		bins=("$name") # one package: the binary is named as its spec says
+	else
+		name=${bins[0]}
+	fi
 	local stamp="$bin/.$name.stamp" sum
 	if [ "$dir" = "." ]; then
 		# Our own code: let go build's cache decide; it is quick when nothing changed.
