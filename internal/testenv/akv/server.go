@@ -1,7 +1,6 @@
 package akv
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/secretshift/secretshift/internal/testenv/serve"
 )
 
 // Defaults for Options.
@@ -192,18 +193,7 @@ func (s *Server) Close() error {
 	s.srv = nil
 	s.srvMu.Unlock()
 
-	var err error
-	if srv != nil {
-		// Shutdown also waits for idle connections a client pool never used; after a short
-		// grace they are closed instead.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if serr := srv.Shutdown(ctx); serr != nil {
-			if cerr := srv.Close(); cerr != nil {
-				err = fmt.Errorf("shut down key vault test server: %w", errors.Join(serr, cerr))
-			}
-		}
-	}
+	err := serve.Stop(srv, "key vault test server")
 	s.Reset()
 	return err
 }

@@ -1,7 +1,6 @@
 package vaultapi
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/secretshift/secretshift/internal/testenv/serve"
 
 	uuid "github.com/hashicorp/go-uuid"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -170,19 +171,7 @@ func (s *Server) Close() error {
 	s.srv = nil
 	s.srvMu.Unlock()
 
-	var err error
-	if srv != nil {
-		// Shutdown waits for in-flight requests, but it also waits up to five seconds for
-		// connections a client pool opened and never used (net/http treats them as busy until
-		// then). Those carry nothing, so after a short grace they are simply closed.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if serr := srv.Shutdown(ctx); serr != nil {
-			if cerr := srv.Close(); cerr != nil {
-				err = fmt.Errorf("shut down vault api server: %w", errors.Join(serr, cerr))
-			}
-		}
-	}
+	err := serve.Stop(srv, "vault api server")
 	s.closeMounts()
 	return err
 }
