@@ -148,9 +148,11 @@ func newRootCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "secretshift",
 		Short: "Move plain Kubernetes Secrets into real secret stores, and keep them fresh",
-		Long: `secretshift finds plain Kubernetes Secrets, migrates them into HashiCorp Vault (KV v2, OpenBao too)
-or SOPS-encrypted files, generates External Secrets Operator manifests so workloads keep their Secret
-names, and records every change in a tamper-evident audit log.
+		Long: `secretshift finds plain Kubernetes Secrets and migrates them into a secret store (see --to of
+migrate for the stores), generates External Secrets Operator manifests so workloads keep their
+Secret names, hands the live Secrets to ESO in place (cutover), rotates stored values in staged,
+audited steps (rotate; unattended with generate), and records every change in a tamper-evident
+audit log.
 
 Secret values are never printed: output shows key names, sizes and keyed fingerprints.
 
@@ -292,7 +294,7 @@ const exitCodesHelp = `Exit status:
   2    bad flags or arguments
   3    plan --detailed-exitcode: there are changes to apply
   4    partial: some objects could not be read, conflicted or failed; the rest was done
-  5    verification failed (verify, audit verify)
+  5    verification failed (verify, audit verify, cutover); rotate: a hook failed, previous values back
   6    the audit log could not be written: stopped before changing anything further
   130  interrupted; run the same command again to resume`
 
