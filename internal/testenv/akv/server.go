@@ -142,25 +142,14 @@ func New(opts Options) (*Server, error) {
 // free one; "" means "127.0.0.1:0"), serves HTTPS in the background and returns the base URL,
 // e.g. "https://127.0.0.1:41234".
 func (s *Server) Start(addr string) (string, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("parse listen address %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return "", fmt.Errorf("listen address %q is not a loopback address", addr)
-	}
-
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
 	if s.srv != nil {
 		return "", errors.New("key vault test server already started")
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := serve.Listen(addr)
 	if err != nil {
-		return "", fmt.Errorf("listen on %s: %w", addr, err)
+		return "", err
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
