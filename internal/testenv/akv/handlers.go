@@ -157,11 +157,7 @@ func (s *Server) setSecret(w http.ResponseWriter, r *http.Request, name string) 
 		out = s.bundle(r, sec, ver)
 	}
 	s.mu.Unlock()
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	reply(w, out, e)
 }
 
 func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, name, v string) {
@@ -179,11 +175,7 @@ func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, name, v strin
 		out = s.bundle(r, sec, ver)
 	}
 	s.mu.Unlock()
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	reply(w, out, e)
 }
 
 func (s *Server) updateSecret(w http.ResponseWriter, r *http.Request, name, v string) {
@@ -203,11 +195,7 @@ func (s *Server) updateSecret(w http.ResponseWriter, r *http.Request, name, v st
 		out = s.props(r, sec, ver, true)
 	}
 	s.mu.Unlock()
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	reply(w, out, e)
 }
 
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, name string) {
@@ -222,11 +210,7 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, name strin
 		}
 	}
 	s.mu.Unlock()
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	reply(w, out, e)
 }
 
 func (s *Server) getDeleted(w http.ResponseWriter, r *http.Request, name string) {
@@ -237,11 +221,7 @@ func (s *Server) getDeleted(w http.ResponseWriter, r *http.Request, name string)
 		out = s.deletedBundle(r, sec, true)
 	}
 	s.mu.Unlock()
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	reply(w, out, e)
 }
 
 func (s *Server) recoverSecret(w http.ResponseWriter, r *http.Request, name string) {
@@ -252,11 +232,7 @@ func (s *Server) recoverSecret(w http.ResponseWriter, r *http.Request, name stri
 		out = s.props(r, sec, sec.latest(), true)
 	}
 	s.mu.Unlock()
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	reply(w, out, e)
 }
 
 func (s *Server) purgeSecret(w http.ResponseWriter, name string) {
@@ -307,11 +283,7 @@ func (s *Server) restoreSecret(w http.ResponseWriter, r *http.Request) {
 		out = s.props(r, sec, sec.latest(), true)
 	}
 	s.mu.Unlock()
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	reply(w, out, e)
 }
 
 // Rendering. Ids carry the host the client addressed, as the service's do.

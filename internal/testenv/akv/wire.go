@@ -118,6 +118,15 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.status, b)
 }
 
+// reply answers 200 with out, or the error e when there is one.
+func reply(w http.ResponseWriter, out any, e *apiError) {
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // writeJSON sends v as compact JSON with an exact Content-Length. Like the service, it does not
 // escape <, > and & (encoding/json would).
 func writeJSON(w http.ResponseWriter, status int, v any) {
