@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -50,6 +51,29 @@ type SealedSecrets struct {
 // SealedSecretsCRDDir is where `make tools` puts the SealedSecret CRD of the pinned version.
 func SealedSecretsCRDDir() string {
 	return filepath.Join(filepath.Dir(BinDir()), "sealed-secrets-crds")
+}
+
+// RequireSealedSecrets starts the controller for one test, keeping its key in namespace (created
+// here), and stops it when the test ends. The controller runs in a mount namespace of its own,
+// so the test is skipped unless it runs as root, and under -short when the binary is missing.
+func RequireSealedSecrets(t testing.TB, k *Kube, namespace string) *SealedSecrets {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the sealed-secrets controller runs in a mount namespace of its own, which needs root")
+	}
+	ctx := context.Background()
+	if err := k.CreateNamespace(ctx, namespace); err != nil {
+		t.Fatal(err)
+	}
+	s, err := StartSealedSecrets(ctx, k, namespace, t.TempDir())
+	if err != nil {
+		if _, missing := err.(*MissingBinaryError); missing && testing.Short() {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
 }
 
 // StartSealedSecrets installs the SealedSecret CRD into k and starts the controller, keeping

@@ -37,22 +37,9 @@ var sealedSecretsGVR = schema.GroupVersionResource{Group: "bitnami.com", Version
 // values, dotfile keys, the largest value that fits a SealedSecret.
 func TestTheControllerUnsealsWhatWasSealed(t *testing.T) {
 	k := testenv.RequireKube(t)
-	if os.Geteuid() != 0 {
-		t.Skip("the controller runs in a mount namespace of its own, which needs root")
-	}
+	ctrl := testenv.RequireSealedSecrets(t, k, "sealed-keys")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := k.CreateNamespace(ctx, "sealed-keys"); err != nil {
-		t.Fatal(err)
-	}
-	ctrl, err := testenv.StartSealedSecrets(ctx, k, "sealed-keys", t.TempDir())
-	if err != nil {
-		if _, missing := err.(*testenv.MissingBinaryError); missing && testing.Short() {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
-	defer ctrl.Stop()
 	if err := ctrl.ExposeService(ctx, k, DefaultControllerNamespace, DefaultControllerName); err != nil {
 		t.Fatal(err)
 	}
