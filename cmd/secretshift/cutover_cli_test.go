@@ -30,10 +30,10 @@ type cutoverJSON struct {
 	Applied  []map[string]any
 }
 
-// TestCutoverCommand runs migrate, then cutover (a dry run first, then for real) and cutover
-// rollback through the CLI against the real ESO controller and the garbage collector: results
-// per Secret in -o json, exit codes, and no value in stdout, stderr or the audit log.
-func TestCutoverCommand(t *testing.T) {
+// cutoverSetup starts what a cut-over test needs (the apiserver, the real ESO controller, the
+// garbage collector, a Vault test server) and creates ns with a Secret of every type.
+func cutoverSetup(t *testing.T, ns string) (*testenv.Kube, *testenv.ESO, *testenv.Vault, kubernetes.Interface, dynamic.Interface, []*corev1.Secret) {
+	t.Helper()
 	k := testenv.RequireKube(t)
 	eso := testenv.RequireESO(t, k)
 	testenv.RequireGC(t, k)
@@ -47,7 +47,6 @@ func TestCutoverCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const ns = "cutover-cli"
 	if err := k.CreateNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +56,16 @@ func TestCutoverCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return k, eso, vault, cs, dyn, secrets
+}
+
+// TestCutoverCommand runs migrate, then cutover (a dry run first, then for real) and cutover
+// rollback through the CLI against the real ESO controller and the garbage collector: results
+// per Secret in -o json, exit codes, and no value in stdout, stderr or the audit log.
+func TestCutoverCommand(t *testing.T) {
+	const ns = "cutover-cli"
+	k, eso, vault, cs, dyn, secrets := cutoverSetup(t, ns)
+	ctx := context.Background()
 	work := t.TempDir()
 	t.Chdir(work)
 	t.Setenv("VAULT_TOKEN", vault.Token)
@@ -175,29 +184,9 @@ func TestCutoverCommand(t *testing.T) {
 // TestCutoverKilled kills the command (SIGKILL) at several points of a cut-over and runs it
 // again each time: the last run finishes every Secret, none ever absent or changed.
 func TestCutoverKilled(t *testing.T) {
-	k := testenv.RequireKube(t)
-	testenv.RequireESO(t, k)
-	testenv.RequireGC(t, k)
-	vault := testenv.NewVault(t, vaultapi.Options{})
-	ctx := context.Background()
-	cs, err := kubernetes.NewForConfig(k.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(k.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const ns = "cutover-killed"
-	if err := k.CreateNamespace(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	secrets := esoSecrets(ns)
-	for _, s := range secrets {
-		if _, err := cs.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	k, _, vault, cs, dyn, secrets := cutoverSetup(t, ns)
+	ctx := context.Background()
 	tok := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "vault-token", Namespace: ns}, StringData: map[string]string{"token": vault.Token}}
 	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, tok, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
