@@ -1,9 +1,7 @@
 package rotate
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -104,27 +102,4 @@ func (r *runner) event(action string, outcome audit.Outcome, t providers.Target,
 		ev.ErrorClass, ev.Error = job.Class(cause), cause.Error()
 	}
 	return ev
-}
-
-// minCopyLen is the shortest old value looked for inside the entry's other keys: shorter ones
-// (a port, "true") match by chance.
-const minCopyLen = 8
-
-// staleCopies says which keys that are not rotated hold a rotated key's old value inside them
-// (a DSN or URL with the password in it), so that they keep it after the rotation; "" when none
-// do. It names keys only.
-func staleCopies(old kube.Data, generated kube.Data) string {
-	var found []string
-	for _, k := range slices.Sorted(maps.Keys(generated)) {
-		v := old[k]
-		if len(v) < minCopyLen {
-			continue
-		}
-		for _, other := range slices.Sorted(maps.Keys(old)) {
-			if _, rotated := generated[other]; !rotated && bytes.Contains(old[other], v) {
-				found = append(found, fmt.Sprintf("the old value of %s is also inside %s, which keeps it: update %s in the set hook or rotate it with a command generator", k, other, other))
-			}
-		}
-	}
-	return strings.Join(found, "; ")
 }
