@@ -8,7 +8,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/job"
@@ -47,7 +46,7 @@ func (r *runner) handOver(ctx context.Context, todo []*item) error {
 	sort.Strings(namespaces)
 
 	for _, sa := range objs.serviceAccounts {
-		if _, err := o.Cluster.Apply(ctx, schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}, sa, o.DryRun); err != nil {
+		if _, err := o.Cluster.Apply(ctx, sa.gvr, sa.obj, o.DryRun); err != nil {
 			return err
 		}
 	}
@@ -57,12 +56,12 @@ func (r *runner) handOver(ctx context.Context, todo []*item) error {
 	for _, s := range objs.stores {
 		began := time.Now()
 		err := r.applyStore(ctx, s)
-		o.Logger.Info("store applied", "kind", s.Kind, "namespace", s.Metadata.Namespace, "name", s.Metadata.Name, "took", time.Since(began).Round(time.Millisecond), "error", err)
+		o.Logger.Info("store applied", "kind", s.typed.Kind, "namespace", s.typed.Metadata.Namespace, "name", s.typed.Metadata.Name, "took", time.Since(began).Round(time.Millisecond), "error", err)
 		if err != nil {
 			if errors.Is(err, job.ErrAudit) || ctx.Err() != nil {
 				return err
 			}
-			storeErr[s.Metadata.Namespace] = err
+			storeErr[s.typed.Metadata.Namespace] = err
 		}
 	}
 	for _, ns := range namespaces {
@@ -108,16 +107,13 @@ func (r *runner) handOver(ctx context.Context, todo []*item) error {
 }
 
 // applyStore applies a SecretStore (or the ClusterSecretStore) and waits until it is Ready.
-func (r *runner) applyStore(ctx context.Context, s templates.SecretStore) error {
+func (r *runner) applyStore(ctx context.Context, so object[templates.SecretStore]) error {
 	o := r.opts
-	gvr := kube.SecretStoreResource
-	if s.Kind == templates.KindClusterSecretStore {
-		gvr = kube.ClusterSecretStoreResource
-	}
+	s, gvr := so.typed, so.gvr
 	ev := audit.Event{Action: ActionStore, Target: &audit.StoreTarget{Provider: o.Provider.Name()},
 		Details: map[string]string{"kind": s.Kind, "namespace": s.Metadata.Namespace, "name": s.Metadata.Name, "dry_run": fmt.Sprint(o.DryRun)}}
 	if err := r.step(ctx, ev, func() error {
-		if _, err := o.Cluster.Apply(ctx, gvr, s, o.DryRun); err != nil {
+		if _, err := o.Cluster.Apply(ctx, gvr, so.obj, o.DryRun); err != nil {
 			return err
 		}
 		if o.DryRun {
@@ -159,7 +155,8 @@ func (r *runner) step(ctx context.Context, ev audit.Event, act func() error) err
 func (r *runner) one(ctx context.Context, it *item) error {
 	o, h := r.opts, r.h
 	s := it.src
-	obj, ownerName := r.objs.owners[s.Ref()], r.objs.names[s.Ref()]
+	owner := r.objs.owners[s.Ref()]
+	obj, ownerName := owner.obj, owner.typed
 	it.report.Owner = h.kind + "/" + ownerName
 	key := job.Key{Ref: s.Ref(), Target: it.target.String(), Fingerprint: it.fp}
 	base := audit.Event{
@@ -191,7 +188,7 @@ func (r *runner) one(ctx context.Context, it *item) error {
 	// 1. The owning object (an ExternalSecret with creationPolicy Owner, a SealedSecret): the
 	// controller adopts the Secret in place.
 	if err := r.step(ctx, withDetails(ActionApply, nil), func() error {
-		_, err := o.Cluster.Apply(ctx, h.resource, obj, o.DryRun)
+		_, err := o.Cluster.Apply(ctx, owner.gvr, obj, o.DryRun)
 		return err
 	}); err != nil {
 		return asStep(ResultFailed, err)

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
@@ -32,6 +34,10 @@ type Options struct {
 	Cluster *kube.Cluster
 	// Recorder is the audit log; nil records nothing (dry runs, tests).
 	Recorder job.Recorder
+	// Given, when set, are the user's own ESO objects (the folder "migrate --manifests" wrote,
+	// perhaps edited since): applied as written instead of made anew, once each ExternalSecret
+	// is shown to read the verified copy. Secrets no ExternalSecret of them makes are skipped.
+	Given *templates.Manifests
 	// Manifests says how the SecretStore and ExternalSecrets look (store kind and name, how ESO
 	// authenticates, refresh interval); Reader and Items are filled in by Run.
 	Manifests templates.Input
@@ -52,6 +58,8 @@ type Options struct {
 	Progress func(namespace string) job.Progress
 	// Logger says what each step does (names only).
 	Logger *slog.Logger
+
+	byTarget map[string]templates.Read[templates.ExternalSecret] // Given's ExternalSecrets by the Secret each makes
 }
 
 // DefaultTimeout is how long a Secret may take to be adopted when Options.Timeout is zero.
@@ -76,6 +84,15 @@ type item struct {
 	fp      string // keyed fingerprint of the source's type and data
 	report  *ItemReport
 	started time.Time
+}
+
+// ownerName is the name of the object that comes to own s: its ExternalSecret in Given, else
+// (made by the run) the Secret's own name.
+func (o *Options) ownerName(s *kube.Secret) string {
+	if g, ok := o.byTarget[s.Ref()]; ok {
+		return g.Typed.Metadata.Name
+	}
+	return s.Name
 }
 
 func (o *Options) defaults() error {
@@ -103,7 +120,12 @@ func Run(ctx context.Context, secrets []*kube.Secret, opts Options) (*Report, er
 		return nil, err
 	}
 	rep := &Report{APIVersion: APIVersion, Kind: ReportKind, Provider: opts.Provider.Name(), RunID: opts.RunID, DryRun: opts.DryRun, Started: time.Now().UTC()}
+	var givenProblems []string
+	if opts.Given != nil {
+		opts.byTarget, givenProblems = givenIndex(opts.Given)
+	}
 	items, problems := check(ctx, secrets, h, &opts)
+	problems = append(givenProblems, problems...)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -122,16 +144,21 @@ func Run(ctx context.Context, secrets []*kube.Secret, opts Options) (*Report, er
 			todo = append(todo, it)
 		}
 	}
-	objs, err := build(ctx, todo, h, &opts)
+	objs, todo, problems, err := build(ctx, todo, h, &opts)
 	if err != nil {
 		return nil, err
+	}
+	if len(problems) > 0 {
+		rep.Problems = problems
+		rep.finish(reports(items))
+		return rep, &PreconditionError{Problems: problems}
 	}
 	if len(objs.serviceAccounts) > 0 {
 		// The stores authenticate as ServiceAccounts the run creates: still before any change.
 		var want []kube.Access
 		for _, sa := range objs.serviceAccounts {
-			want = append(want, kube.Access{Namespace: sa.Metadata.Namespace, Resource: "serviceaccounts", Verb: "create"},
-				kube.Access{Namespace: sa.Metadata.Namespace, Resource: "serviceaccounts", Verb: "patch"})
+			want = append(want, kube.Access{Namespace: sa.typed.Namespace, Resource: "serviceaccounts", Verb: "create"},
+				kube.Access{Namespace: sa.typed.Namespace, Resource: "serviceaccounts", Verb: "patch"})
 		}
 		denied, err := opts.Cluster.Denied(ctx, want)
 		if err != nil {
@@ -144,10 +171,10 @@ func Run(ctx context.Context, secrets []*kube.Secret, opts Options) (*Report, er
 		}
 	}
 	for _, s := range objs.stores {
-		rep.Applied = append(rep.Applied, s)
+		rep.Applied = append(rep.Applied, s.obj)
 	}
 	for _, it := range todo {
-		rep.Applied = append(rep.Applied, objs.owners[it.src.Ref()])
+		rep.Applied = append(rep.Applied, objs.owners[it.src.Ref()].obj)
 	}
 	var journal *job.Journal
 	if opts.JournalDir != "" && !opts.DryRun && len(todo) > 0 {
@@ -263,7 +290,7 @@ func checkSecret(ctx context.Context, s *kube.Secret, h *handler, o *Options) (i
 		if !ow.Controller {
 			continue
 		}
-		if h.owns(ow.APIVersion, ow.Kind) && ow.Name == s.Name {
+		if h.owns(ow.APIVersion, ow.Kind) && ow.Name == o.ownerName(s) {
 			if s.Annotations[AnnotationFingerprint] == fp && s.Annotations[AnnotationCutover] == h.controller {
 				it.report.Result, it.report.Owner = ResultAlreadyManaged, h.kind+"/"+s.Name
 				return it, ""
@@ -341,27 +368,36 @@ func differs(stored *providers.Stored, s *kube.Secret, fp string, f *audit.Finge
 }
 
 // objects are what a run applies: the stores (ESO), their ServiceAccounts, and per Secret the
-// object that comes to own it (an ExternalSecret, a SealedSecret).
+// object that comes to own it (an ExternalSecret, a SealedSecret). Each object is applied as
+// obj, to the resource of its own API version.
 type objects struct {
-	stores          []templates.SecretStore
-	serviceAccounts []templates.ServiceAccount
-	owners          map[string]any // namespace/name of the Secret → its owning object
-	names           map[string]string
+	stores          []object[templates.SecretStore]
+	serviceAccounts []object[templates.ObjectMeta]
+	owners          map[string]object[string] // namespace/name of the Secret → its owning object, typed as its name
 }
 
-// build makes the objects of the Secrets to hand over.
-func build(ctx context.Context, todo []*item, h *handler, o *Options) (*objects, error) {
-	objs := &objects{owners: map[string]any{}, names: map[string]string{}}
+// object is one object to apply with what the run reads of it.
+type object[T any] struct {
+	typed T
+	obj   any
+	gvr   schema.GroupVersionResource
+}
+
+// build makes the objects of the Secrets to hand over. Items refused on the way (an
+// ExternalSecret of the user's that would not read the verified copy) get their report set and
+// are dropped from todo; problems of the whole run are returned.
+func build(ctx context.Context, todo []*item, h *handler, o *Options) (*objects, []*item, []string, error) {
+	objs := &objects{owners: map[string]object[string]{}}
 	if h == sealedHandler {
 		co := o.Provider.(providers.ClusterObjecter)
 		for _, it := range todo {
 			obj, err := co.ClusterObject(ctx, it.target)
 			if err != nil {
-				return nil, fmt.Errorf("read the SealedSecret of %s: %w", it.src.Ref(), err)
+				return nil, nil, nil, fmt.Errorf("read the SealedSecret of %s: %w", it.src.Ref(), err)
 			}
-			objs.owners[it.src.Ref()], objs.names[it.src.Ref()] = obj, it.src.Name
+			objs.owners[it.src.Ref()] = object[string]{typed: it.src.Name, obj: obj, gvr: h.resource}
 		}
-		return objs, nil
+		return objs, todo, nil, nil
 	}
 	er := o.Provider.(providers.ExternalReader)
 	in := o.Manifests
@@ -372,18 +408,34 @@ func build(ctx context.Context, todo []*item, h *handler, o *Options) (*objects,
 			Annotations: s.Annotations, Immutable: s.Immutable, Refs: er.ExternalRefs(it.target, providers.PayloadOf(s))})
 	}
 	if len(in.Items) == 0 {
-		return objs, nil
+		return objs, todo, nil, nil
 	}
 	built, err := templates.Build(in)
 	if err != nil {
-		return nil, fmt.Errorf("build the ESO objects: %w", err)
+		return nil, nil, nil, fmt.Errorf("build the ESO objects: %w", err)
 	}
-	objs.stores, objs.serviceAccounts = built.Stores, built.ServiceAccounts
+	if o.Given != nil {
+		return given(ctx, todo, built, o)
+	}
+	for _, s := range built.Stores {
+		objs.stores = append(objs.stores, object[templates.SecretStore]{typed: s, obj: s, gvr: storeResource(s.Kind)})
+	}
+	for _, sa := range built.ServiceAccounts {
+		objs.serviceAccounts = append(objs.serviceAccounts, object[templates.ObjectMeta]{typed: sa.Metadata, obj: sa, gvr: serviceAccountResource})
+	}
 	for _, es := range built.ExternalSecrets {
-		ref := es.Metadata.Namespace + "/" + es.Metadata.Name
-		objs.owners[ref], objs.names[ref] = es, es.Metadata.Name
+		objs.owners[es.Metadata.Namespace+"/"+es.Metadata.Name] = object[string]{typed: es.Metadata.Name, obj: es, gvr: kube.ExternalSecretResource}
 	}
-	return objs, nil
+	return objs, todo, nil, nil
+}
+
+var serviceAccountResource = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
+
+func storeResource(kind string) schema.GroupVersionResource {
+	if kind == templates.KindClusterSecretStore {
+		return kube.ClusterSecretStoreResource
+	}
+	return kube.SecretStoreResource
 }
 
 func record(ctx context.Context, rec job.Recorder, e audit.Event) error {

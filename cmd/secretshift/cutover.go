@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
 	"github.com/secretshift/secretshift/audit"
@@ -28,6 +30,10 @@ type cutoverOptions struct {
 	SkipControllerCheck bool
 	Plan                string // a plan saved by "plan --out"
 }
+
+// esoFlags are the flags that shape the ESO objects cutover makes; with --manifests the user's
+// own objects are applied instead.
+var esoFlags = []string{"store-kind", "store-name", "eso-auth", "eso-service-account", "eso-service-account-namespace", "refresh-interval"}
 
 func newCutoverCmd(f *factory) *cobra.Command {
 	o := &cutoverOptions{store: newMigrateOptions()}
@@ -51,6 +57,12 @@ ESO uses to adopt the existing Secret in place; once the ExternalSecret is Ready
 Secret, the Secret is compared with the source again and annotated with its provenance
 (secretshift.io/cutover, fingerprint, store address, run id). Every step is in the audit log.
 
+With --manifests DIR, the ESO objects of DIR (the folder "migrate --manifests" wrote, reviewed and
+perhaps edited since, or one file of them) are applied as written instead, for the Secrets its
+ExternalSecrets make: each ExternalSecret must make its Secret from exactly the verified copy
+(creationPolicy Owner, the same keys and remote references, the same type, no dataFrom or
+template.data), else that Secret is refused; its stores must be in DIR or in the cluster.
+
 For a store whose copies are cluster objects (sealed secrets), each Secret is first annotated
 sealedsecrets.bitnami.com/managed=true (that controller takes over only such Secrets), then its
 object from the store's folder is applied and must become Synced and own the Secret.
@@ -65,11 +77,12 @@ interrupted (run the same command again to finish).`,
 		Example: `  secretshift cutover --to vault -n shop --vault-eso-token-secret vault-token/token --eso-auth token
   secretshift cutover --to vault -A -l tier=backend --dry-run -o yaml
   secretshift cutover --plan plan.json
+  secretshift cutover --manifests eso/ --vault-addr https://vault.example.com
   secretshift cutover --to sealed -n shop --sealed-out sealed/
   secretshift cutover rollback -n shop db api`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCutover(cmd.Context(), f, o)
+			return runCutover(cmd.Context(), f, o, cmd.Flags())
 		},
 	}
 	fl := cmd.Flags()
@@ -80,20 +93,41 @@ interrupted (run the same command again to finish).`,
 	fl.DurationVar(&o.Timeout, "timeout", cutover.DefaultTimeout, "how long each SecretStore and each Secret may take to be Ready and owned")
 	fl.BoolVar(&o.SkipControllerCheck, "skip-controller-check", false, "do not require an Available ESO controller Deployment (it runs outside the cluster)")
 	fl.StringVar(&o.Plan, "plan", "", "cut over the Secrets a plan saved by \"plan --out\" moved, into its store (--to may be left out)")
-	for _, hidden := range []string{"manifests", "overwrite"} {
-		_ = fl.MarkHidden(hidden)
-	}
+	_ = fl.MarkHidden("overwrite")
+	fl.VisitAll(func(fl *pflag.Flag) {
+		// The stores' ESO flags shape the objects cutover makes, so they apply without --manifests.
+		if strings.Contains(fl.Name, "-eso-") {
+			fl.Usage = strings.Replace(strings.Replace(fl.Usage, "with --manifests --eso-auth", "with --eso-auth", 1), "with --manifests", "without --manifests", 1)
+		}
+	})
+	fl.Lookup("manifests").Usage = "apply the ESO objects of this folder (written by \"migrate --manifests\", maybe edited since) or file,\ninstead of making them; it selects the Secrets its ExternalSecrets make (--to may be left out)"
 	completeMigrateFlags(cmd)
 	cmd.AddCommand(newCutoverRollbackCmd(f))
 	return cmd
 }
 
-func runCutover(ctx context.Context, f *factory, o *cutoverOptions) error {
+func runCutover(ctx context.Context, f *factory, o *cutoverOptions, flags *pflag.FlagSet) error {
 	so := o.store
 	var plan *cutoverPlan
-	if o.Plan != "" {
-		var err error
+	var err error
+	switch {
+	case o.Plan != "" && so.Manifests != "":
+		return usageError("give --plan or --manifests, not both")
+	case o.Plan != "":
 		if plan, err = loadCutoverPlan(f, so, o.Plan); err != nil {
+			return err
+		}
+	case so.Manifests != "":
+		var given error
+		flags.Visit(func(fl *pflag.Flag) {
+			if given == nil && (slices.Contains(esoFlags, fl.Name) || strings.Contains(fl.Name, "-eso-")) {
+				given = usageError("--%s: with --manifests the stores and ExternalSecrets are applied as written in %s", fl.Name, so.Manifests)
+			}
+		})
+		if given != nil {
+			return given
+		}
+		if plan, err = loadCutoverManifests(f, so, so.Manifests); err != nil {
 			return err
 		}
 	}
@@ -140,12 +174,15 @@ func runCutover(ctx context.Context, f *factory, o *cutoverOptions) error {
 	if plan != nil {
 		var absent []string
 		if secrets, absent = plan.filter(secrets); len(absent) > 0 {
-			fmt.Fprintln(f.status(), absentLine(absent))
+			fmt.Fprintln(f.status(), plan.absentLine(absent))
 		}
 	}
 	opts := cutover.Options{Provider: p, Fingerprinter: fp, Cluster: cluster, Manifests: manifests, JournalDir: so.JournalDir, RunID: newRunID(),
 		DryRun: so.DryRun, Timeout: o.Timeout, SkipControllerCheck: o.SkipControllerCheck, Logger: f.logger(),
 		Limits: job.Limits{Concurrency: so.Concurrency, Rate: so.Rate}}
+	if plan != nil {
+		opts.Given = plan.given
+	}
 	opts.Progress = func(ns string) job.Progress {
 		if bar := f.progress(0, ns); bar != nil {
 			return &namespaceProgress{progressBar: bar, f: f, ns: ns}

@@ -9,14 +9,18 @@ import (
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/migrate"
 	"github.com/secretshift/secretshift/providers"
+	"github.com/secretshift/secretshift/templates"
 )
 
-// cutoverPlan is what `cutover --plan` takes from a plan saved by `plan --out`: its store and
-// the Secrets it moved there (created, updated or already unchanged), read again from the
-// cluster; the ones it skipped or found in conflict are not cut over.
+// cutoverPlan is the selection `cutover --plan` takes from a plan saved by `plan --out` (its
+// store and the Secrets it moved there: created, updated or already unchanged, read again from
+// the cluster; the ones it skipped or found in conflict are not cut over), or `cutover
+// --manifests` from the ExternalSecrets of a folder "migrate --manifests" wrote.
 type cutoverPlan struct {
 	path  string
-	saved *migrate.Plan
+	what  string        // "plan", "manifests"
+	saved *migrate.Plan // nil for manifests
+	given *templates.Manifests
 	want  map[string]bool // namespace/name
 }
 
@@ -35,7 +39,7 @@ func loadCutoverPlan(f *factory, so *migrateOptions, path string) (*cutoverPlan,
 		return nil, usageError("--plan selects the Secrets itself: give no -n, -A or -l")
 	}
 	so.To = saved.Provider
-	cp := &cutoverPlan{path: path, saved: saved, want: map[string]bool{}}
+	cp := &cutoverPlan{path: path, what: "plan", saved: saved, want: map[string]bool{}}
 	namespaces := map[string]bool{}
 	for _, it := range saved.Items {
 		switch it.Action {
@@ -67,6 +71,9 @@ func loadCutoverPlan(f *factory, so *migrateOptions, path string) (*cutoverPlan,
 // check refuses a plan made for another store, under another fingerprint key, or against
 // another cluster than the one the context points at (host).
 func (cp *cutoverPlan) check(p providers.Provider, fp *audit.Fingerprinter, host string) error {
+	if cp.saved == nil {
+		return nil
+	}
 	if err := migrate.CheckStore(cp.saved, p, fp); err != nil {
 		return err
 	}
@@ -93,12 +100,60 @@ func (cp *cutoverPlan) filter(secrets []*kube.Secret) (kept []*kube.Secret, abse
 	return kept, absent
 }
 
-// absentLine says which Secrets of the plan are not in the cluster, naming the first few.
-func absentLine(absent []string) string {
+// loadCutoverManifests reads the ESO objects at path (a folder "migrate --manifests" wrote, or
+// a file) and selects the Secrets their ExternalSecrets make. Without --to, the store is the one
+// ESO's provider block of the manifests' stores names, when secretshift has a provider of that
+// name (vault, azurekv).
+func loadCutoverManifests(f *factory, so *migrateOptions, path string) (*cutoverPlan, error) {
+	if f.Namespace != "" || f.AllNamespaces || f.Selector != "" {
+		return nil, usageError("--manifests selects the Secrets its ExternalSecrets make: give no -n, -A or -l")
+	}
+	m, err := templates.ReadManifests(path)
+	if err != nil {
+		return nil, fmt.Errorf("--manifests: %w", err)
+	}
+	if so.To == "" {
+		kinds := map[string]bool{}
+		for _, s := range m.Stores {
+			for k := range s.Typed.Spec.Provider {
+				kinds[k] = true
+			}
+		}
+		if len(kinds) != 1 {
+			return nil, usageError("--manifests %s: say which store the Secrets were migrated into with --to", path)
+		}
+		for k := range kinds {
+			so.To = k
+		}
+	}
+	cp := &cutoverPlan{path: path, what: "manifests", given: m, want: map[string]bool{}}
+	namespaces := map[string]bool{}
+	for _, g := range m.ExternalSecrets {
+		es := g.Typed
+		name := es.Spec.Target.Name
+		if name == "" {
+			name = es.Metadata.Name
+		}
+		cp.want[es.Metadata.Namespace+"/"+name] = true
+		namespaces[es.Metadata.Namespace] = true
+	}
+	if len(namespaces) == 1 {
+		for ns := range namespaces {
+			f.Namespace = ns
+		}
+	} else {
+		f.AllNamespaces = true
+	}
+	return cp, nil
+}
+
+// absentLine says which Secrets of the plan (or manifests) are not in the cluster, naming the
+// first few.
+func (cp *cutoverPlan) absentLine(absent []string) string {
 	const shown = 5
 	names := strings.Join(absent[:min(len(absent), shown)], ", ")
 	if len(absent) > shown {
 		names += fmt.Sprintf(" and %d more", len(absent)-shown)
 	}
-	return fmt.Sprintf("%d Secret(s) of the plan are not in the cluster, so not cut over: %s", len(absent), names)
+	return fmt.Sprintf("%d Secret(s) of the %s are not in the cluster, so not cut over: %s", len(absent), cp.what, names)
 }
