@@ -51,7 +51,7 @@ const (
 	// AnnotationFingerprintKey names the key of AnnotationFingerprint.
 	AnnotationFingerprintKey = providers.AnnotationFingerprintKey
 	// AnnotationStore is the store address the controller reads, e.g. vault:secret/shop/db.
-	AnnotationStore = "secretshift.io/store"
+	AnnotationStore = providers.AnnotationCutoverStore
 	// AnnotationRunID is the secretshift run that handed the Secret over.
 	AnnotationRunID = "secretshift.io/cutover-run"
 	// ControllerESO is the value of AnnotationCutover for the External Secrets Operator.

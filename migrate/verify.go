@@ -52,6 +52,10 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 				r.Result, r.Reason = ResultSkipped, NotMigratedReason
 				results.Add(r, r.Result)
 				return nil
+			case errors.Is(err, providers.ErrNotFound) && otherStore(s, *it.Target):
+				r.Result, r.Reason = ResultSkipped, "cut over from another store ("+s.Annotations[providers.AnnotationCutoverStore]+"), not from this one"
+				results.Add(r, r.Result)
+				return nil
 			case errors.Is(err, providers.ErrNotFound):
 				r.Result, r.Error, cause = ResultMissing, "nothing stored at the target", err
 			case err != nil:
@@ -75,4 +79,10 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 	})
 	rep.collect(results, opts)
 	return rep, err
+}
+
+// otherStore reports whether s was cut over to a controller reading another store address than t.
+func otherStore(s *kube.Secret, t providers.Target) bool {
+	at := s.Annotations[providers.AnnotationCutoverStore]
+	return s.Annotations[providers.AnnotationCutover] != "" && at != "" && at != t.String()
 }

@@ -25,6 +25,9 @@ const (
 	// AnnotationCutover marks a live Secret that `secretshift cutover` handed to a controller
 	// (ESO); the value names the controller. verify compares such Secrets with the store.
 	AnnotationCutover = "secretshift.io/cutover"
+	// AnnotationCutoverStore is the store address a cut-over Secret's controller reads (the
+	// target's String, e.g. vault:secret/shop/db).
+	AnnotationCutoverStore = "secretshift.io/store"
 	// ManagedByValue is the value of AnnotationManagedBy.
 	ManagedByValue = "secretshift"
 	// AnnotationPrefix starts every annotation secretshift writes.
