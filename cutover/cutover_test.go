@@ -112,14 +112,14 @@ func TestCutoverInPlace(t *testing.T) {
 	ctx := context.Background()
 	log, logPath := openAudit(t, s.fp, "run-1")
 
-	poll := startPoller(t, s.k.Config, s.fp, s.created)
+	poll := testenv.StartSecretPoller(t, s.k.Config, s.created)
 	opts := s.options("run-1")
 	opts.Recorder = log
 	opts.JournalDir = t.TempDir()
 	start := time.Now()
 	rep, err := cutover.Run(ctx, s.live(t, s.names()...), opts)
 	elapsed := time.Since(start)
-	polls, notFound, changed := poll.finish()
+	polls, notFound, changed := poll.Finish()
 	if err != nil {
 		t.Fatalf("cutover: %v\n%s", err, s.eso.LogTail(30))
 	}
@@ -178,13 +178,13 @@ func TestCutoverInPlace(t *testing.T) {
 			rest = append(rest, c)
 		}
 	}
-	poll = startPoller(t, s.k.Config, s.fp, rest)
+	poll = testenv.StartSecretPoller(t, s.k.Config, rest)
 	rb, err := cutover.Rollback(ctx, s.ns, nil, cutover.RollbackOptions{Cluster: s.cluster, Fingerprinter: s.fp, Recorder: log, RunID: "run-3", Timeout: 60 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second) // room for the collector to act on anything left owned
-	polls, notFound, changed = poll.finish()
+	polls, notFound, changed = poll.Finish()
 	t.Logf("rollback of %d Secrets; poller: %d GETs, %d not found, %d with other bytes", len(rest), polls, notFound, changed)
 	if notFound != 0 || changed != 0 {
 		t.Errorf("during rollback the poller saw %d not-found and %d changed answers; want 0 and 0", notFound, changed)

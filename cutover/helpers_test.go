@@ -6,17 +6,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/internal/testenv"
@@ -123,55 +117,4 @@ func openAudit(t *testing.T, fp *audit.Fingerprinter, runID string) (*audit.Log,
 		t.Fatal(err)
 	}
 	return log, path
-}
-
-// poller GETs every Secret of refs in a tight loop and counts answers that are not found and
-// answers whose type or bytes differ from the first one seen.
-type poller struct {
-	polls, notFound, changed atomic.Int64
-	stop                     chan struct{}
-	wg                       sync.WaitGroup
-}
-
-func startPoller(t *testing.T, cfg *rest.Config, fp *audit.Fingerprinter, secrets []*corev1.Secret) *poller {
-	// A client of its own, without client-go's rate limit: as tight a loop as the server allows.
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.RateLimiter = -1, nil
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &poller{stop: make(chan struct{})}
-	for _, s := range secrets {
-		want := fp.Set(string(s.Type), s.Data)
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for {
-				select {
-				case <-p.stop:
-					return
-				default:
-				}
-				got, err := cs.CoreV1().Secrets(s.Namespace).Get(context.Background(), s.Name, metav1.GetOptions{})
-				p.polls.Add(1)
-				switch {
-				case apierrors.IsNotFound(err):
-					p.notFound.Add(1)
-				case err != nil:
-					t.Logf("poll %s/%s: %v", s.Namespace, s.Name, err)
-					time.Sleep(10 * time.Millisecond)
-				case fp.Set(string(got.Type), got.Data) != want:
-					p.changed.Add(1)
-				}
-			}
-		}()
-	}
-	return p
-}
-
-func (p *poller) finish() (polls, notFound, changed int64) {
-	close(p.stop)
-	p.wg.Wait()
-	return p.polls.Load(), p.notFound.Load(), p.changed.Load()
 }

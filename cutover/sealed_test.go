@@ -68,10 +68,10 @@ func TestCutoverSealedInPlace(t *testing.T) {
 		s.created = append(s.created, got)
 	}
 
-	poll := startPoller(t, k.Config, fp, s.created)
+	poll := testenv.StartSecretPoller(t, k.Config, s.created)
 	rep, err := cutover.Run(ctx, s.live(t, s.names()...), cutover.Options{Provider: p, Fingerprinter: fp, Cluster: cluster, RunID: "sealed-1",
 		Timeout: 90 * time.Second, SkipControllerCheck: true})
-	polls, notFound, changed := poll.finish()
+	polls, notFound, changed := poll.Finish()
 	if err != nil {
 		t.Fatalf("cutover: %v\n%s", err, ctrl.LogTail(30))
 	}
