@@ -170,7 +170,9 @@ func (p *Provider) esoProvider(ns, method string, auth providers.ExternalAuth, s
 	}
 	switch method {
 	case ESOAuthWorkloadIdentity:
-		a.AuthType = "WorkloadIdentity"
+		// The tenant goes on the ServiceAccount only: ESO refuses a store that names it there
+		// and in tenantId too ("multiple tenantID found").
+		a.AuthType, a.TenantID = "WorkloadIdentity", ""
 		a.ServiceAccountRef = &serviceAccountRef{Name: auth.ServiceAccount}
 		if ns == "" {
 			a.ServiceAccountRef.Namespace = auth.ServiceAccountNamespace
