@@ -55,18 +55,29 @@ var akvShared struct {
 // Reset it, change its write limit or inject faults; a test that needs any of that should use
 // NewAKV. The shared server lives until the test binary exits (it holds only memory and a
 // loopback listener).
+//
+// The shared ESO controller (RequireESO) reaches this server as Azure, through ESO.AzureProxy.
 func RequireAKV(t testing.TB) *AKV {
 	t.Helper()
+	a, err := sharedAKV()
+	if err != nil {
+		t.Fatalf("start key vault test server: %v", err)
+	}
+	return a
+}
+
+// sharedAKV returns the shared Key Vault test server, starting it on first use.
+func sharedAKV() (*AKV, error) {
 	akvShared.mu.Lock()
 	defer akvShared.mu.Unlock()
 	if akvShared.akv == nil {
 		a, err := StartAKV(akv.Options{})
 		if err != nil {
-			t.Fatalf("start key vault test server: %v", err)
+			return nil, err
 		}
 		akvShared.akv = a
 	}
-	return akvShared.akv
+	return akvShared.akv, nil
 }
 
 // NewAKV starts a Key Vault test server for one test and stops it when the test ends.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/secretshift/secretshift/internal/testenv/akv"
 )
 
 // ESO is the External Secrets Operator controller, built by `make tools` from its pinned module,
@@ -16,17 +18,22 @@ import (
 // objects are validated by the CRDs' schemas alone.
 type ESO struct {
 	// Dir holds the controller's log (external-secrets.log).
-	Dir  string
-	proc *process
+	Dir string
+	// AKV is the Key Vault test server the controller reaches as Azure, through AzureProxy
+	// (see startESOAzure); both are nil for a controller StartESO started without them.
+	AKV        *AKV
+	AzureProxy *akv.Proxy
+	proc       *process
 }
 
 // ESOCRDDir is where `make tools` puts the CRD bundle of the pinned ESO version (generators
 // included: without GeneratorState the controller fails every sync).
 func ESOCRDDir() string { return filepath.Join(filepath.Dir(BinDir()), "eso-crds") }
 
-// StartESO installs ESO's CRDs into k and starts the controller with k's kubeconfig. It returns
-// once the controller's metrics endpoint answers, which it serves after its caches started.
-func StartESO(ctx context.Context, k *Kube, dir string) (*ESO, error) {
+// StartESO installs ESO's CRDs into k and starts the controller with k's kubeconfig and env
+// ("KEY=value") added to the test's environment. It returns once the controller's metrics
+// endpoint answers, which it serves after its caches started.
+func StartESO(ctx context.Context, k *Kube, dir string, env ...string) (*ESO, error) {
 	bin, err := findBinary("external-secrets", false)
 	if err != nil {
 		return nil, err
@@ -46,7 +53,7 @@ func StartESO(ctx context.Context, k *Kube, dir string) (*ESO, error) {
 		"--metrics-addr=" + metrics, "--concurrent=4", "--loglevel=info",
 		"--enable-cluster-external-secret-reconciler=false", "--enable-push-secret-reconciler=false",
 		"--enable-cluster-push-secret-reconciler=false",
-	}, filepath.Join(dir, "external-secrets.log"), "KUBECONFIG="+k.Kubeconfig)
+	}, filepath.Join(dir, "external-secrets.log"), append([]string{"KUBECONFIG=" + k.Kubeconfig}, env...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +90,9 @@ var esoShared struct {
 }
 
 // RequireESO returns the test binary's ESO controller running against k, starting it on first
-// use; it is stopped when the test binary ends. A missing binary skips the test under -short and
-// fails it otherwise.
+// use; it is stopped when the test binary ends. It reaches the shared Key Vault test server
+// (RequireAKV) as Azure: see ESO.AKV. A missing binary skips the test under -short and fails it
+// otherwise.
 func RequireESO(t testing.TB, k *Kube) *ESO {
 	t.Helper()
 	esoShared.once.Do(func() {
@@ -93,12 +101,21 @@ func RequireESO(t testing.TB, k *Kube) *ESO {
 			esoShared.err = err
 			return
 		}
+		a, proxy, env, err := startESOAzure(dir)
+		if err != nil {
+			esoShared.err = err
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		esoShared.eso, esoShared.err = StartESO(ctx, k, dir)
-		if esoShared.err == nil {
-			onStop(func() { _ = esoShared.eso.Stop() })
+		esoShared.eso, esoShared.err = StartESO(ctx, k, dir, env...)
+		if esoShared.err != nil {
+			_ = proxy.Close()
+			return
 		}
+		esoShared.eso.AKV, esoShared.eso.AzureProxy = a, proxy
+		onStop(func() { _ = proxy.Close() }) // after the controller: hooks run last first
+		onStop(func() { _ = esoShared.eso.Stop() })
 	})
 	if esoShared.err != nil {
 		if _, missing := esoShared.err.(*MissingBinaryError); missing && testing.Short() {

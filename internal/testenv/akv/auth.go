@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,7 +120,8 @@ func (c staticCredential) GetToken(context.Context, policy.TokenRequestOptions) 
 }
 
 // Identity endpoints: what MSAL for Go fetches for an authority https://<server>/<tenant>
-// with instance discovery disabled.
+// with instance discovery disabled, and the v1 token endpoint ADAL (go-autorest's adal, which
+// External Secrets Operator's azurekv provider signs in with) posts to.
 
 const (
 	openIDSuffix = "/v2.0/.well-known/openid-configuration"
@@ -127,7 +129,16 @@ const (
 )
 
 func isIdentityPath(p string) bool {
-	return strings.HasSuffix(p, openIDSuffix) || strings.HasSuffix(p, tokenSuffix)
+	return strings.HasSuffix(p, openIDSuffix) || strings.HasSuffix(p, tokenSuffix) || isTokenV1Path(p)
+}
+
+// isTokenV1Path reports whether p is /{tenant}/oauth2/token, the v1 endpoint, which takes a
+// resource instead of a scope. It is matched segment by segment: a vault path
+// (/secrets/{name}/{version}) has three segments too.
+func isTokenV1Path(p string) bool {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	return len(segs) == 3 && segs[0] != "" && segs[0] != "secrets" && segs[0] != "deletedsecrets" &&
+		segs[1] == "oauth2" && segs[2] == "token"
 }
 
 // identityTenant returns the tenant segment of an identity path.
@@ -149,7 +160,9 @@ func (s *Server) serveIdentity(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(r.URL.Path, openIDSuffix) && r.Method == http.MethodGet:
 		s.serveOpenIDConfig(w, r)
 	case strings.HasSuffix(r.URL.Path, tokenSuffix) && r.Method == http.MethodPost:
-		s.serveToken(w, r)
+		s.serveToken(w, r, false)
+	case isTokenV1Path(r.URL.Path) && r.Method == http.MethodPost:
+		s.serveToken(w, r, true)
 	default:
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", 900561,
 			"AADSTS900561: The endpoint only accepts "+map[bool]string{true: "GET", false: "POST"}[strings.HasSuffix(r.URL.Path, openIDSuffix)]+" requests.")
@@ -174,8 +187,10 @@ func (s *Server) serveOpenIDConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveToken is the client credentials grant, with a client secret or a client assertion
-// (workload identity). The secret is compared in constant time and never echoed.
-func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+// (workload identity). The secret is compared in constant time and never echoed. The v1
+// endpoint names what the token is for with resource (https://vault.azure.net) rather than
+// scope, and answers its numbers as strings, with expires_on and the resource.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, v1 bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", 900144, "AADSTS900144: The request body must be a form.")
@@ -209,10 +224,14 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			"AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return
 	}
-	scope := f.Get("scope")
+	param := "scope"
+	if v1 {
+		param = "resource"
+	}
+	scope := f.Get(param)
 	if scope == "" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", 900144,
-			"AADSTS900144: The request body must contain the following parameter: 'scope'.")
+			"AADSTS900144: The request body must contain the following parameter: '"+param+"'.")
 		return
 	}
 	tok, err := s.tokens.issue(scope)
@@ -221,6 +240,20 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lifetime := int(tokenLifetime / time.Second)
+	if v1 {
+		now := time.Now().Unix()
+		writeJSON(w, http.StatusOK, struct {
+			TokenType    string `json:"token_type"`
+			ExpiresIn    string `json:"expires_in"`
+			ExtExpiresIn string `json:"ext_expires_in"`
+			ExpiresOn    string `json:"expires_on"`
+			NotBefore    string `json:"not_before"`
+			Resource     string `json:"resource"`
+			AccessToken  string `json:"access_token"`
+		}{"Bearer", strconv.Itoa(lifetime), strconv.Itoa(lifetime), strconv.FormatInt(now+int64(lifetime), 10),
+			strconv.FormatInt(now, 10), scope, tok})
+		return
+	}
 	writeJSON(w, http.StatusOK, struct {
 		TokenType    string `json:"token_type"`
 		ExpiresIn    int    `json:"expires_in"`

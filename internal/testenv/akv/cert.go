@@ -53,3 +53,34 @@ func newCertificate() (tls.Certificate, []byte, error) {
 	}
 	return cert, certPEM, nil
 }
+
+// issueCertificate makes a server certificate for dnsNames signed by the server's own
+// certificate, so that whatever trusts the server (SSL_CERT_FILE=CertFile) trusts it too.
+func (s *Server) issueCertificate(dnsNames ...string) (tls.Certificate, error) {
+	ca, err := x509.ParseCertificate(s.cert.Certificate[0])
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("parse certificate: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate certificate key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate certificate serial: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: dnsNames[0], Organization: []string{"secretshift tests"}},
+		NotBefore:    ca.NotBefore,
+		NotAfter:     ca.NotAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     dnsNames,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, s.cert.PrivateKey)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("create certificate for %v: %w", dnsNames, err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, ca.Raw}, PrivateKey: key}, nil
+}

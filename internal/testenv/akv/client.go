@@ -71,9 +71,9 @@ func (s *Server) Env(dir string) ([]string, error) {
 	if u == "" {
 		return nil, errors.New("key vault test server is not started")
 	}
-	path := filepath.Join(dir, CertFile)
-	if err := os.WriteFile(path, s.certPEM, 0o644); err != nil {
-		return nil, fmt.Errorf("write key vault test certificate: %w", err)
+	path, err := s.writeCertFile(dir)
+	if err != nil {
+		return nil, err
 	}
 	return []string{
 		"AZURE_KEYVAULT_URL=" + u,
@@ -83,6 +83,15 @@ func (s *Server) Env(dir string) ([]string, error) {
 		"AZURE_CLIENT_SECRET=" + s.clientSecret,
 		"SSL_CERT_FILE=" + path,
 	}, nil
+}
+
+// writeCertFile writes the certificate to dir/CertFile and returns its path.
+func (s *Server) writeCertFile(dir string) (string, error) {
+	path := filepath.Join(dir, CertFile)
+	if err := os.WriteFile(path, s.certPEM, 0o644); err != nil {
+		return "", fmt.Errorf("write key vault test certificate: %w", err)
+	}
+	return path, nil
 }
 
 // Tenant returns the tenant id the server serves.

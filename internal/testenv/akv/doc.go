@@ -63,7 +63,14 @@
 //     POST /{tenant}/oauth2/v2.0/token (client credentials with client_secret, or a
 //     client_assertion JWT as workload identity sends; its signature is not checked, see
 //     FederatedToken). Errors carry the AADSTS codes Entra ID uses for a wrong tenant
-//     (90002), client id (700016) or secret (7000215); the secret is never echoed.
+//     (90002), client id (700016) or secret (7000215); the secret is never echoed. Also the
+//     v1 endpoint POST /{tenant}/oauth2/token (client credentials with a resource instead of a
+//     scope, numbers as strings, expires_on), which ADAL (go-autorest's adal) posts to.
+//   - A Proxy (StartProxy): an HTTPS proxy through which programs that sign in only at
+//     https://login.microsoftonline.com and read https://NAME.vault.azure.net (External
+//     Secrets Operator's azurekv provider) reach the server unmodified, with HTTPS_PROXY and
+//     SSL_CERT_FILE. It terminates TLS for those names with a certificate the server's own
+//     certificate issued, serves their requests in process, and refuses every other host.
 //   - A request log (Requests, Counts) with time, method, path, status and whether it was a
 //     write. Bodies, tokens and values are never logged, and no error message quotes a value.
 //
