@@ -168,6 +168,18 @@
 // it, and ExportFiles exports such a set as one log. Pointing --audit-log at a different path
 // simply starts an independent chain.
 //
+// # Sharded runs
+//
+// A command run as N processes (shards, `--shard I/N`) writes one log per shard, each its own
+// chain. The run of a shard names it on its plan.create record: details shard ("I/N") and
+// shard_set, an id of the parameters every shard of the job shares (DetailShard,
+// DetailShardSet). VerifyLogs verifies a set of independent logs, each alone, and, when any
+// holds a shard's run, checks that the set is one sharded job's, whole and consistent: each log
+// holds runs of one shard only, all name the same shard_set and N, every shard 0 … N-1 is in
+// exactly one log, and no Secret was written (migrate.write success, or a migrate.verify that
+// records the write of an earlier run) by the runs of two shards. ExportMerged exports such a
+// set as one stream in time order; it is not one chain and does not verify as one.
+//
 // # Export formats
 //
 // jsonl: the selected lines, byte for byte (an unfiltered export still verifies).

@@ -117,59 +117,87 @@ func (r *Reader) Next() (*Record, []byte, error) {
 // Export writes the records of the log read from r that match opts.Filter to w, and returns how
 // many it wrote. It does not verify the log; run Verify for that.
 func Export(w io.Writer, r io.Reader, opts ExportOptions) (int, error) {
-	if opts.ProductVersion == "" {
-		opts.ProductVersion = "unknown"
-	}
-	bw := bufio.NewWriter(w)
-	var cw *csv.Writer
-	if opts.Format == FormatCSV {
-		cw = csv.NewWriter(bw)
-		if err := cw.Write(CSVHeader); err != nil {
-			return 0, err
-		}
+	e, err := newExporter(w, opts)
+	if err != nil {
+		return 0, err
 	}
 	rd := NewReader(r)
-	n := 0
 	for {
 		rec, line, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return n, err
+			return e.n, err
 		}
-		if !opts.Filter.Match(rec) {
-			continue
-		}
-		switch opts.Format {
-		case FormatJSONL:
-			bw.Write(line)
-			err = bw.WriteByte('\n')
-		case FormatCSV:
-			err = cw.Write(csvRow(rec))
-		case FormatOCSF:
-			var b []byte
-			if b, err = json.Marshal(OCSFEvent(rec, opts.ProductVersion)); err == nil {
-				bw.Write(b)
-				err = bw.WriteByte('\n')
-			}
-		case FormatCEF:
-			_, err = bw.WriteString(CEFLine(rec, opts.ProductVersion) + "\n")
-		default:
-			return n, fmt.Errorf("unknown export format %q", opts.Format)
-		}
-		if err != nil {
-			return n, err
-		}
-		n++
-	}
-	if cw != nil {
-		cw.Flush()
-		if err := cw.Error(); err != nil {
-			return n, err
+		if err := e.write(rec, line); err != nil {
+			return e.n, err
 		}
 	}
-	return n, bw.Flush()
+	return e.n, e.flush()
+}
+
+// exporter writes records in one export format.
+type exporter struct {
+	opts ExportOptions
+	bw   *bufio.Writer
+	cw   *csv.Writer
+	n    int
+}
+
+func newExporter(w io.Writer, opts ExportOptions) (*exporter, error) {
+	if opts.ProductVersion == "" {
+		opts.ProductVersion = "unknown"
+	}
+	if !slices.Contains(Formats, opts.Format) {
+		return nil, fmt.Errorf("unknown export format %q", opts.Format)
+	}
+	e := &exporter{opts: opts, bw: bufio.NewWriter(w)}
+	if opts.Format == FormatCSV {
+		e.cw = csv.NewWriter(e.bw)
+		if err := e.cw.Write(CSVHeader); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// write writes rec (read from line) if the filter selects it.
+func (e *exporter) write(rec *Record, line []byte) error {
+	if !e.opts.Filter.Match(rec) {
+		return nil
+	}
+	var err error
+	switch e.opts.Format {
+	case FormatJSONL:
+		e.bw.Write(line)
+		err = e.bw.WriteByte('\n')
+	case FormatCSV:
+		err = e.cw.Write(csvRow(rec))
+	case FormatOCSF:
+		var b []byte
+		if b, err = json.Marshal(OCSFEvent(rec, e.opts.ProductVersion)); err == nil {
+			e.bw.Write(b)
+			err = e.bw.WriteByte('\n')
+		}
+	case FormatCEF:
+		_, err = e.bw.WriteString(CEFLine(rec, e.opts.ProductVersion) + "\n")
+	}
+	if err != nil {
+		return err
+	}
+	e.n++
+	return nil
+}
+
+func (e *exporter) flush() error {
+	if e.cw != nil {
+		e.cw.Flush()
+		if err := e.cw.Error(); err != nil {
+			return err
+		}
+	}
+	return e.bw.Flush()
 }
 
 // ExportFiles is Export of the logs at paths read as one, in order: the files of one chain

@@ -39,13 +39,18 @@ type FileReport struct {
 	// Warning says what a passing file leaves unproven (an accepted unsigned tail, no records,
 	// no head file compared).
 	Warning string `json:"warning,omitempty"`
+	// Shard is the shard ("I/N") whose runs the file holds, when VerifyLogs found exactly one.
+	Shard string `json:"shard,omitempty"`
 }
 
-// SetReport is the result of VerifySet: OK when every file verified and each continues the one
-// before it.
+// SetReport is the result of VerifySet and VerifyLogs: OK when every file verified, and each
+// continues the one before it (VerifySet) or the shard logs make one whole job (VerifyLogs).
 type SetReport struct {
 	OK   bool         `json:"ok"`
 	Logs []FileReport `json:"logs"`
+	// Shards is VerifyLogs' check of a set of shard logs; nil when none of the logs holds a
+	// shard's run (and always for VerifySet).
+	Shards *ShardSetReport `json:"shards,omitempty"`
 }
 
 // VerifySet verifies logs, the files of one chain oldest first (as Rotate leaves them), each

@@ -18,7 +18,9 @@ type auditExportOptions struct {
 	Actions  []string
 	Outcomes []string
 	Logs     []string
-	Now      func() time.Time
+	// Set are the arguments: logs (files, folders, globs) exported merged in time order.
+	Set []string
+	Now func() time.Time
 }
 
 func newAuditExportCmd(f *factory) *cobra.Command {
@@ -33,13 +35,26 @@ func newAuditExportCmd(f *factory) *cobra.Command {
   ocsf   one OCSF 1.3.0 API Activity (class 6003) event per line
   cef    one ArcSight CEF line per record (send it through syslog)
 
+Give logs as arguments instead of --audit-log — files, folders (every *.jsonl in them) or glob
+patterns — to export a set of logs that each hold a chain of their own, such as the logs of the
+shards of one sharded run: their records are merged in time order (equal times in the order of
+the files). A merged jsonl export keeps every line as written but is not one chain, so it does
+not verify; to keep that, export each log alone.
+
 Export does not verify the log; run 'secretshift audit verify' first.
 
 Exit status: 0 exported; 1 a log cannot be read or holds a line verify cannot parse; 2 bad flags.`,
 		Example: `  secretshift audit export --format ocsf --since 24h > audit.ocsf.jsonl
-  secretshift audit export --format csv --action 'migrate.*' --outcome failure`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return auditExportRun(f, opts) },
+  secretshift audit export --format csv --action 'migrate.*' --outcome failure
+  secretshift audit export --format ocsf /var/lib/secretshift/audit/   # every shard's log, in time order`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && cmd.Flags().Changed("audit-log") {
+				return usageError("give the logs either as --audit-log (the files of one chain, oldest first) or as arguments (a set of logs), not both")
+			}
+			opts.Set = args
+			return auditExportRun(f, opts)
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Format, "format", string(audit.FormatJSONL), "jsonl, csv, ocsf or cef")
@@ -77,11 +92,21 @@ func auditExportRun(f *factory, opts *auditExportOptions) error {
 		filter.Outcomes = append(filter.Outcomes, out)
 	}
 
-	n, err := audit.ExportFiles(f.Out, opts.Logs, audit.ExportOptions{
+	eopts := audit.ExportOptions{
 		Format:         format,
 		Filter:         filter,
 		ProductVersion: currentVersion().Version,
-	})
+	}
+	var n int
+	if len(opts.Set) > 0 {
+		logs, ferr := audit.FindLogs(opts.Set)
+		if ferr != nil {
+			return ferr
+		}
+		n, err = audit.ExportMerged(f.Out, logs, eopts)
+	} else {
+		n, err = audit.ExportFiles(f.Out, opts.Logs, eopts)
+	}
 	if err != nil {
 		return err
 	}
