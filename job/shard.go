@@ -44,6 +44,11 @@ func (s Shard) Has(key string) bool {
 	return binary.BigEndian.Uint64(sum[:8])%uint64(s.Count) == uint64(s.Index)
 }
 
+// HasSecret reports whether the Kubernetes Secret namespace/name belongs to the shard. The key
+// is "namespace/name" (not the uid, which changes when a Secret is recreated), so a Secret stays
+// in its shard across runs while others are added or removed.
+func (s Shard) HasSecret(namespace, name string) bool { return s.Has(namespace + "/" + name) }
+
 // String is "I/N", or "" for the zero Shard.
 func (s Shard) String() string {
 	if s.Count == 0 {

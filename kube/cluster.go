@@ -189,14 +189,20 @@ func (l *clusterLister) listSecrets(ctx context.Context, selector string) error 
 	opts := l.base
 	opts.LabelSelector = selector
 	var others []SecretKeys
+	otherShards := 0
 	err := listPages(ctx, opts, l.c.CoreV1().Secrets(l.ns).List,
-		func() { l.sink.reset(); others = nil },
+		func() { l.sink.reset(); others, otherShards = nil, 0 },
 		func(page *corev1.SecretList) {
 			for i := range page.Items {
 				s := secretFromAPI(&page.Items[i], l.origin)
-				if l.filter.matches(s) {
+				selected := l.filter.matches(s)
+				switch {
+				case selected && l.filter.inShard(s.Namespace, s.Name):
 					l.sink.add(s)
-				} else if !l.filter.namespaceExcluded(s.Namespace) {
+				case selected:
+					otherShards++
+					others = append(others, SecretKeys{Namespace: s.Namespace, Name: s.Name, Keys: s.Data.Keys()})
+				case !l.filter.namespaceExcluded(s.Namespace):
 					others = append(others, SecretKeys{Namespace: s.Namespace, Name: s.Name, Keys: s.Data.Keys()})
 				}
 			}
@@ -204,7 +210,7 @@ func (l *clusterLister) listSecrets(ctx context.Context, selector string) error 
 	if err != nil {
 		return fmt.Errorf("list secrets%s: %w", l.where(), err)
 	}
-	l.inv.Others = others
+	l.inv.Others, l.inv.InOtherShards = others, otherShards
 	return nil
 }
 

@@ -65,7 +65,7 @@ type Options struct {
 //
 //	apiVersion: secretshift.io/v1alpha1
 //	kind: Inventory
-//	source: {cluster, namespace} | {files, namespace}
+//	source: {cluster, namespace, shard} | {files, namespace, shard}   # shard: "I/N" of a sharded run
 //	items:                          # one per Secret read, sorted by namespace and name; a
 //	                                # SOPS-encrypted Secret or a SealedSecret read from files is
 //	                                # one too, always skipped (reason sops-encrypted or
@@ -82,7 +82,8 @@ type Options struct {
 //	- {namespace, secret, problem: secret-not-found | key-not-found,
 //	   consumer: {kind, name}, via, container, volume, env, serviceAccount, key, optional}
 //	errors: [{origin, kind, namespace, name, key, message}]   # objects that could not be read
-//	summary: {secrets, migrate, skip, errors, unused, missingReferences, skipped: {<reason>: n}}
+//	summary: {secrets, migrate, skip, errors, unused, missingReferences, skipped: {<reason>: n},
+//	          inOtherShards}          # selected Secrets left to the other shards of a sharded run
 type Discovery struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
@@ -101,6 +102,8 @@ type Source struct {
 	Cluster   string   `json:"cluster,omitempty"`
 	Namespace string   `json:"namespace,omitempty"`
 	Files     []string `json:"files,omitempty"`
+	// Shard is "I/N" when only shard I of N was read (Filter.Shard; the caller names it).
+	Shard string `json:"shard,omitempty"`
 }
 
 // Item is one Secret as reported: identity, key names and sizes, decision and consumers.
@@ -152,6 +155,9 @@ type Summary struct {
 	MissingReferences int `json:"missingReferences"`
 	// Skipped counts skips per reason.
 	Skipped map[Reason]int `json:"skipped,omitempty"`
+	// InOtherShards counts the Secrets selected but left to the other shards (Filter.Shard):
+	// the shard read Secrets of the Secrets + InOtherShards selected.
+	InOtherShards int `json:"inOtherShards,omitempty"`
 }
 
 // ToMigrate returns the Secrets whose decision is ActionMigrate, in report order. It needs a
@@ -179,7 +185,12 @@ func Discover(ctx context.Context, opts Options) (*Discovery, error) {
 	b := &reportBuilder{opts: opts}
 	switch {
 	case len(opts.Files) > 0:
-		inv, err := ReadManifests(opts.Files, ReadOptions{Stdin: opts.Stdin, Namespace: opts.Namespace, ExcludePaths: opts.ExcludePaths})
+		ro := ReadOptions{Stdin: opts.Stdin, Namespace: opts.Namespace, ExcludePaths: opts.ExcludePaths}
+		if opts.Filter.Selector == "" && len(opts.Filter.Types) == 0 {
+			// Nothing but the shard and namespaces selects: the other shards' Secrets need no decoding.
+			ro.Shard = opts.Filter.Shard
+		}
+		inv, err := ReadManifests(opts.Files, ro)
 		if err != nil {
 			return nil, err
 		}
@@ -264,6 +275,9 @@ func (b *reportBuilder) report(inv *Inventory, src Source) *Discovery {
 		ix.add(it.Namespace, it.Name, keys)
 	}
 	consumers, missing := findConsumers(inv.Workloads, ix)
+	if shard := b.opts.Filter.Shard; shard != nil {
+		missing = slices.DeleteFunc(missing, func(m MissingRef) bool { return !shard(m.Namespace, m.Secret) })
+	}
 	r := &Discovery{
 		APIVersion:        ReportAPIVersion,
 		Kind:              ReportKind,
@@ -295,6 +309,7 @@ func (b *reportBuilder) report(inv *Inventory, src Source) *Discovery {
 		return cmp.Or(cmp.Compare(a.Origin.File, b.Origin.File), cmp.Compare(a.Origin.Index, b.Origin.Index))
 	})
 	r.Summary = summarize(r)
+	r.Summary.InOtherShards = inv.InOtherShards
 	return r
 }
 

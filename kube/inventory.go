@@ -19,6 +19,12 @@ type Inventory struct {
 	// unreadable (then Keys is nil). They are kept by name and key names only, so a reference to
 	// one of them is not reported as missing.
 	Others []SecretKeys
+	// InOtherShards counts the Secrets the Filter selected but its Shard left to other shards
+	// (they are among Others too).
+	InOtherShards int
+	// otherShard are the Secrets ReadManifests passed over for ReadOptions.Shard; Apply counts
+	// those of namespaces it keeps.
+	otherShard []SecretKeys
 }
 
 // SecretKeys names a Secret and its keys, without values.
@@ -74,6 +80,11 @@ type Filter struct {
 	Types []string
 	// ExcludeNamespaces drops these namespaces entirely.
 	ExcludeNamespaces []string
+	// Shard, when set, keeps only the Secrets it holds, by namespace and name: the part of one
+	// process of a sharded run (job.Shard.Has of "namespace/name"). It applies after the other
+	// filters, and also splits the missing references by the Secret they name, so that every
+	// Secret, present or missing, is reported by exactly one shard.
+	Shard func(namespace, name string) bool
 }
 
 // compiledFilter is a Filter with its selector parsed once.
@@ -98,7 +109,7 @@ func (c *compiledFilter) namespaceExcluded(ns string) bool {
 	return slices.Contains(c.ExcludeNamespaces, ns)
 }
 
-// matches reports whether s is selected.
+// matches reports whether s is selected, apart from the shard.
 func (c *compiledFilter) matches(s *Secret) bool {
 	if c.namespaceExcluded(s.Namespace) {
 		return false
@@ -107,6 +118,11 @@ func (c *compiledFilter) matches(s *Secret) bool {
 		return false
 	}
 	return c.selector.Matches(labels.Set(s.Labels))
+}
+
+// inShard reports whether a Secret the filter selects is in its shard.
+func (c *compiledFilter) inShard(namespace, name string) bool {
+	return c.Shard == nil || c.Shard(namespace, name)
 }
 
 // Apply removes the Secrets f does not select (recording their names and keys in Others),
@@ -118,14 +134,24 @@ func (inv *Inventory) Apply(f Filter) (*Inventory, error) {
 	}
 	kept := inv.Secrets[:0]
 	for _, s := range inv.Secrets {
+		selected := c.matches(s)
 		switch {
-		case c.matches(s):
+		case selected && c.inShard(s.Namespace, s.Name):
 			kept = append(kept, s)
+		case selected:
+			inv.InOtherShards++
+			inv.Others = append(inv.Others, SecretKeys{Namespace: s.Namespace, Name: s.Name, Keys: s.KeyNames()})
 		case !c.namespaceExcluded(s.Namespace):
 			inv.Others = append(inv.Others, SecretKeys{Namespace: s.Namespace, Name: s.Name, Keys: s.KeyNames()})
 		}
 	}
 	inv.Secrets = kept
+	for _, o := range inv.otherShard {
+		if !c.namespaceExcluded(o.Namespace) {
+			inv.InOtherShards++
+		}
+	}
+	inv.otherShard = nil
 	inv.Workloads = slices.DeleteFunc(inv.Workloads, func(w Workload) bool { return c.namespaceExcluded(w.Namespace) })
 	inv.Problems = slices.DeleteFunc(inv.Problems, func(p ObjectError) bool {
 		return p.Namespace != "" && c.namespaceExcluded(p.Namespace)

@@ -33,6 +33,10 @@ type ReadOptions struct {
 	// symbolic links resolved. A path given for input inside one is an error
 	// (ErrExcludedPath); inside a walked folder it is passed over.
 	ExcludePaths []string
+	// Shard, when set, passes over the Secrets of other shards (Filter.Shard) that peekSecret
+	// can name without decoding them: they are kept in Others by name only and counted in
+	// InOtherShards. Only for a Filter that selects by nothing but namespace and shard.
+	Shard func(namespace, name string) bool
 }
 
 // ReadManifests reads Kubernetes manifests from files, directories and "-" for stdin.
@@ -102,7 +106,7 @@ func ReadManifests(paths []string, opts ReadOptions) (*Inventory, error) {
 					return nil
 				}
 			}
-			r := &manifestReader{defaultNS: defaultNamespace}
+			r := &manifestReader{defaultNS: defaultNamespace, shard: opts.Shard}
 			r.readStream(u.name, u.data)
 			readers[i] = r
 			return nil
@@ -128,6 +132,9 @@ func ReadManifests(paths []string, opts ReadOptions) (*Inventory, error) {
 				inv.Workloads = append(inv.Workloads, *it.workload)
 			case it.other != nil:
 				inv.Others = append(inv.Others, *it.other)
+				if it.otherShard {
+					inv.otherShard = append(inv.otherShard, *it.other)
+				}
 			case it.secret != nil:
 				s := it.secret
 				// A plain Secret and its encrypted form (a SealedSecret, a SOPS file) side by
@@ -152,7 +159,9 @@ func ReadManifests(paths []string, opts ReadOptions) (*Inventory, error) {
 // manifestReader decodes the objects of one file, in order.
 type manifestReader struct {
 	defaultNS string
-	items     []manifestItem
+	// shard is ReadOptions.Shard.
+	shard func(namespace, name string) bool
+	items []manifestItem
 	// inSOPS is set while the items of a SOPS-encrypted List are read: the sops metadata is
 	// the List's, not theirs.
 	inSOPS bool
@@ -167,6 +176,8 @@ type manifestItem struct {
 	workload *Workload
 	problem  *ObjectError
 	other    *SecretKeys
+	// otherShard marks an other that is a Secret of another shard, passed over undecoded.
+	otherShard bool
 }
 
 func (it manifestItem) namespace() string {
@@ -203,6 +214,21 @@ func (r *manifestReader) readStream(name string, data []byte) {
 // readDocument decodes one YAML or JSON document, which counts as one object (or as many as
 // its List holds). Documents that are empty or hold only comments are not counted.
 func (r *manifestReader) readDocument(doc []byte) {
+	var peeked string // namespace/name peekSecret read, for a Secret of this shard
+	if r.shard != nil {
+		if ns, name, ok := peekSecret(doc); ok {
+			if ns == "" {
+				ns = r.defaultNS
+			}
+			if !r.shard(ns, name) {
+				r.items = append(r.items, manifestItem{other: &SecretKeys{Namespace: ns, Name: name}, otherShard: true})
+				r.index++
+				return
+			}
+			peeked = ns + "/" + name
+			defer r.checkPeek(len(r.items), peeked)
+		}
+	}
 	js, err := sigsyaml.YAMLToJSONStrict(doc)
 	if err != nil {
 		r.problem(ObjectError{Message: "malformed YAML: " + safeYAMLError(err)})
@@ -214,6 +240,32 @@ func (r *manifestReader) readDocument(doc []byte) {
 		return
 	}
 	r.readObject(js, "", "")
+}
+
+// checkPeek turns the items decoded from a document since from into a problem when the
+// decoder named another Secret than peekSecret did: the other shards passed the document over
+// by peekSecret's reading, so it must not go unreported.
+func (r *manifestReader) checkPeek(from int, peeked string) {
+	for i := from; i < len(r.items); i++ {
+		it := &r.items[i]
+		var ref string
+		switch {
+		case it.secret != nil:
+			ref = it.secret.Ref()
+		case it.other != nil:
+			ref = it.other.Namespace + "/" + it.other.Name
+		default:
+			continue
+		}
+		if ref != peeked {
+			p := ObjectError{Kind: "Secret", Origin: r.origin(), Message: fmt.Sprintf(
+				"the document reads as Secret %s, but a plain reading of its metadata says %s, by which the other shards passed it over; write its metadata plainly", ref, peeked)}
+			if it.secret != nil {
+				p.Origin = it.secret.Origin
+			}
+			*it = manifestItem{problem: &p}
+		}
+	}
 }
 
 // readObject decodes one JSON object. listKind and listAPIVersion supply kind and apiVersion

@@ -82,16 +82,18 @@ type ItemReport struct {
 
 // Report is the outcome of Apply or Verify.
 type Report struct {
-	APIVersion string         `json:"apiVersion"`
-	Kind       string         `json:"kind"`
-	Job        string         `json:"job"`
-	RunID      string         `json:"runID,omitempty"`
-	Provider   string         `json:"provider"`
-	DryRun     bool           `json:"dryRun,omitempty"`
-	Started    time.Time      `json:"started"`
-	Duration   string         `json:"duration"`
-	Items      []*ItemReport  `json:"items"`
-	Counts     map[Result]int `json:"counts"`
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Job        string `json:"job"`
+	RunID      string `json:"runID,omitempty"`
+	Provider   string `json:"provider"`
+	DryRun     bool   `json:"dryRun,omitempty"`
+	// Shard is "I/N" when the run was shard I of N (the plan's Source.Shard).
+	Shard    string         `json:"shard,omitempty"`
+	Started  time.Time      `json:"started"`
+	Duration string         `json:"duration"`
+	Items    []*ItemReport  `json:"items"`
+	Counts   map[Result]int `json:"counts"`
 	// Resumed counts items an earlier run of the same job had finished.
 	Resumed int `json:"resumed,omitempty"`
 	// Problems lists why nothing was done when the run stopped before the first write (an
@@ -134,7 +136,8 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 	if err := plan.fits(opts.Provider, opts.Fingerprinter); err != nil {
 		return nil, err
 	}
-	rep := &Report{APIVersion: PlanAPIVersion, Kind: ReportKind, Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, DryRun: opts.DryRun, Started: opts.Now().UTC(), Counts: map[Result]int{}}
+	rep := &Report{APIVersion: PlanAPIVersion, Kind: ReportKind, Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, DryRun: opts.DryRun,
+		Shard: plan.Source.Shard, Started: opts.Now().UTC(), Counts: map[Result]int{}}
 	if err := prepareAudit(plan); err != nil {
 		return nil, err
 	}

@@ -67,6 +67,10 @@ type SourceSpec struct {
 	Namespace     string   `json:"namespace,omitempty"`
 	AllNamespaces bool     `json:"allNamespaces,omitempty"`
 	Selector      string   `json:"selector,omitempty"`
+	// Shard is "I/N" when the plan holds only shard I of N of the Secrets read (by a hash of
+	// namespace/name; job.Shard.HasSecret): one process of a sharded run. Each shard's plan is
+	// validated on its own, before its first write.
+	Shard string `json:"shard,omitempty"`
 }
 
 // Plan is the reviewed list of what a migration will do. It is saved as JSON and holds no values.
@@ -403,10 +407,14 @@ func newItem(s *kube.Secret, f *audit.Fingerprinter) *Item {
 }
 
 // jobID identifies the job a plan describes: the same Secrets going to the same targets give
-// the same ID, so a repeated command finds its journal.
+// the same ID, so a repeated command finds its journal. A shard's plan names its shard too, so
+// that shards sharing a journal folder never share a journal (not even two that hold nothing).
 func jobID(p *Plan) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00", p.Provider, p.StoreID)
+	if p.Source.Shard != "" {
+		fmt.Fprintf(h, "shard %s\x00", p.Source.Shard)
+	}
 	for _, it := range p.Items {
 		t := ""
 		if it.Target != nil {

@@ -1,11 +1,15 @@
 package migrate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
@@ -87,4 +91,41 @@ func CheckSaved(saved *Plan, cands []Candidate, p providers.Provider) (map[strin
 		}
 	}
 	return byRef, nil
+}
+
+// Part returns shard s of a plan made whole: the items of the Secrets s holds, under a job id
+// of their own, for one process of a sharded apply. A plan that is already a shard's has no
+// parts.
+func (p *Plan) Part(s job.Shard) (*Plan, error) {
+	if p.Source.Shard != "" {
+		return nil, fmt.Errorf("the plan is already the plan of shard %s", p.Source.Shard)
+	}
+	part := *p
+	part.Items = nil
+	for _, it := range p.Items {
+		if s.HasSecret(it.Namespace, it.Name) {
+			part.Items = append(part.Items, it)
+		}
+	}
+	part.Source.Shard = s.String()
+	part.Summary = summarize(part.Items)
+	part.ID = jobID(&part)
+	return &part, nil
+}
+
+// ShardSetID names the sharded job a shard's plan belongs to: the same source (but for the
+// shard), store, fingerprint key and number of shards give every shard the same id, so that
+// `audit verify` can tell that a set of shard logs comes from one run. It is "" for a plan
+// that is not a shard's.
+func (p *Plan) ShardSetID() string {
+	if p.Source.Shard == "" {
+		return ""
+	}
+	_, count, _ := strings.Cut(p.Source.Shard, "/")
+	src := p.Source
+	src.Shard = ""
+	b, _ := json.Marshal(src)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s", p.Provider, p.StoreID, p.FingerprintKeyID, count, b)
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -19,7 +19,8 @@ const NotMigratedReason = "not part of the migration: the store holds no copy, a
 // with its source by keyed fingerprint. It writes nothing but the audit record of the check.
 func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opts Options) (*Report, error) {
 	opts.defaults()
-	rep := &Report{APIVersion: PlanAPIVersion, Kind: VerifyReportKind, Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, Started: opts.Now().UTC(), Counts: map[Result]int{}}
+	rep := &Report{APIVersion: PlanAPIVersion, Kind: VerifyReportKind, Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, Shard: plan.Source.Shard,
+		Started: opts.Now().UTC(), Counts: map[Result]int{}}
 	if err := prepareAudit(plan); err != nil {
 		return nil, err
 	}

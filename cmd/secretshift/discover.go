@@ -43,6 +43,10 @@ Skipped by default, with these reason names (use --include to migrate them anywa
 With -f, -n keeps only the objects of that namespace (as a namespaced list in a cluster would)
 and places objects without a namespace in it (else in "default"). Symlinks are followed. Manifests
 already encrypted with sops or sealed by kubeseal are listed as skipped with reasons of their own.
+With --shard I/N only shard I of N is listed (a Secret is in the shard its namespace/name hashes
+to, so each Secret is in exactly one shard and stays there as others come and go); the summary
+says how many of the Secrets selected it took.
+
 Templated files (Helm, Jinja) must be rendered first; a document that is not valid YAML is
 reported as an error.
 
@@ -64,6 +68,7 @@ listed on stderr and under "errors" in -o json/yaml; everything else is still re
 	fl := cmd.Flags()
 	f.bindCluster(fl)
 	o.sourceOptions.bind(fl)
+	o.sourceOptions.bindShard(fl, shardHelp)
 	fl.BoolVar(&o.Fingerprints, "fingerprints", false, "show keyed HMAC-SHA256 fingerprints per key and per Secret")
 	fl.StringVar(&o.FingerprintKey, "fingerprint-key", "", "file holding the fingerprint key (hex); implies --fingerprints\n(default: $"+fingerprintKeyEnv+", else .secretshift/keys/hmac.key, generated on first use)")
 	completeSourceFlags(cmd)
@@ -102,6 +107,7 @@ func runDiscover(ctx context.Context, f *factory, o *discoverOptions) error {
 	for _, p := range report.Errors {
 		fmt.Fprintf(f.ErrOut, "secretshift: %s\n", p.Error())
 	}
+	f.noteShard(&o.sourceOptions, report)
 	if f.Output == outputJSON {
 		// Same bytes as render's encoder, written item by item to keep memory flat.
 		err = report.WriteJSON(f.Out)

@@ -103,6 +103,11 @@ fingerprints. With --out it saves the plan (no values) for review and "secretshi
 The whole plan is validated first: illegal names, two Secrets mapped to one target, values over the
 target's limits. Any problem rejects the plan with every problem listed.
 
+With --shard I/N the plan holds shard I of N of the Secrets (by a hash of namespace/name) and
+records it; apply then runs it only as that shard. A plan made without --shard can be applied by
+N shards at once: each applies its part. A shard's plan is validated on its own: to check that
+no two Secrets of different shards map to one target, make one plan without --shard first.
+
 Exit status: 0 planned; 1 an input could not be read or the plan was rejected (every problem is
 listed; with -o json/yaml the plan with its problems is still printed on stdout); 2 bad flags;
 3 with --detailed-exitcode when there are changes to apply; 4 some targets are in conflict.`,
@@ -137,6 +142,7 @@ listed; with -o json/yaml the plan with its problems is still printed on stdout)
 	}
 	f.bindCluster(cmd.Flags())
 	o.source.bind(cmd.Flags())
+	o.source.bindShard(cmd.Flags(), shardHelp)
 	o.bindTarget(cmd.Flags(), true)
 	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "plan to replace target content that secretshift did not write")
 	cmd.Flags().StringVar(&o.PlanOut, "out", "", "save the plan as JSON to this file")
@@ -155,6 +161,12 @@ before it counts as done; each step is recorded in the audit log first (the comm
 cannot be written). A journal under --journal-dir records progress: after Ctrl-C, a crash or a
 failed item, run the same command again and it completes the job without duplicate writes.
 Entries that already hold the same values are never rewritten.
+
+With --shard I/N (default: $JOB_COMPLETION_INDEX/$JOB_COMPLETIONS, as a Kubernetes Indexed Job
+sets them), it migrates only shard I of N of the Secrets, by a hash of namespace/name, so that N
+processes at once migrate every Secret exactly once. Give each shard its own --audit-log (and
+--journal-dir if you like: the job id names the shard); each shard validates its own part before
+its first write; check the logs together with "secretshift audit verify DIR".
 
 With --manifests DIR (Vault), it also writes ExternalSecrets that recreate every migrated Secret
 under its old name, the SecretStore(s), ServiceAccount(s), a Vault policy granting read on exactly
@@ -182,6 +194,7 @@ always goes to stdout, with its problems.`,
 	}
 	f.bindCluster(cmd.Flags())
 	o.source.bind(cmd.Flags())
+	o.source.bindShard(cmd.Flags(), shardHelp)
 	o.bindTarget(cmd.Flags(), true)
 	o.bindApply(cmd.Flags())
 	completeMigrateFlags(cmd)
@@ -219,6 +232,7 @@ store); 2 bad flags; 4 partial; 6 audit log unavailable; 130 interrupted (run it
 		},
 	}
 	o.source.QPS, o.source.Burst, o.source.PageSize = kube.DefaultQPS, kube.DefaultBurst, kube.DefaultPageSize
+	o.source.bindShard(cmd.Flags(), "apply the part of shard I of N of a plan made without --shard; a shard's plan only as that shard")
 	f.bindKubeconfig(cmd.Flags())
 	o.bindTarget(cmd.Flags(), false)
 	o.bindApply(cmd.Flags())
@@ -269,6 +283,7 @@ missing or differs; 6 the audit log could not be written.`,
 	}
 	f.bindCluster(cmd.Flags())
 	o.source.bind(cmd.Flags())
+	o.source.bindShard(cmd.Flags(), shardHelp)
 	o.bindTarget(cmd.Flags(), true)
 	cmd.Flags().StringVar(&planFile, "plan", "", "verify the Secrets and targets of this saved plan")
 	completeMigrateFlags(cmd)

@@ -20,7 +20,6 @@ import (
 	"github.com/secretshift/secretshift/rotate"
 	"github.com/secretshift/secretshift/rotate/generate"
 	"github.com/secretshift/secretshift/rotate/policy"
-	"github.com/secretshift/secretshift/templates"
 )
 
 // rotateOptions are the flags of rotate.
@@ -496,27 +495,8 @@ func globPrefix(glob string) string {
 	return glob[:strings.LastIndex(glob[:i], "/")+1]
 }
 
-// shard is --shard, else the Indexed Job's variables (the Job controller sets the index, the
-// Job that generate job writes the count); the zero Shard (everything) without either.
-func (o *rotateOptions) shard(f *factory) (job.Shard, error) {
-	if o.Shard != "" {
-		s, err := job.ParseShard(o.Shard)
-		if err != nil {
-			return s, usageError("--shard: %v", err)
-		}
-		return s, nil
-	}
-	index, count := f.Getenv(templates.ShardIndexEnv), f.Getenv(templates.ShardCountEnv)
-	if index == "" && count == "" {
-		return job.Shard{}, nil
-	}
-	s, err := job.ParseShard(index + "/" + count)
-	if err != nil {
-		return s, usageError("$%s=%q and $%s=%q do not name a shard: %v\nset both (an Indexed Job sets the first; set the second to its completions), or give --shard I/N",
-			templates.ShardIndexEnv, index, templates.ShardCountEnv, count, err)
-	}
-	return s, nil
-}
+// shard is --shard, else the Indexed Job's variables (see shardOf).
+func (o *rotateOptions) shard(f *factory) (job.Shard, error) { return f.shardOf(o.Shard) }
 
 // inShard keeps the entries of shard, by their address.
 func inShard(f *factory, shard job.Shard, entries []rotate.Entry) []rotate.Entry {

@@ -176,9 +176,14 @@ func runVerify(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 }
 
 func planDetails(p *migrate.Plan) map[string]string {
-	return map[string]string{
+	d := map[string]string{
 		"job": p.ID, "provider": p.Provider, "store": p.Store,
 		"create": fmt.Sprint(p.Summary.Create), "update": fmt.Sprint(p.Summary.Update),
 		"unchanged": fmt.Sprint(p.Summary.Unchanged), "skip": fmt.Sprint(p.Summary.Skip), "conflict": fmt.Sprint(p.Summary.Conflict),
 	}
+	if p.Source.Shard != "" {
+		// What `audit verify` checks a set of shard logs by: one log per shard, one job.
+		d[audit.DetailShard], d[audit.DetailShardSet] = p.Source.Shard, p.ShardSetID()
+	}
+	return d
 }

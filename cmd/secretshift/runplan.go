@@ -13,6 +13,7 @@ import (
 	"github.com/secretshift/secretshift/migrate"
 	"github.com/secretshift/secretshift/providers"
 	"github.com/secretshift/secretshift/providers/registry"
+	"github.com/secretshift/secretshift/templates"
 )
 
 // loadedPlan is a plan with the live objects needed to apply it.
@@ -264,8 +265,11 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 	if err := migrate.CheckStore(saved, p, fp); err != nil {
 		return nil, err
 	}
+	if saved, err = o.planShard(f, saved); err != nil {
+		return nil, err
+	}
 	src := saved.Source
-	o.source.Files = src.Files
+	o.source.Files, o.source.Shard = src.Files, src.Shard
 	if len(src.Files) == 0 {
 		f.Namespace, f.AllNamespaces, f.Selector = src.Namespace, src.AllNamespaces, src.Selector
 		if f.Context == "" {
@@ -291,4 +295,28 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 	}
 	opts := o.engineOptions(f, p, fp)
 	return &loadedPlan{Plan: saved, sources: byRef, provider: p, fp: fp, opts: opts}, nil
+}
+
+// planShard fits a saved plan to this process's shard (--shard, else the Indexed Job's
+// variables): a shard's plan is applied as it is, by that shard or by a process that names
+// none; a plan made whole is cut to this shard's part (migrate.Plan.Part), so N processes can
+// apply one reviewed plan; a plan of another shard is refused before anything is read.
+func (o *migrateOptions) planShard(f *factory, saved *migrate.Plan) (*migrate.Plan, error) {
+	proc, err := f.shardOf(o.source.Shard)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case proc.Count == 0 || proc.String() == saved.Source.Shard:
+		return saved, nil
+	case saved.Source.Shard == "":
+		return saved.Part(proc)
+	}
+	from := "--shard"
+	if o.source.Shard == "" {
+		from = "$" + templates.ShardIndexEnv + "/$" + templates.ShardCountEnv
+	}
+	return nil, fmt.Errorf("the plan is the plan of shard %s, but this process is shard %s (from %s); nothing was written\n"+
+		"give each shard its own plan (plan --shard I/N --out plan-I.json), or a plan made without --shard, which each shard cuts to its part",
+		saved.Source.Shard, proc, from)
 }

@@ -12,8 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/secretshift/secretshift/job"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/migrate"
+	"github.com/secretshift/secretshift/templates"
 )
 
 // sourceOptions are the flags that choose which Secrets a command reads: the same for
@@ -26,6 +28,11 @@ type sourceOptions struct {
 	QPS               float32
 	Burst             int
 	PageSize          int64
+	// Shard is --shard; shard is what it (or the Indexed Job's variables) name, set by validate
+	// for the commands that take --shard (sharded).
+	Shard   string
+	shard   job.Shard
+	sharded bool
 }
 
 func (o *sourceOptions) bind(fl *pflag.FlagSet) {
@@ -36,6 +43,46 @@ func (o *sourceOptions) bind(fl *pflag.FlagSet) {
 	fl.Float32Var(&o.QPS, "qps", kube.DefaultQPS, "maximum requests per second to the API server")
 	fl.IntVar(&o.Burst, "burst", kube.DefaultBurst, "maximum burst of requests to the API server")
 	fl.Int64Var(&o.PageSize, "page-size", kube.DefaultPageSize, "objects per list request")
+}
+
+// bindShard adds --shard to a command that can run as one of N shards (discover, plan,
+// migrate, apply, verify); what says what the shard selects. Only such commands take their
+// shard from the Indexed Job's variables.
+func (o *sourceOptions) bindShard(fl *pflag.FlagSet, what string) {
+	o.sharded = true
+	fl.StringVar(&o.Shard, "shard", "", "I/N: "+what+"\n(default: $"+templates.ShardIndexEnv+"/$"+templates.ShardCountEnv+", as in a Kubernetes Indexed Job)")
+}
+
+// shardHelp is what --shard selects for the commands that read Secrets.
+const shardHelp = "only the Secrets of shard I of N (by a hash of namespace/name), as one of N processes"
+
+// shardOf is the shard a --shard flag names, else the Indexed Job's variables (the Job
+// controller sets the index, the Job that generate job writes the count); the zero Shard
+// (everything) without either. rotate, discover, plan, migrate, apply and verify all take
+// their shard from here.
+func (f *factory) shardOf(flag string) (job.Shard, error) {
+	if flag != "" {
+		s, err := job.ParseShard(flag)
+		if err != nil {
+			return s, usageError("--shard: %v", err)
+		}
+		return s, nil
+	}
+	index, count := f.Getenv(templates.ShardIndexEnv), f.Getenv(templates.ShardCountEnv)
+	if index == "" && count == "" {
+		return job.Shard{}, nil
+	}
+	s, err := job.ParseShard(index + "/" + count)
+	if err != nil {
+		return s, usageError("$%s=%q and $%s=%q do not name a shard: %v\nset both (an Indexed Job sets the first; set the second to its completions), or give --shard I/N",
+			templates.ShardIndexEnv, index, templates.ShardCountEnv, count, err)
+	}
+	return s, nil
+}
+
+// shardLine says what a shard took of what was selected: "shard 2/4: 503 of 2000 Secrets".
+func shardLine(shard job.Shard, took, of int) string {
+	return fmt.Sprintf("shard %s: %d of %d Secrets", shard, took, of)
 }
 
 // completeSourceFlags offers skip reasons for --include and the common Secret types for --type.
@@ -55,6 +102,13 @@ func completeSourceFlags(cmd *cobra.Command) {
 // validate checks the source flags without I/O: usage errors first, so that nothing is
 // created for a command that cannot run.
 func (o *sourceOptions) validate(f *factory) error {
+	if o.sharded {
+		shard, err := f.shardOf(o.Shard)
+		if err != nil {
+			return err
+		}
+		o.shard = shard
+	}
 	for _, name := range o.Include {
 		if _, err := kube.ParseReason(name); err != nil {
 			return usageError("--include: %v", err)
@@ -88,6 +142,9 @@ func (f *factory) discoverOptions(o *sourceOptions, exclude []string) (kube.Opti
 	for _, name := range o.Include {
 		r, _ := kube.ParseReason(name)
 		opts.Classify.Include = append(opts.Classify.Include, r)
+	}
+	if o.shard.Count > 0 {
+		opts.Filter.Shard = o.shard.HasSecret
 	}
 	if len(o.Files) > 0 {
 		opts.ExcludePaths = exclude
@@ -125,7 +182,17 @@ func (f *factory) sourceSpec(o *sourceOptions, opts kube.Options) migrate.Source
 	return migrate.SourceSpec{
 		Files: o.Files, Cluster: opts.Cluster, Context: f.Context, Namespace: opts.Namespace,
 		AllNamespaces: len(o.Files) == 0 && opts.Namespace == "", Selector: f.Selector,
+		Shard: o.shard.String(),
 	}
+}
+
+// noteShard says, on stderr, which shard ran and what it took of the Secrets selected.
+func (f *factory) noteShard(o *sourceOptions, r *kube.Discovery) {
+	if o.shard.Count == 0 {
+		return
+	}
+	r.Source.Shard = o.shard.String()
+	fmt.Fprintln(f.status(), shardLine(o.shard, r.Summary.Secrets, r.Summary.Secrets+r.Summary.InOtherShards))
 }
 
 // candidates reads the sources with values kept, prints per-object errors to stderr, and
@@ -148,6 +215,7 @@ func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fing
 	for _, p := range report.Errors {
 		fmt.Fprintf(f.ErrOut, "secretshift: %s\n", p.Error())
 	}
+	f.noteShard(o, report)
 	f.logger().Info("read Secrets", "secrets", report.Summary.Secrets, "to_migrate", report.Summary.Migrate, "skipped", report.Summary.Skip, "errors", report.Summary.Errors)
 	for i := range report.Items {
 		it := &report.Items[i]
