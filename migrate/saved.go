@@ -67,7 +67,10 @@ func CheckSaved(saved *Plan, cands []Candidate, p providers.Provider) (map[strin
 			skipped[c.Secret.Ref()] = c.Reason
 		}
 	}
-	for _, it := range saved.Items {
+	for i, it := range saved.Items {
+		if it == nil {
+			return nil, fmt.Errorf("item %d of the plan is empty (null); make a new plan", i+1)
+		}
 		switch it.Action {
 		case ActionCreate, ActionUpdate, ActionUnchanged, ActionSkip, ActionConflict:
 		default:

@@ -42,6 +42,11 @@ func readPlan(path string) (*migrate.Plan, error) {
 	if len(p.Problems) > 0 {
 		return nil, fmt.Errorf("%s is a rejected plan (%d problem(s)); make a new plan", path, len(p.Problems))
 	}
+	for i, it := range p.Items {
+		if it == nil {
+			return nil, fmt.Errorf("%s: item %d is empty (null); make a new plan", path, i+1)
+		}
+	}
 	return &p, nil
 }
 
