@@ -17,7 +17,7 @@ VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 # What ships: every package but the test servers, benchmarks and build tools.
 PRODUCT_PKGS = $(shell $(GO) list ./... | grep -v -e /internal/testenv -e /internal/cmd/ -e /bench/ -e /tools/)
 
-.PHONY: all build test test-short lint vulncheck-all bench tools tools-apt demo clean
+.PHONY: reliability all build test test-short lint vulncheck-all bench tools tools-apt demo clean
 
 all: build
 
@@ -59,6 +59,14 @@ vulncheck-all: .tools/vulndb/index/db.json
 
 .tools/vulndb/index/db.json:
 	$(GO) run ./tools/vulndb -version $(VULNDB_VERSION) -out .tools/vulndb
+
+## reliability: the reliability suite (reliability/), not part of test: every fuzz target for
+## FUZZTIME each (default 2m; test runs only their seeds), then the full audit-log tamper matrix
+## (test runs a reduced one); writes reliability-report.md and reliability-report.json here
+FUZZTIME ?= 2m
+FUZZPARALLEL ?= 1
+reliability:
+	FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) $(GO) run ./reliability/cmd/reliability -out $(CURDIR)
 
 ## bench: benchmarks side by side with what users run otherwise (numbers printed as ratios)
 bench: tools
