@@ -48,7 +48,12 @@ with:
     before it runs;
   - the stores signed in with the CI system's OIDC token where the store's settings name a
     role (Vault: --vault-addr and --vault-role of its JWT auth method, --vault-auth-mount,
-    default jwt), so no store credential is kept in CI; otherwise the --ci-secret variables;
+    default jwt; Azure Key Vault: --azure-vault-url, and --azure-ci-client-id and
+    --azure-ci-tenant-id of an Entra identity whose federated credential trusts the
+    repository's token, subject repo:OWNER/REPO:ref:refs/heads/BRANCH on GitHub or
+    project_path:GROUP/PROJECT:ref_type:branch:ref:BRANCH on GitLab: azure/login signs the
+    Azure CLI in on GitHub, a federated token file serves on GitLab), so no store credential
+    is kept in CI; otherwise the --ci-secret variables;
   - the audit keys from the CI secrets ` + templates.HMACKeyEnv + ` and ` + templates.SigningKeyEnv + `;
   - least permissions (contents: read, and id-token: write for OIDC), every action pinned by
     full commit with its release in a comment;
@@ -58,7 +63,8 @@ with:
 
 Exit status: 0; 1 the policy cannot be read; 2 bad flags.`,
 		Example: `  secretshift generate ci --provider github --vault-addr https://vault.example:8200 --vault-role secretshift-ci -o .
-  secretshift generate ci --provider gitlab --ci-secret VAULT_TOKEN --vault-addr https://vault.example:8200 > .gitlab-ci.yml`,
+  secretshift generate ci --provider gitlab --ci-secret VAULT_TOKEN --vault-addr https://vault.example:8200 > .gitlab-ci.yml
+  secretshift generate ci --provider github --azure-vault-url https://shop.vault.azure.net --azure-ci-client-id <client-id> --azure-ci-tenant-id <tenant-id> -o .`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error { return runGenerateCI(f, o) },
 	}

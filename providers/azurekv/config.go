@@ -56,7 +56,9 @@ type Config struct {
 	// RecoverWait bounds the wait for a recovery to become visible.
 	RecoverWait time.Duration
 	// ESO is how External Secrets Operator reaches the vault (ExternalFlags).
-	ESO    esoConfig
+	ESO esoConfig
+	// CI is the identity a generated CI job signs in as (CISignIn).
+	CI     ciIdentity
 	Getenv func(string) string
 
 	// clientOptions and credential, when set (tests of this package), replace the options and
@@ -86,6 +88,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.WriteRate, "azure-write-rate", c.WriteRate, "at most N writes in any window of DURATION (N/DURATION; the vault's limit is 300/10s; 0 for no limit)")
 	fs.IntVar(&c.MaxRetries, "azure-max-retries", c.MaxRetries, "retries of a throttled (429, 503) or failed (5xx) request, each after the Retry-After the vault asks for")
 	fs.DurationVar(&c.RecoverWait, "azure-recover-wait", c.RecoverWait, "how long to wait for a recovered secret to become readable")
+	c.CI.flags(fs)
 }
 
 // Open implements providers.Config: it builds the credential and the client and lists one page
