@@ -14,16 +14,47 @@ export GOTOOLCHAIN ?= go1.26.10
 export SECRETSHIFT_TOOLS_BIN := $(TOOLS_BIN)
 # The vulnerability database, built from the golang.org/x/vulndb module (see tools/vulndb).
 VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
-# What ships: every package but the test servers, benchmarks and build tools.
-PRODUCT_PKGS = $(shell $(GO) list ./... | grep -v -e /internal/testenv -e /internal/cmd/ -e /bench/ -e /tools/)
+# What ships: every package but the test servers, benchmarks, the reliability suite and build tools.
+PRODUCT_PKGS = $(shell $(GO) list ./... | grep -v -e /internal/testenv -e /internal/cmd/ -e /bench/ -e /tools/ -e /reliability)
 
-.PHONY: reliability all build test test-short lint vulncheck-all bench tools tools-apt demo clean
+.PHONY: reliability all build image test-image release-check release-snapshot test test-short lint vulncheck-all bench tools tools-apt demo clean
 
 all: build
 
 ## build: the secretshift binary in bin/
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/secretshift ./cmd/secretshift
+
+## image: the container image for IMAGE_PLATFORMS, built without a Docker daemon (tools/image):
+## an OCI layout (an index of both platforms) in dist/image/oci, and a tarball per platform
+## for docker load, dist/image/secretshift-linux-ARCH.tar; the commit's time dates the files
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image:
+	rm -rf dist/image
+	set -e; for p in $(IMAGE_PLATFORMS); do \
+		echo "image: building secretshift for $$p"; \
+		CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o dist/image/$${p%/*}_$${p#*/}/secretshift ./cmd/secretshift; \
+	done
+	cd tools/image && $(GO) run . $(foreach p,$(IMAGE_PLATFORMS),-binary $(p)=$(CURDIR)/dist/image/$(subst /,_,$(p))/secretshift) \
+		-version $(VERSION) -revision $(COMMIT) -created $(SOURCE_DATE_EPOCH) -oci $(CURDIR)/dist/image/oci -docker-dir $(CURDIR)/dist/image
+
+## test-image: the image builder's tests alone (its own module; one builds secretshift and runs it out of the image; part of test)
+test-image:
+	set -o pipefail; cd tools/image && $(GO) test -count=1 -timeout 30m -v ./... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
+
+## release-check: build goreleaser, cyclonedx-gomod and krew's validate-krew-manifest into
+## .tools/bin (large builds, not part of tools), then check .goreleaser.yaml and the krew manifest
+release-check:
+	tools/build.sh goreleaser cyclonedx-gomod validate-krew-manifest
+	$(TOOLS_BIN)/goreleaser check
+	$(TOOLS_BIN)/validate-krew-manifest -manifest deploy/krew/secretshift.yaml -skip-install
+
+## release-snapshot: what a release would publish, from this commit, in dist/ (six full builds;
+## nothing is published): archives, checksums.txt, SBOMs and dist/krew/secretshift.yaml, checked
+release-snapshot: release-check
+	PATH="$(TOOLS_BIN):$$PATH" $(TOOLS_BIN)/goreleaser release --snapshot --clean --skip=publish
+	$(TOOLS_BIN)/validate-krew-manifest -manifest dist/krew/secretshift.yaml -skip-install
 
 ## tools: the real servers and binaries the tests use, into .tools/bin (skips what is built)
 tools: tools-apt
@@ -39,6 +70,7 @@ tools-apt:
 test: tools
 	set -o pipefail; $(GO) test -count=1 -timeout 30m -v ./... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
 	set -o pipefail; $(GO) test -count=1 -race -timeout 20m -v ./audit/... ./migrate/... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
+	set -o pipefail; cd tools/image && $(GO) test -count=1 -timeout 20m -v ./... 2>&1 | grep -v -E '^=== (RUN|PAUSE|CONT|NAME)'
 	@echo "test: every package passed"
 
 ## test-short: unit tests only; integration tests skip when the servers are not built
@@ -79,4 +111,4 @@ demo:
 	$(GO) run ./cmd/secretshift migrate --to sops -f testdata/demo --sops-out demo-out
 
 clean:
-	rm -rf bin demo-out
+	rm -rf bin demo-out dist .release

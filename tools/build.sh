@@ -4,6 +4,7 @@
 # their hash), so repeated runs cost nothing.
 #
 #   tools/build.sh [name...]     names: kube-apiserver kube-controller-manager sops kubeseal sealed-secrets-controller external-secrets vault-testserver actionlint
+#                                 and, for make release-check only: goreleaser cyclonedx-gomod validate-krew-manifest
 #
 # kube-apiserver and kube-controller-manager (only its garbage collector runs in tests) come
 # from one `go build` of the same pinned module, so the packages they share compile once; the
@@ -29,6 +30,9 @@ specs=(
 	"external-secrets|tools/eso|github.com/external-secrets/external-secrets"
 	"vault-testserver|.|./internal/cmd/vault-testserver"
 	"actionlint|tools/actionlint|github.com/rhysd/actionlint/cmd/actionlint"
+	"goreleaser|tools/goreleaser|github.com/goreleaser/goreleaser/v2"
+	"cyclonedx-gomod|tools/cyclonedx|github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod"
+	"validate-krew-manifest|tools/krew|sigs.k8s.io/krew/cmd/validate-krew-manifest"
 )
 
 want=("$@")

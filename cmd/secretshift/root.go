@@ -195,6 +195,7 @@ var subcommands = []func(*factory) *cobra.Command{
 	newGenerateCmd,
 	newAuditCmd,
 	newVersionCmd,
+	newDocsCmd,
 }
 
 // Main runs the CLI with the given arguments and streams and returns the exit code.
