@@ -113,7 +113,7 @@ func (r run) cpu() time.Duration {
 // migrate runs `secretshift migrate --to vault -f corpus` against a fresh server as n
 // processes at once (n = 1: one process, no --shard), each with its own audit log, all sharing
 // one journal folder, and measures them from outside.
-func (f *fixture) migrate(ctx context.Context, b *testing.B, name string, n int) run {
+func (f *fixture) migrate(ctx context.Context, b *testing.B, name string, n int, mode runMode) run {
 	b.Helper()
 	wd := filepath.Join(f.root, "runs", name)
 	if err := os.MkdirAll(wd, 0o700); err != nil {
@@ -125,7 +125,7 @@ func (f *fixture) migrate(ctx context.Context, b *testing.B, name string, n int)
 	}
 	defer srv.Stop()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + wd, "VAULT_ADDR=" + srv.Addr, "VAULT_TOKEN=" + f.token}
-	if n > 1 {
+	if mode == atOnce {
 		// N processes on this machine share its cores, as N pods of an Indexed Job share their
 		// CPU limits: each gets GOMAXPROCS = cores/N, which Go sets by itself in a pod with a
 		// CPU limit. Left at the number of cores, 4 processes run 8 Go schedulers on 2 cores,
@@ -146,10 +146,17 @@ func (f *fixture) migrate(ctx context.Context, b *testing.B, name string, n int)
 		if n > 1 {
 			args = append(args, "--shard", fmt.Sprintf("%d/%d", i, n))
 		}
+		one := func() {
+			r.procs[i], errs[i] = benchkit.Run(ctx, wd, env, filepath.Join(wd, fmt.Sprintf("report-%d.txt", i)), f.secretshift, args...)
+		}
+		if mode == inSequence {
+			one()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.procs[i], errs[i] = benchkit.Run(ctx, wd, env, filepath.Join(wd, fmt.Sprintf("report-%d.txt", i)), f.secretshift, args...)
+			one()
 		}()
 	}
 	wg.Wait()
@@ -195,10 +202,11 @@ func BenchmarkShardedMigrate(b *testing.B) {
 	defer cancel()
 	load := benchkit.LoadAvg()
 	runs := []run{
-		f.migrate(ctx, b, "one-1", 1),
-		f.migrate(ctx, b, "shards-1", shards),
-		f.migrate(ctx, b, "shards-2", shards),
-		f.migrate(ctx, b, "one-2", 1),
+		f.migrate(ctx, b, "one-1", 1, atOnce),
+		f.migrate(ctx, b, "shards-1", shards, atOnce),
+		f.migrate(ctx, b, "shards-2", shards, atOnce),
+		f.migrate(ctx, b, "one-2", 1, atOnce),
+		f.migrate(ctx, b, "shards-seq", shards, inSequence),
 	}
 	one := []run{runs[0], runs[3]}
 	sh := []run{runs[1], runs[2]}
@@ -245,9 +253,21 @@ func BenchmarkShardedMigrate(b *testing.B) {
 	w("CPU of the secretshift processes: one process %s, %d shards %s together: ratio %.3f, %+.1f %%  [target <= +%d %%: %s]",
 		oneCPU.Round(10*time.Millisecond), shards, shCPU.Round(10*time.Millisecond), cpuRatio, overhead, targetCPUOverheadPct,
 		benchkit.Verdict(overhead <= targetCPUOverheadPct))
-	w("audit verify of each sharded run's %d logs as a set: %s", shards, strconv.FormatBool(sh[0].setOK && sh[1].setOK))
+	seqCPU := runs[4].cpu()
+	w("the same %d shards one after another (each alone on the machine, GOMAXPROCS unset): CPU %s together, %+.1f %% over one process: the cost of dividing the work, without %d processes contending for %d cores",
+		shards, seqCPU.Round(10*time.Millisecond), (seqCPU.Seconds()/oneCPU.Seconds()-1)*100, shards, runtime.NumCPU())
+	b.ReportMetric((seqCPU.Seconds()/oneCPU.Seconds()-1)*100, "seq-cpu-overhead-pct")
+	w("audit verify of each sharded run's %d logs as a set: %s", shards, strconv.FormatBool(sh[0].setOK && sh[1].setOK && runs[4].setOK))
 	fmt.Print(t.String())
 }
 
 // shardProcs is the GOMAXPROCS of each of n processes sharing this machine's cores.
 func shardProcs(n int) int { return max(1, runtime.NumCPU()/n) }
+
+// runMode says how the processes of a run are started.
+type runMode int
+
+const (
+	atOnce     runMode = iota // all at once, as the pods of an Indexed Job
+	inSequence                // one after another, each alone on the machine
+)
