@@ -166,7 +166,9 @@ With --shard I/N (default: $JOB_COMPLETION_INDEX/$JOB_COMPLETIONS, as a Kubernet
 sets them), it migrates only shard I of N of the Secrets, by a hash of namespace/name, so that N
 processes at once migrate every Secret exactly once. Give each shard its own --audit-log (and
 --journal-dir if you like: the job id names the shard); each shard validates its own part before
-its first write; check the logs together with "secretshift audit verify DIR".
+its first write; check the logs together with "secretshift audit verify DIR". --manifests is
+refused in a sharded run: once every shard has finished, run the command once without --shard,
+with --manifests DIR; it finds every Secret unchanged and writes the manifests for all of them.
 
 With --manifests DIR (Vault), it also writes ExternalSecrets that recreate every migrated Secret
 under its old name, the SecretStore(s), ServiceAccount(s), a Vault policy granting read on exactly

@@ -16,6 +16,12 @@ import (
 func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPlan) error {
 	opts := lp.opts
 	var manifests *templates.Input
+	if o.Manifests != "" && lp.Source.Shard != "" {
+		// The folder's kustomization.yaml and store policies cover every Secret written there:
+		// N shards writing into it would each leave their own part only.
+		return usageError("--manifests cannot be used in a sharded run (this is shard %s): each shard would rewrite the folder's kustomization.yaml and store policies with its own Secrets only; nothing was written\n"+
+			"once every shard has finished, run the same command without --shard, with --manifests %s: it finds every Secret unchanged, writes nothing to the store, and writes the manifests for all of them", lp.Source.Shard, o.Manifests)
+	}
 	if o.Manifests != "" {
 		in, err := o.manifestInput(lp.provider)
 		if err != nil {

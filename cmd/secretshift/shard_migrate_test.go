@@ -470,3 +470,48 @@ func TestShardedPlans(t *testing.T) {
 	}
 	checkVersionOne(t, v.client, refs, bulkPassword)
 }
+
+// TestShardedMigrateRefusesManifests: a shard may not write ESO manifests (each would rewrite
+// the folder's kustomization.yaml and store policies with its own Secrets only), and says so
+// before it writes anything; the same command without --shard, after the shards, writes them
+// for every Secret without writing to the store again.
+func TestShardedMigrateRefusesManifests(t *testing.T) {
+	v := startVault(t)
+	inTempDir(t)
+	refs := writeBulkSecrets(t, "in", 20)
+	for i := range 2 {
+		r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "--shard", fmt.Sprintf("%d/2", i), "--manifests", "eso")
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "--manifests cannot be used in a sharded run") {
+			t.Fatalf("migrate --shard %d/2 --manifests: exit %d\n%s", i, r.code, r.stderr)
+		}
+	}
+	if _, err := os.Stat("eso"); !os.IsNotExist(err) {
+		t.Fatalf("a refused sharded run left the manifest folder: %v", err)
+	}
+	if w := v.srv.Stats().Writes; w != 0 {
+		t.Fatalf("%d writes from refused runs", w)
+	}
+	for i := range 2 {
+		if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "--shard", fmt.Sprintf("%d/2", i)); r.code != ExitOK {
+			t.Fatalf("migrate --shard %d/2: exit %d\n%s", i, r.code, r.stderr)
+		}
+	}
+	writes := v.srv.Stats().Writes
+	if r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in", "--manifests", "eso"); r.code != ExitOK {
+		t.Fatalf("migrate --manifests after the shards: exit %d\n%s", r.code, r.stderr)
+	}
+	if w := v.srv.Stats().Writes; w != writes {
+		t.Errorf("the run that wrote the manifests wrote %d times to the store", w-writes)
+	}
+	es, _ := filepath.Glob(filepath.Join("eso", "*", "*.externalsecret.yaml"))
+	if len(es) != len(refs) {
+		t.Errorf("%d ExternalSecrets written, want one for each of the %d Secrets", len(es), len(refs))
+	}
+	kust := string(readFile(t, filepath.Join("eso", "kustomization.yaml")))
+	for _, ref := range refs {
+		ns, name, _ := strings.Cut(ref, "/")
+		if !strings.Contains(kust, ns+"/"+name+".externalsecret.yaml") {
+			t.Errorf("kustomization.yaml does not list the ExternalSecret of %s", ref)
+		}
+	}
+}
