@@ -38,6 +38,9 @@ type Section struct {
 
 // Write writes reliability-report.md and reliability-report.json into dir.
 func (r *Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

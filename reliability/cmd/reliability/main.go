@@ -2,10 +2,13 @@
 // reliability-report.md and reliability-report.json. `make reliability` runs it from the
 // module root:
 //
-//	go run ./reliability/cmd/reliability [-out DIR] [-only fuzz,tamper]
+//	go run ./reliability/cmd/reliability [-out DIR] [-only fuzz,tamper,crash,checklist]
 //
 // FUZZTIME (default 2m) is each fuzz target's -fuzztime, FUZZPARALLEL (default 1) its
-// -parallel. The exit status is 0 when every section passed, 1 otherwise.
+// -parallel. CRASH_TRIALS (default 20) is the number of crash trials per store, CRASH_SECRETS
+// (default 2000) the Secrets of each, CRASH_SEED (default: the clock) their seed;
+// SECRETSHIFT_TOOLS_BIN (default .tools/bin) holds vault-testserver and sops. The exit status
+// is 0 when every section passed, 1 otherwise.
 package main
 
 import (
@@ -28,7 +31,7 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	out := flag.String("out", ".", "folder for reliability-report.md and reliability-report.json")
-	only := flag.String("only", "", "comma-separated sections to run (fuzz, tamper); default all")
+	only := flag.String("only", "", "comma-separated sections to run (fuzz, tamper, crash, checklist); default all")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -67,16 +70,43 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "fuzz: %d targets, %s each\n", len(reliability.FuzzTargets), fuzzTime)
 		rep.Sections = append(rep.Sections, reliability.FuzzSection(ctx, root, fuzzTime, parallel, reliability.FuzzTargets))
 	}
+	// The sections that run the secretshift binary share one build.
+	bin := filepath.Join(scratch, "secretshift")
+	var buildErr error
+	built := false
+	build := func() error {
+		if !built {
+			built = true
+			fmt.Fprintln(os.Stderr, "building secretshift")
+			cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/secretshift")
+			cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+			buildErr = cmd.Run()
+		}
+		return buildErr
+	}
 	if want("tamper") {
-		fmt.Fprintln(os.Stderr, "tamper: building secretshift, full matrix")
-		bin := filepath.Join(scratch, "secretshift")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/secretshift")
-		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tamper: full matrix")
+		if err := build(); err != nil {
 			rep.Sections = append(rep.Sections, reliability.Section{Name: "tamper", Title: "Audit log tamper matrix", Ran: "not run: go build ./cmd/secretshift failed: " + err.Error()})
 		} else {
 			rep.Sections = append(rep.Sections, reliability.TamperSection(bin, filepath.Join(root, "testdata", "demo"), scratch))
 		}
+	}
+	if want("crash") {
+		o, err := crashOptions(root)
+		switch {
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "reliability:", err)
+			return 1
+		case build() != nil:
+			rep.Sections = append(rep.Sections, reliability.Section{Name: "crash", Title: "Crash trials", Ran: "not run: go build ./cmd/secretshift failed: " + buildErr.Error()})
+		default:
+			rep.Sections = append(rep.Sections, reliability.CrashSection(bin, scratch, o))
+		}
+	}
+	if want("checklist") {
+		fmt.Fprintf(os.Stderr, "checklist: the tests of %d rows\n", len(reliability.Checklist))
+		rep.Sections = append(rep.Sections, reliability.ChecklistSection(ctx, root, reliability.Checklist))
 	}
 	for _, s := range rep.Sections {
 		rep.Pass = rep.Pass && s.Pass
@@ -92,6 +122,24 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+// crashOptions reads CRASH_TRIALS, CRASH_SECRETS, CRASH_SEED and SECRETSHIFT_TOOLS_BIN.
+func crashOptions(root string) (reliability.CrashOptions, error) {
+	o := reliability.CrashOptions{Tools: envOr("SECRETSHIFT_TOOLS_BIN", filepath.Join(root, ".tools", "bin")), Seed: uint64(time.Now().UnixNano())}
+	var err error
+	if o.Trials, err = strconv.Atoi(envOr("CRASH_TRIALS", "20")); err != nil || o.Trials < 1 {
+		return o, fmt.Errorf("CRASH_TRIALS must be a positive number")
+	}
+	if o.Secrets, err = strconv.Atoi(envOr("CRASH_SECRETS", "2000")); err != nil || o.Secrets < 10 {
+		return o, fmt.Errorf("CRASH_SECRETS must be a number of Secrets, at least 10")
+	}
+	if v := os.Getenv("CRASH_SEED"); v != "" {
+		if o.Seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return o, fmt.Errorf("CRASH_SEED must be a non-negative number")
+		}
+	}
+	return o, nil
 }
 
 func envOr(name, def string) string {

@@ -1,0 +1,173 @@
+package crash
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// vaultServer is a vault-testserver process on 127.0.0.1 (Vault's KV v2 engine served from
+// memory): each trial starts its own, so that every trial begins with an empty store.
+type vaultServer struct {
+	addr  string
+	token string
+	cmd   *exec.Cmd
+	done  chan error
+}
+
+// startVault starts bin on a free loopback port with root token token, its output in dir,
+// and waits until it says where it listens.
+func startVault(bin, dir, token string) (*vaultServer, error) {
+	logPath := filepath.Join(dir, "vault-testserver.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	s := &vaultServer{token: token, done: make(chan error, 1)}
+	s.cmd = exec.Command(bin, "-addr", "127.0.0.1:0", "-root-token", token)
+	s.cmd.Stdout, s.cmd.Stderr = f, f
+	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(logPath)
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "VAULT_ADDR="); ok {
+				s.addr = v
+				return s, nil
+			}
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			return nil, fmt.Errorf("vault-testserver exited before listening (%v), see %s", err, logPath)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, errors.New("vault-testserver did not report its address within 20s")
+		}
+	}
+}
+
+// stop ends the server (it discards its data on exit).
+func (s *vaultServer) stop() {
+	// An error means the process has exited already; the wait below returns at once then.
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// kvEntry is what the store holds for one path: its versions and the latest data.
+type kvEntry struct {
+	currentVersion int
+	versions       int
+	base64Keys     string
+	data           map[string]any
+}
+
+// errNotStored is a path the store holds nothing at.
+var errNotStored = errors.New("nothing stored")
+
+// read fetches the metadata and the current data of path (below the secret/ mount) through
+// Vault's HTTP API.
+func (s *vaultServer) read(client *http.Client, path string) (*kvEntry, error) {
+	var meta struct {
+		Data struct {
+			CurrentVersion int               `json:"current_version"`
+			CustomMetadata map[string]string `json:"custom_metadata"`
+			Versions       map[string]any    `json:"versions"`
+		} `json:"data"`
+	}
+	if err := s.get(client, "/v1/secret/metadata/"+escapePath(path), &meta); err != nil {
+		return nil, err
+	}
+	var data struct {
+		Data struct {
+			Data map[string]any `json:"data"`
+		} `json:"data"`
+	}
+	if err := s.get(client, "/v1/secret/data/"+escapePath(path), &data); err != nil {
+		return nil, err
+	}
+	return &kvEntry{currentVersion: meta.Data.CurrentVersion, versions: len(meta.Data.Versions),
+		base64Keys: meta.Data.CustomMetadata["secretshift-base64-keys"], data: data.Data.Data}, nil
+}
+
+func (s *vaultServer) get(client *http.Client, p string, into any) error {
+	req, err := http.NewRequest(http.MethodGet, s.addr+p, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Vault-Token", s.token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return errNotStored
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("GET %s: HTTP %d", p, resp.StatusCode)
+	}
+	return json.Unmarshal(b, into)
+}
+
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
+}
+
+// sameValues says whether the KV data of e are exactly the Secret's values, decoding the keys
+// the base64 marker names ("*" for all), as providers/vault stores them.
+func (e *kvEntry) sameValues(want map[string][]byte) bool {
+	if len(e.data) != len(want) {
+		return false
+	}
+	encoded := strings.Split(e.base64Keys, ",")
+	for k, v := range want {
+		s, ok := e.data[k].(string)
+		if !ok {
+			return false
+		}
+		got := []byte(s)
+		if e.base64Keys == "*" || slices.Contains(encoded, k) {
+			raw, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return false
+			}
+			got = raw
+		}
+		if string(got) != string(v) {
+			return false
+		}
+	}
+	return true
+}
