@@ -97,8 +97,37 @@ func OpenJournal(dir, id string) (*Journal, error) {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	j.f, j.w = f, bufio.NewWriter(f)
+	torn, err := endsTorn(f)
+	if err != nil {
+		_ = f.Close()
+		_ = lock.Unlock()
+		return nil, fmt.Errorf("read journal %s: %w", path, err)
+	}
+	if torn {
+		// A crash cut the last line: this run's lines start on a line of their own, or the
+		// first would be glued to the torn one and lost with it.
+		j.w.WriteByte('\n')
+	}
 	go j.flusher()
 	return j, nil
+}
+
+// endsTorn reports whether the file holds something after its last newline.
+func endsTorn(f *os.File) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return false, err
+	}
+	r, err := os.Open(f.Name())
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	var last [1]byte
+	if _, err := r.ReadAt(last[:], fi.Size()-1); err != nil {
+		return false, err
+	}
+	return last[0] != '\n', nil
 }
 
 func (j *Journal) load() error {

@@ -1,0 +1,61 @@
+package job
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestJournalAfterATornLine: a crash can leave the journal's last line cut off. The next run
+// must start its lines on a line of their own, or its "run" line would be glued to the torn
+// one and lost, and a third run could not tell what the second one wrote.
+func TestJournalAfterATornLine(t *testing.T) {
+	dir := t.TempDir()
+	k := Key{Ref: "shop/db", Target: "secret/shop/db", Fingerprint: "fp1"}
+
+	j, err := OpenJournal(dir, "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Begin("run-1"); err != nil {
+		t.Fatal(err)
+	}
+	j.Mark(k, StateWritten, "1")
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "job.jsonl")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"time":"2026-01-01T00:00:00Z","ref":"shop/db","tar`) // the crash cut this line
+	f.Close()
+
+	j, err = OpenJournal(dir, "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !j.EarlierRun("run-1") {
+		t.Error("run-1 is not known after a torn line")
+	}
+	if err := j.Begin("run-2"); err != nil {
+		t.Fatal(err)
+	}
+	j.Mark(k, StateVerified, "1")
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	j, err = OpenJournal(dir, "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if !j.EarlierRun("run-2") {
+		t.Error("run-2's run line was lost: it was written onto the torn line")
+	}
+	if _, ok := j.Last(k); !ok {
+		t.Error("run-2's verified entry was lost")
+	}
+}
