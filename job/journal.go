@@ -1,6 +1,7 @@
 package job
 
 import (
+	"sort"
 	"bufio"
 	"encoding/json"
 	"errors"
@@ -179,6 +180,21 @@ func (j *Journal) Begin(runID string) error {
 // EarlierRun reports whether runID is a run that worked on this job before this one.
 func (j *Journal) EarlierRun(runID string) bool {
 	return j != nil && runID != "" && j.runs[runID]
+}
+
+// EarlierRuns lists the runs that worked on this job before this one, but current, sorted.
+func (j *Journal) EarlierRuns(current string) []string {
+	if j == nil {
+		return nil
+	}
+	var runs []string
+	for r := range j.runs {
+		if r != current {
+			runs = append(runs, r)
+		}
+	}
+	sort.Strings(runs)
+	return runs
 }
 
 // Last returns the last entry recorded for k's object, and whether it says k (the same

@@ -162,6 +162,15 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 	pipe, ctx := job.Start[*Item](ctx, rec)
 	defer pipe.Close()
 	a := &applier{opts: opts, journal: j, pipe: pipe, add: add}
+	if runs := j.EarlierRuns(opts.RunID); len(runs) > 0 && opts.Earlier != nil {
+		// A resumed job: what its earlier runs left on record decides which writes still need
+		// naming as done (the journal alone can lag the audit log, or be cut by a crash).
+		earlier, err := opts.Earlier(runs)
+		if err != nil {
+			opts.Logger.Warn("the audit log's record of earlier runs could not be read; relying on the journal", "error", err)
+		}
+		a.earlier = earlier
+	}
 	// Intents of the items the plan expects to write, recorded ahead in batches.
 	var keys []*Item
 	var intents []audit.Event
@@ -208,6 +217,8 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 type applier struct {
 	opts    Options
 	journal *job.Journal
+	// earlier is what the audit log holds of earlier runs of the job, by Secret (Options.Earlier).
+	earlier map[string]EarlierRecord
 	pipe    *job.Pipeline[*Item]
 	// add reports a finished item.
 	add func(*ItemReport)
@@ -284,11 +295,15 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	if action == ActionUnchanged {
 		r.Result, r.Version, r.Verified, r.Check = ResultUnchanged, st.Version, true, checkOf(st)
 		e, _ := a.journal.Last(key(it))
-		earlier := e.State == job.StateWritten || (e.State != job.StateVerified && st.RunID != a.opts.RunID && a.journal.EarlierRun(st.RunID))
+		prev := a.earlier[it.Ref()]
+		earlier := !prev.Done && (prev.Intent || e.State == job.StateWritten ||
+			(e.State != job.StateVerified && st.RunID != a.opts.RunID && a.journal.EarlierRun(st.RunID)))
 		if earlier && !a.opts.DryRun {
 			// An earlier run of this job wrote this entry and stopped before its outcome was on
-			// record (a crash; its journal may not even have said "written"): record now that
-			// it is there and equal to the source.
+			// record (a crash; its journal may not even have said "written", and a file store
+			// records no run: its intent in the audit log says it): record now that it is there
+			// and equal to the source. A write the audit log already names as done is not
+			// named again, whatever the journal lost.
 			a.recordThen(ctx, audit.ActionMigrateVerify, audit.OutcomeSuccess, it, s, st.Version, nil, map[string]string{"written_by_earlier_run": "true"}, false, func() {
 				a.journal.Mark(key(it), job.StateVerified, st.Version)
 				a.add(r)

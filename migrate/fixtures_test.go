@@ -23,6 +23,7 @@ type memProvider struct {
 	writes   int
 	failOn   string // Write to this address fails once
 	badRead  bool   // Read returns altered data (verification must catch it)
+	noRunID  bool   // the store records no run, as a file store does not
 	maxBytes int
 }
 
@@ -103,6 +104,9 @@ func (m *memProvider) Write(_ context.Context, t providers.Target, p providers.P
 	}
 	e.stored = providers.Stored{Data: data, Type: p.EffectiveType(), Fingerprint: p.Fingerprint, FingerprintKeyID: p.FingerprintKeyID,
 		Managed: true, SourceUID: p.Ref.UID, RunID: p.RunID}
+	if m.noRunID {
+		e.stored.RunID = ""
+	}
 	return fmt.Sprint(e.version), nil
 }
 

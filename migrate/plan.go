@@ -234,6 +234,10 @@ type Options struct {
 	Logger *slog.Logger
 	// RunID identifies this run in provider metadata and the audit log.
 	RunID string
+	// Earlier, when set, tells what earlier runs of the job (named by its journal) left on
+	// record, by Secret: Apply reads it once when it resumes a job, so that a write is named
+	// done exactly once however a crash cut the journal (EarlierFromAuditLog).
+	Earlier func(runIDs []string) (map[string]EarlierRecord, error)
 	// Now is time.Now, replaceable in tests.
 	Now func() time.Time
 }

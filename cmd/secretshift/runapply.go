@@ -142,6 +142,7 @@ func (a *auditFlags) openFor(f *factory, lp *loadedPlan, opts *migrate.Options) 
 		return nil, nil, err
 	}
 	opts.Recorder = log
+	opts.Earlier = migrate.EarlierFromAuditLog(a.Log)
 	return log, func() { done(); log.Close() }, nil
 }
 
