@@ -1,7 +1,6 @@
 package job
 
 import (
-	"sort"
 	"bufio"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
