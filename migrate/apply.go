@@ -336,6 +336,9 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	}
 	if err != nil {
 		if errors.Is(err, providers.ErrConflict) {
+			if st, ok := a.landedMeanwhile(ctx, it, s); ok {
+				return a.foundWritten(ctx, r, it, s, st)
+			}
 			r.Result, r.Error = ResultConflict, err.Error()
 			return r, a.record(ctx, audit.ActionMigrateWrite, audit.OutcomeFailure, it, s, expect, err)
 		}
@@ -364,6 +367,38 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	// intent recorded before the write.
 	a.recordThen(ctx, audit.ActionMigrateWrite, audit.OutcomeSuccess, it, s, version, nil, map[string]string{"verified": "true"}, true, func() {
 		a.journal.Mark(key(it), job.StateVerified, version)
+		a.add(r)
+	})
+	return nil, nil
+}
+
+// landedMeanwhile reads the target again after a check-and-set conflict: a write of an
+// earlier run of this job that was still on its way when that run died can land after this
+// run read the target (a server applies a request it has received even when its client is
+// gone), and then the store holds exactly what this run meant to write.
+func (a *applier) landedMeanwhile(ctx context.Context, it *Item, s *kube.Secret) (*providers.Stored, bool) {
+	st, err := a.opts.Provider.Read(ctx, *it.Target)
+	if err != nil || st == nil || st.Rewrite != "" || !sameContent(it.Fingerprint, s, st) {
+		return nil, false
+	}
+	return st, true
+}
+
+// foundWritten settles an item whose content the store already holds although this run found
+// the target otherwise: this run's write is recorded as skipped, and the content as verified,
+// written by an earlier run of the job when the store or the audit log says so.
+func (a *applier) foundWritten(ctx context.Context, r *ItemReport, it *Item, s *kube.Secret, st *providers.Stored) (*ItemReport, error) {
+	r.Result, r.Version, r.Verified, r.Check = ResultUnchanged, st.Version, true, checkOf(st)
+	if err := a.record(ctx, audit.ActionMigrateWrite, audit.OutcomeSkipped, it, s, st.Version, nil); err != nil {
+		return nil, err
+	}
+	prev := a.earlier[it.Ref()]
+	details := map[string]string{"already_present": "true"}
+	if !prev.Done && (prev.Intent || (st.RunID != a.opts.RunID && a.journal.EarlierRun(st.RunID))) {
+		details = map[string]string{"written_by_earlier_run": "true"}
+	}
+	a.recordThen(ctx, audit.ActionMigrateVerify, audit.OutcomeSuccess, it, s, st.Version, nil, details, true, func() {
+		a.journal.Mark(key(it), job.StateVerified, st.Version)
 		a.add(r)
 	})
 	return nil, nil

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/secretshift/secretshift/audit"
@@ -156,5 +157,42 @@ func TestEarlierFromAuditLog(t *testing.T) {
 	}
 	if got, err := EarlierFromAuditLog(filepath.Join(t.TempDir(), "none.jsonl"))([]string{"run-A"}); err != nil || len(got) != 0 {
 		t.Errorf("a log that does not exist: %v %v", got, err)
+	}
+}
+
+// TestWriteOfADeadRunLandingLate: a write of an earlier run that died lands after this run
+// read the target, so this run's check-and-set write conflicts. The store holds exactly the
+// content: the item is unchanged, not a conflict, and the write is named done once, as the
+// earlier run's.
+func TestWriteOfADeadRunLandingLate(t *testing.T) {
+	ctx := context.Background()
+	s := secret("ns", "db", "password", "v1")
+	m := newMem()
+	opts := testOpts(t, m)
+	plan, err := BuildPlan(ctx, cands(s), SourceSpec{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashedRun(t, opts, plan) // run-A began, and its write is on its way
+	m.lateRun = "run-A"
+	rec := &recordertest.Log{}
+	opts.Recorder, opts.RunID = rec, "run-B"
+	rep, err := Apply(ctx, plan, sources(s), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts[ResultUnchanged] != 1 || rep.Counts[ResultConflict] != 0 {
+		t.Fatalf("%v, want the item unchanged", rep.Counts)
+	}
+	var actions []string
+	for _, e := range rec.Events {
+		actions = append(actions, e.Action+" "+string(e.Outcome)+" "+e.Details["written_by_earlier_run"])
+	}
+	want := []string{"migrate.write attempt ", "migrate.write skipped ", "migrate.verify success true"}
+	if !slices.Equal(actions, want) {
+		t.Errorf("recorded %q, want %q", actions, want)
+	}
+	if m.entries["ns/db"].version != 1 {
+		t.Errorf("version %d, want 1", m.entries["ns/db"].version)
 	}
 }

@@ -24,6 +24,9 @@ type memProvider struct {
 	failOn   string // Write to this address fails once
 	badRead  bool   // Read returns altered data (verification must catch it)
 	noRunID  bool   // the store records no run, as a file store does not
+	// lateRun, when set, makes the first write to each address find the same content already
+	// written by that run (a request of a dead run that landed late) and conflict.
+	lateRun string
 	maxBytes int
 }
 
@@ -85,6 +88,13 @@ func (m *memProvider) Write(_ context.Context, t providers.Target, p providers.P
 		return "", errors.New("store unavailable")
 	}
 	e, ok := m.entries[t.Address]
+	if m.lateRun != "" && !ok {
+		late := p
+		late.RunID = m.lateRun
+		m.entries[t.Address] = &memEntry{version: 1, stored: providers.Stored{Data: p.Data, Type: p.EffectiveType(), Fingerprint: p.Fingerprint,
+			FingerprintKeyID: p.FingerprintKeyID, Managed: true, SourceUID: p.Ref.UID, RunID: late.RunID}}
+		return "", fmt.Errorf("write %s: %w: version %q, expected %q", t.Address, providers.ErrConflict, "1", expect)
+	}
 	cur := ""
 	if ok {
 		cur = fmt.Sprint(e.version)

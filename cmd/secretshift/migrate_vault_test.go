@@ -364,7 +364,7 @@ func TestKilledRunResumesWithoutDuplicateVersions(t *testing.T) {
 
 	r := runCLI(t, "", "migrate", "--to", "vault", "-f", "in")
 	if r.code != ExitOK {
-		t.Fatalf("resumed run: exit %d\n%s", r.code, r.stderr)
+		t.Fatalf("resumed run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for i := range n {
 		s := readKV(t, v.client, fmt.Sprintf("bulk/s%02d", i))
