@@ -23,11 +23,21 @@
 //     `secretshift audit verify` passes and the audit trail names every write exactly once
 //     as done. `go test ./reliability/crash` runs 2 trials of 200 Secrets per store.
 //
+//   - disk: disk faults (package disk) for SOPS files: a migration of 300 Secret manifests
+//     (canary values planted) with its audit log, its journal or its output folder on a tmpfs
+//     holding half of what an unfaulted run writes there, then each folder read-only (tmpfs
+//     mounts in a private mount namespace, so the section needs root and unshare(1)). A case
+//     passes when the run fails with an error, reports nothing done that is not a verified
+//     file on record, wrote no file without its migrate.write intent in the log, leaked no
+//     canary value, and the same command with the fault removed completes, `secretshift
+//     verify` and `secretshift audit verify` exit 0. `go test ./reliability/disk` runs every
+//     case on 120 Secrets.
+//
 //   - checklist: the bad-input and fault checklist (RELIABILITY.md §4, each row from a real
 //     bug report), each row mapped to the tests that cover it (Checklist) and those tests run;
 //     a row passes when every test of it passed and nothing of it is left uncovered (Gap).
 //
 // A section reports what ran, how many cases, how many passed, and its seeds and durations. A
 // section that did not run is absent from the report, never shown as passing. Later work (a fault
-// proxy, disk faults) adds a Section of its own.
+// proxy) adds a Section of its own.
 package reliability

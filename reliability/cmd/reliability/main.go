@@ -2,13 +2,14 @@
 // reliability-report.md and reliability-report.json. `make reliability` runs it from the
 // module root:
 //
-//	go run ./reliability/cmd/reliability [-out DIR] [-only fuzz,tamper,crash,checklist]
+//	go run ./reliability/cmd/reliability [-out DIR] [-only fuzz,tamper,crash,disk,checklist]
 //
 // FUZZTIME (default 2m) is each fuzz target's -fuzztime, FUZZPARALLEL (default 1) its
 // -parallel. CRASH_TRIALS (default 20) is the number of crash trials per store, CRASH_SECRETS
 // (default 2000) the Secrets of each, CRASH_SEED (default: the clock) their seed;
-// SECRETSHIFT_TOOLS_BIN (default .tools/bin) holds vault-testserver and sops. The exit status
-// is 0 when every section passed, 1 otherwise.
+// SECRETSHIFT_TOOLS_BIN (default .tools/bin) holds vault-testserver and sops. The disk section
+// mounts tmpfs folders in a private mount namespace: it needs root and unshare(1), and fails
+// without them. The exit status is 0 when every section passed, 1 otherwise.
 package main
 
 import (
@@ -31,7 +32,7 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	out := flag.String("out", ".", "folder for reliability-report.md and reliability-report.json")
-	only := flag.String("only", "", "comma-separated sections to run (fuzz, tamper, crash, checklist); default all")
+	only := flag.String("only", "", "comma-separated sections to run (fuzz, tamper, crash, disk, checklist); default all")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -102,6 +103,13 @@ func run() int {
 			rep.Sections = append(rep.Sections, reliability.Section{Name: "crash", Title: "Crash trials", Ran: "not run: go build ./cmd/secretshift failed: " + buildErr.Error()})
 		default:
 			rep.Sections = append(rep.Sections, reliability.CrashSection(bin, scratch, o))
+		}
+	}
+	if want("disk") {
+		if err := build(); err != nil {
+			rep.Sections = append(rep.Sections, reliability.Section{Name: "disk", Title: "Disk faults", Ran: "not run: go build ./cmd/secretshift failed: " + err.Error()})
+		} else {
+			rep.Sections = append(rep.Sections, reliability.DiskSection(bin, scratch))
 		}
 	}
 	if want("checklist") {
