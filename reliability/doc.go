@@ -14,12 +14,15 @@
 //     larger log written through the audit package, each case checked by audit.VerifySet and
 //     by `secretshift audit verify`. `go test ./reliability/tamper` runs a reduced matrix.
 //
-//   - crash: crash trials (package crash) for Vault and SOPS files: CRASH_TRIALS (default 20)
+//   - crash: crash trials (package crash) for Vault, SOPS files and Sealed Secrets files (sealed
+//     offline for a fresh key and certificate per run; byte-exact by unsealing every file with
+//     the private key and `verify --sealed-private-key`): CRASH_TRIALS (default 20)
 //     trials per store, each a fresh corpus of CRASH_SECRETS (default 2000) Secret manifests
 //     migrated into a fresh store by the secretshift binary, SIGKILLed at a seeded moment
 //     (CRASH_SEED, default the clock; printed in the report) between 5% and 95% of an
 //     uncrashed calibration run, then run again to completion. A trial passes when nothing
-//     is lost, nothing written twice (Vault: version 1 only), every value is byte-exact,
+//     is lost, nothing written twice (Vault: version 1 only; file stores: one migrate.write
+//     success record, no stray file, kustomization.yaml lists exactly the files), every value is byte-exact,
 //     `secretshift audit verify` passes and the audit trail names every write exactly once
 //     as done. `go test ./reliability/crash` runs 2 trials of 200 Secrets per store.
 //

@@ -2,7 +2,8 @@
 // store is killed with SIGKILL at a random moment, the same command is run again to
 // completion, and the outcome is checked against the source: no Secret lost, none written
 // twice (Vault: version 1 only), every value byte-exact (`secretshift verify`, and for Vault a
-// direct read of every entry), the audit log verifies, and it names every write exactly once.
+// direct read of every entry, for Sealed Secrets an unseal of every file with the trial's
+// controller key), the audit log verifies, and it names every write exactly once.
 //
 // The kill moment is drawn from a seed, uniformly between 5% and 95% of the duration of an
 // uncrashed calibration run of the same size, so a failing trial can be repeated. Results
@@ -37,12 +38,13 @@ type Store string
 
 // The stores crash trials run against.
 const (
-	Vault Store = "vault"
-	SOPS  Store = "sops"
+	Vault  Store = "vault"
+	SOPS   Store = "sops"
+	Sealed Store = "sealed"
 )
 
 // Stores lists them in report order.
-var Stores = []Store{Vault, SOPS}
+var Stores = []Store{Vault, SOPS, Sealed}
 
 // Options say what to run.
 type Options struct {
@@ -95,7 +97,8 @@ type Trial struct {
 	RerunExit   int            `json:"rerunExit"`
 	RerunCounts map[string]int `json:"rerunCounts"`
 	// Lost Secrets have no entry in the store; Duplicates have more than one version (Vault)
-	// or more than one done write in the audit trail; Mismatched differ from the source.
+	// or, in a file store (SOPS, Sealed Secrets), more than one migrate.write success record;
+	// Mismatched differ from the source.
 	Lost       int `json:"lost"`
 	Duplicates int `json:"duplicates"`
 	Mismatched int `json:"mismatched"`
@@ -142,11 +145,17 @@ func Run(opts Options, store Store) *Result {
 	return res
 }
 
-// checkTools fails with the hint the project gives for missing test tools.
+// checkTools fails with the hint the project gives for missing test tools. Sealed Secrets
+// needs none: the trials seal with a certificate they make.
 func checkTools(tools string, store Store) error {
-	need := "sops"
-	if store == Vault {
+	var need string
+	switch store {
+	case Vault:
 		need = "vault-testserver"
+	case SOPS:
+		need = "sops"
+	default:
+		return nil
 	}
 	if _, err := os.Stat(filepath.Join(tools, need)); err != nil {
 		return fmt.Errorf("%s not found in %s: run `make tools` to build it (or set SECRETSHIFT_TOOLS_BIN)", need, tools)
@@ -160,6 +169,7 @@ type workspace struct {
 	secrets []*Secret
 	store   Store
 	vault   *vaultServer
+	sealed  *sealedKey
 	env     []string
 	tools   string
 }
@@ -181,6 +191,13 @@ func newWorkspace(opts Options, store Store, dir string, seed uint64) (*workspac
 		w.vault = v
 		w.env = append(w.env, "VAULT_ADDR="+v.addr, "VAULT_TOKEN="+v.token)
 	}
+	if store == Sealed {
+		k, err := newSealedKey(filepath.Join(dir, "sealed-key"))
+		if err != nil {
+			return nil, err
+		}
+		w.sealed = k
+	}
 	return w, nil
 }
 
@@ -195,10 +212,29 @@ const auditLog = "audit/audit.jsonl"
 // migrateArgs is the command every run of a trial repeats.
 func (w *workspace) migrateArgs() []string {
 	args := []string{"migrate", "--to", string(w.store), "-f", "in", "--audit-log", auditLog, "--journal-dir", "journal", "-q", "-o", "json"}
-	if w.store == SOPS {
-		args = append(args, "--sops-out", "out")
+	return append(args, w.storeFlags()...)
+}
+
+// verifyArgs is the `secretshift verify` of a trial's store; for Sealed Secrets with the
+// private key, so that every value is decrypted and compared.
+func (w *workspace) verifyArgs() []string {
+	args := []string{"verify", "--to", string(w.store), "-f", "in", "--audit-log", auditLog, "-q"}
+	args = append(args, w.storeFlags()...)
+	if w.store == Sealed {
+		args = append(args, "--sealed-private-key", w.sealed.keyFile)
 	}
 	return args
+}
+
+// storeFlags are the flags that say where a file store's output goes.
+func (w *workspace) storeFlags() []string {
+	switch w.store {
+	case SOPS:
+		return []string{"--sops-out", "out"}
+	case Sealed:
+		return []string{"--sealed-out", "out", "--sealed-cert", w.sealed.certFile}
+	}
+	return nil
 }
 
 func (w *workspace) command(bin string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
@@ -332,13 +368,11 @@ func trial(opts Options, store Store, n int, seed uint64, frac float64, after ti
 		w.checkVault(&t, targets, problem)
 	case SOPS:
 		w.checkSOPS(&t, targets, writes, problem)
+	case Sealed:
+		w.checkSealed(&t, targets, writes, problem)
 	}
 
-	verifyArgs := []string{"verify", "--to", string(store), "-f", "in", "--audit-log", auditLog, "-q"}
-	if store == SOPS {
-		verifyArgs = append(verifyArgs, "--sops-out", "out")
-	}
-	if t.VerifyExit, _, stderr, err = w.run(opts.Bin, verifyArgs...); err != nil || t.VerifyExit != 0 {
+	if t.VerifyExit, _, stderr, err = w.run(opts.Bin, w.verifyArgs()...); err != nil || t.VerifyExit != 0 {
 		problem("secretshift verify exited %d (%v): %s", t.VerifyExit, err, firstLine(stderr))
 	}
 	if t.AuditVerifyExit, _, stderr, err = w.run(opts.Bin, "audit", "verify", "--audit-log", auditLog); err != nil || t.AuditVerifyExit != 0 {
