@@ -18,15 +18,15 @@ import (
 // memProvider is an in-memory store with versions and check-and-set, enough to exercise the
 // engine's decisions. Adapters are tested against their real servers in their own packages.
 type memProvider struct {
-	mu       sync.Mutex
-	entries  map[string]*memEntry
-	writes   int
-	failOn   string // Write to this address fails once
-	badRead  bool   // Read returns altered data (verification must catch it)
-	noRunID  bool   // the store records no run, as a file store does not
+	mu      sync.Mutex
+	entries map[string]*memEntry
+	writes  int
+	failOn  string // Write to this address fails once
+	badRead bool   // Read returns altered data (verification must catch it)
+	noRunID bool   // the store records no run, as a file store does not
 	// lateRun, when set, makes the first write to each address find the same content already
 	// written by that run (a request of a dead run that landed late) and conflict.
-	lateRun string
+	lateRun  string
 	maxBytes int
 }
 
