@@ -36,11 +36,21 @@
 //     verify` and `secretshift audit verify` exit 0. `go test ./reliability/disk` runs every
 //     case on 120 Secrets.
 //
+//   - faults: network faults (package faults) for Vault: a migration of 300 Secret manifests
+//     (canary values planted) through a fault proxy on 127.0.0.1 between the secretshift
+//     binary and a vault-testserver, one case per fault: TCP resets and 503s on 5% of
+//     requests, 429 bursts with Retry-After: 1, 10 s stalls, truncated answers to forwarded
+//     writes, the server gone mid-run. A case passes when the run either finishes with every
+//     Secret in Vault at version 1 and byte-exact, or stops non-zero with counts and a re-run
+//     hint in its last lines; no run hangs past a bound, panics or leaks a canary; and the
+//     same command without the fault completes with nothing lost, no Secret at a version
+//     above 1, and `secretshift audit verify` exit 0. `go test ./reliability/faults` runs
+//     every case on 100 Secrets.
+//
 //   - checklist: the bad-input and fault checklist (RELIABILITY.md §4, each row from a real
 //     bug report), each row mapped to the tests that cover it (Checklist) and those tests run;
 //     a row passes when every test of it passed and nothing of it is left uncovered (Gap).
 //
 // A section reports what ran, how many cases, how many passed, and its seeds and durations. A
-// section that did not run is absent from the report, never shown as passing. Later work (a fault
-// proxy) adds a Section of its own.
+// section that did not run is absent from the report, never shown as passing.
 package reliability

@@ -111,11 +111,11 @@ func TestVaultCheckCatchesDamage(t *testing.T) {
 	w.checkVault(&clean, nil, func(format string, a ...any) { t.Errorf("undamaged store: "+format, a...) })
 
 	send := func(method, path, body string) {
-		req, err := http.NewRequest(method, w.vault.addr+path, bytes.NewBufferString(body))
+		req, err := http.NewRequest(method, w.vault.Addr+path, bytes.NewBufferString(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("X-Vault-Token", w.vault.token)
+		req.Header.Set("X-Vault-Token", w.vault.Token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

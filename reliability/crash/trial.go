@@ -30,6 +30,7 @@ import (
 
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/migrate"
+	"github.com/secretshift/secretshift/reliability/internal/vaultkv"
 	"sigs.k8s.io/yaml"
 )
 
@@ -168,7 +169,7 @@ type workspace struct {
 	dir     string
 	secrets []*Secret
 	store   Store
-	vault   *vaultServer
+	vault   *vaultkv.Server
 	sealed  *sealedKey
 	env     []string
 	tools   string
@@ -184,12 +185,12 @@ func newWorkspace(opts Options, store Store, dir string, seed uint64) (*workspac
 	}
 	w.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir()}
 	if store == Vault {
-		v, err := startVault(filepath.Join(opts.Tools, "vault-testserver"), dir, "crash-trial-token")
+		v, err := vaultkv.Start(filepath.Join(opts.Tools, "vault-testserver"), dir, "crash-trial-token")
 		if err != nil {
 			return nil, err
 		}
 		w.vault = v
-		w.env = append(w.env, "VAULT_ADDR="+v.addr, "VAULT_TOKEN="+v.token)
+		w.env = append(w.env, "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.Token)
 	}
 	if store == Sealed {
 		k, err := newSealedKey(filepath.Join(dir, "sealed-key"))
@@ -203,7 +204,7 @@ func newWorkspace(opts Options, store Store, dir string, seed uint64) (*workspac
 
 func (w *workspace) close() {
 	if w.vault != nil {
-		w.vault.stop()
+		w.vault.Stop()
 	}
 }
 
@@ -392,19 +393,19 @@ func (w *workspace) checkVault(t *Trial, targets map[string]string, problem func
 		if addr, ok := targets[s.Ref()]; ok {
 			path = strings.TrimPrefix(addr, "secret/")
 		}
-		e, err := w.vault.read(client, path)
+		e, err := w.vault.Read(client, path)
 		switch {
-		case errors.Is(err, errNotStored):
+		case errors.Is(err, vaultkv.ErrNotStored):
 			lost = append(lost, s.Ref())
 			continue
 		case err != nil:
 			unread, readErr = append(unread, s.Ref()), err
 			continue
 		}
-		if e.currentVersion != 1 || e.versions != 1 {
-			dup = append(dup, fmt.Sprintf("%s (current version %d, %d versions)", s.Ref(), e.currentVersion, e.versions))
+		if e.CurrentVersion != 1 || e.Versions != 1 {
+			dup = append(dup, fmt.Sprintf("%s (current version %d, %d versions)", s.Ref(), e.CurrentVersion, e.Versions))
 		}
-		if !e.sameValues(s.Data) {
+		if !e.SameValues(s.Data) {
 			diff = append(diff, s.Ref())
 		}
 	}

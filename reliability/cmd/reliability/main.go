@@ -2,14 +2,14 @@
 // reliability-report.md and reliability-report.json. `make reliability` runs it from the
 // module root:
 //
-//	go run ./reliability/cmd/reliability [-out DIR] [-only fuzz,tamper,crash,disk,checklist]
+//	go run ./reliability/cmd/reliability [-out DIR] [-only fuzz,tamper,crash,disk,faults,checklist]
 //
 // FUZZTIME (default 2m) is each fuzz target's -fuzztime, FUZZPARALLEL (default 1) its
 // -parallel. CRASH_TRIALS (default 20) is the number of crash trials per store, CRASH_SECRETS
 // (default 2000) the Secrets of each, CRASH_SEED (default: the clock) their seed;
-// SECRETSHIFT_TOOLS_BIN (default .tools/bin) holds vault-testserver and sops. The disk section
-// mounts tmpfs folders in a private mount namespace: it needs root and unshare(1), and fails
-// without them. The exit status is 0 when every section passed, 1 otherwise.
+// SECRETSHIFT_TOOLS_BIN (default .tools/bin) holds vault-testserver (crash and faults
+// sections) and sops. The disk section mounts tmpfs folders in a private mount namespace: it
+// needs root and unshare(1), and fails without them. The exit status is 0 when every section passed, 1 otherwise.
 package main
 
 import (
@@ -32,7 +32,7 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	out := flag.String("out", ".", "folder for reliability-report.md and reliability-report.json")
-	only := flag.String("only", "", "comma-separated sections to run (fuzz, tamper, crash, disk, checklist); default all")
+	only := flag.String("only", "", "comma-separated sections to run (fuzz, tamper, crash, disk, faults, checklist); default all")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -110,6 +110,13 @@ func run() int {
 			rep.Sections = append(rep.Sections, reliability.Section{Name: "disk", Title: "Disk faults", Ran: "not run: go build ./cmd/secretshift failed: " + err.Error()})
 		} else {
 			rep.Sections = append(rep.Sections, reliability.DiskSection(bin, scratch))
+		}
+	}
+	if want("faults") {
+		if err := build(); err != nil {
+			rep.Sections = append(rep.Sections, reliability.Section{Name: "faults", Title: "Network faults (Vault through a fault proxy)", Ran: "not run: go build ./cmd/secretshift failed: " + err.Error()})
+		} else {
+			rep.Sections = append(rep.Sections, reliability.FaultSection(bin, scratch, envOr("SECRETSHIFT_TOOLS_BIN", filepath.Join(root, ".tools", "bin"))))
 		}
 	}
 	if want("checklist") {

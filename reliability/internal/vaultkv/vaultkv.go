@@ -1,4 +1,6 @@
-package crash
+// Package vaultkv starts vault-testserver processes and reads what they hold over Vault's own
+// HTTP API, for the reliability sections that check a store from outside secretshift.
+package vaultkv
 
 import (
 	"encoding/base64"
@@ -17,25 +19,25 @@ import (
 	"time"
 )
 
-// vaultServer is a vault-testserver process on 127.0.0.1 (Vault's KV v2 engine served from
-// memory): each trial starts its own, so that every trial begins with an empty store.
-type vaultServer struct {
-	addr  string
-	token string
+// Server is a vault-testserver process on 127.0.0.1 (Vault's KV v2 engine served from
+// memory); each trial or case starts its own, so that each begins with an empty store.
+type Server struct {
+	Addr  string
+	Token string
 	cmd   *exec.Cmd
 	done  chan error
 }
 
-// startVault starts bin on a free loopback port with root token token, its output in dir,
+// Start starts bin on a free loopback port with root token token, its output in dir,
 // and waits until it says where it listens.
-func startVault(bin, dir, token string) (*vaultServer, error) {
+func Start(bin, dir, token string) (*Server, error) {
 	logPath := filepath.Join(dir, "vault-testserver.log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	s := &vaultServer{token: token, done: make(chan error, 1)}
+	s := &Server{Token: token, done: make(chan error, 1)}
 	s.cmd = exec.Command(bin, "-addr", "127.0.0.1:0", "-root-token", token)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
@@ -48,7 +50,7 @@ func startVault(bin, dir, token string) (*vaultServer, error) {
 		b, _ := os.ReadFile(logPath)
 		for line := range strings.Lines(string(b)) {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "VAULT_ADDR="); ok {
-				s.addr = v
+				s.Addr = v
 				return s, nil
 			}
 		}
@@ -59,14 +61,14 @@ func startVault(bin, dir, token string) (*vaultServer, error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.stop()
+			s.Stop()
 			return nil, errors.New("vault-testserver did not report its address within 20s")
 		}
 	}
 }
 
-// stop ends the server (it discards its data on exit).
-func (s *vaultServer) stop() {
+// Stop ends the server (it discards its data on exit).
+func (s *Server) Stop() {
 	// An error means the process has exited already; the wait below returns at once then.
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -77,20 +79,20 @@ func (s *vaultServer) stop() {
 	}
 }
 
-// kvEntry is what the store holds for one path: its versions and the latest data.
-type kvEntry struct {
-	currentVersion int
-	versions       int
+// Entry is what the store holds for one path: its versions and the latest data.
+type Entry struct {
+	CurrentVersion int
+	Versions       int
 	base64Keys     string
 	data           map[string]any
 }
 
-// errNotStored is a path the store holds nothing at.
-var errNotStored = errors.New("nothing stored")
+// ErrNotStored is a path the store holds nothing at.
+var ErrNotStored = errors.New("nothing stored")
 
-// read fetches the metadata and the current data of path (below the secret/ mount) through
+// Read fetches the metadata and the current data of path (below the secret/ mount) through
 // Vault's HTTP API.
-func (s *vaultServer) read(client *http.Client, path string) (*kvEntry, error) {
+func (s *Server) Read(client *http.Client, path string) (*Entry, error) {
 	var meta struct {
 		Data struct {
 			CurrentVersion int               `json:"current_version"`
@@ -109,16 +111,16 @@ func (s *vaultServer) read(client *http.Client, path string) (*kvEntry, error) {
 	if err := s.get(client, "/v1/secret/data/"+escapePath(path), &data); err != nil {
 		return nil, err
 	}
-	return &kvEntry{currentVersion: meta.Data.CurrentVersion, versions: len(meta.Data.Versions),
+	return &Entry{CurrentVersion: meta.Data.CurrentVersion, Versions: len(meta.Data.Versions),
 		base64Keys: meta.Data.CustomMetadata["secretshift-base64-keys"], data: data.Data.Data}, nil
 }
 
-func (s *vaultServer) get(client *http.Client, p string, into any) error {
-	req, err := http.NewRequest(http.MethodGet, s.addr+p, nil)
+func (s *Server) get(client *http.Client, p string, into any) error {
+	req, err := http.NewRequest(http.MethodGet, s.Addr+p, nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("X-Vault-Token", s.token)
+	req.Header.Set("X-Vault-Token", s.Token)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -130,7 +132,7 @@ func (s *vaultServer) get(client *http.Client, p string, into any) error {
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return errNotStored
+		return ErrNotStored
 	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("GET %s: HTTP %d", p, resp.StatusCode)
 	}
@@ -145,9 +147,9 @@ func escapePath(p string) string {
 	return strings.Join(parts, "/")
 }
 
-// sameValues says whether the KV data of e are exactly the Secret's values, decoding the keys
+// SameValues says whether the KV data of e are exactly the Secret's values, decoding the keys
 // the base64 marker names ("*" for all), as providers/vault stores them.
-func (e *kvEntry) sameValues(want map[string][]byte) bool {
+func (e *Entry) SameValues(want map[string][]byte) bool {
 	if len(e.data) != len(want) {
 		return false
 	}
