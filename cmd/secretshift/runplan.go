@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
@@ -64,7 +66,7 @@ func (o *migrateOptions) openProvider(ctx context.Context, f *factory) (provider
 	}
 	p, err := cfg.Open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", o.To, err)
+		return nil, beforeWrite(fmt.Errorf("open %s: %w", o.To, err))
 	}
 	if sw, ok := p.(providers.StdoutWriter); ok && sw.WritesStdout() {
 		// The store is standard output: the report goes to standard error.
@@ -241,7 +243,7 @@ func planFrom(ctx context.Context, f *factory, o *migrateOptions, p providers.Pr
 		if errors.As(err, &ve) {
 			return nil, withCode(ExitError, err)
 		}
-		return nil, interrupted(err, "planning")
+		return nil, interrupted(beforeWrite(err), "planning")
 	}
 	f.logger().Info("plan built", "job", plan.ID, "secrets", len(plan.Items), "create", plan.Summary.Create, "update", plan.Summary.Update,
 		"unchanged", plan.Summary.Unchanged, "skip", plan.Summary.Skip, "conflict", plan.Summary.Conflict)
@@ -319,4 +321,17 @@ func (o *migrateOptions) planShard(f *factory, saved *migrate.Plan) (*migrate.Pl
 	return nil, fmt.Errorf("the plan is the plan of shard %s, but this process is shard %s (from %s); nothing was written\n"+
 		"give each shard its own plan (plan --shard I/N --out plan-I.json), or a plan made without --shard, which each shard cuts to its part",
 		saved.Source.Shard, proc, from)
+}
+
+// beforeWrite words an error that stopped a run before its first write when the store could
+// not be reached or its answer was cut off: nothing was written, and the same command run
+// again starts over. Other errors (refusals, settings) are left as they are.
+func beforeWrite(err error) error {
+	var ne net.Error
+	transient := errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, providers.ErrBusy) || (errors.As(err, &ne) && ne.Timeout())
+	if !transient {
+		return err
+	}
+	return fmt.Errorf("%w\nnothing was written; run the same command again once the store answers", err)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,9 @@ func TestFaultCases(t *testing.T) {
 		t.Fatalf("go build ./cmd/secretshift: %v\n%s", err, out)
 	}
 	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("FAULTS_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64) // repeat a failing run
+	}
 	t.Logf("seed %d", seed)
 	res := Run(Options{Bin: bin, Tools: tools, Dir: filepath.Join(dir, "cases"), Secrets: 100, Seed: seed, Stall: 2 * time.Second,
 		// One retry instead of four: with the server gone every remaining Secret waits out its
