@@ -15,6 +15,7 @@ import (
 
 	ssv1alpha1 "github.com/bitnami/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 	sscrypto "github.com/bitnami/sealed-secrets/pkg/crypto"
+	"github.com/secretshift/secretshift/reliability/internal/brief"
 	runtimeserializer "k8s.io/apimachinery/pkg/runtime/serializer"
 	"sigs.k8s.io/yaml"
 )
@@ -108,13 +109,13 @@ func (w *workspace) checkSealed(t *Trial, targets map[string]string, writes map[
 	}
 	t.Lost, t.Duplicates, t.Mismatched = len(lost), len(twice), len(diff)
 	if len(lost) > 0 {
-		problem("%d Secrets lost (no SealedSecret file): %s", len(lost), names(lost))
+		problem("%d Secrets lost (no SealedSecret file): %s", len(lost), brief.Names(lost))
 	}
 	if len(twice) > 0 {
-		problem("%d Secrets sealed twice (two migrate.write success records): %s", len(twice), names(twice))
+		problem("%d Secrets sealed twice (two migrate.write success records): %s", len(twice), brief.Names(twice))
 	}
 	if len(diff) > 0 {
-		problem("%d SealedSecret files unseal (with the controller library and the trial's private key) to other values than the source: %s", len(diff), names(diff))
+		problem("%d SealedSecret files unseal (with the controller library and the trial's private key) to other values than the source: %s", len(diff), brief.Names(diff))
 	}
 
 	present, stray, err := sealedFolder(out, want)
@@ -123,7 +124,7 @@ func (w *workspace) checkSealed(t *Trial, targets map[string]string, writes map[
 		return
 	}
 	if len(stray) > 0 {
-		problem("%d stray files in the output folder: %s", len(stray), names(stray))
+		problem("%d stray files in the output folder: %s", len(stray), brief.Names(stray))
 	}
 	listed, err := kustomizationResources(filepath.Join(out, sealedKustomization))
 	if err != nil {
@@ -142,10 +143,10 @@ func (w *workspace) checkSealed(t *Trial, targets map[string]string, writes map[
 		}
 	}
 	if len(unlisted) > 0 {
-		problem("%s does not list %d SealedSecret files present: %s", sealedKustomization, len(unlisted), names(unlisted))
+		problem("%s does not list %d SealedSecret files present: %s", sealedKustomization, len(unlisted), brief.Names(unlisted))
 	}
 	if len(extra) > 0 {
-		problem("%s lists %d files that are not there: %s", sealedKustomization, len(extra), names(extra))
+		problem("%s lists %d files that are not there: %s", sealedKustomization, len(extra), brief.Names(extra))
 	}
 }
 

@@ -18,18 +18,17 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/migrate"
+	"github.com/secretshift/secretshift/reliability/internal/brief"
 	"github.com/secretshift/secretshift/reliability/internal/vaultkv"
 	"sigs.k8s.io/yaml"
 )
@@ -357,10 +356,10 @@ func trial(opts Options, store Store, n int, seed uint64, frac float64, after ti
 	}
 	t.AuditMissing, t.AuditTwice = len(missing), len(twice)
 	if len(missing) > 0 {
-		problem("the audit trail names no done write of %d Secrets: %s", len(missing), names(missing))
+		problem("the audit trail names no done write of %d Secrets: %s", len(missing), brief.Names(missing))
 	}
 	if len(twice) > 0 {
-		problem("the audit trail names %d Secrets as written more than once: %s", len(twice), names(twice))
+		problem("the audit trail names %d Secrets as written more than once: %s", len(twice), brief.Names(twice))
 	}
 
 	// The store.
@@ -385,43 +384,17 @@ func trial(opts Options, store Store, n int, seed uint64, frac float64, after ti
 // checkVault reads every Secret's entry through Vault's HTTP API: it must exist, hold version
 // 1 only, and hold the source's values byte for byte.
 func (w *workspace) checkVault(t *Trial, targets map[string]string, problem func(string, ...any)) {
-	client := &http.Client{Timeout: 10 * time.Second}
-	var lost, dup, diff, unread []string
-	var readErr error
-	for _, s := range w.secrets {
+	want := make([]vaultkv.Want, len(w.secrets))
+	for i, s := range w.secrets {
 		path := s.Namespace + "/" + s.Name
 		if addr, ok := targets[s.Ref()]; ok {
 			path = strings.TrimPrefix(addr, "secret/")
 		}
-		e, err := w.vault.Read(client, path)
-		switch {
-		case errors.Is(err, vaultkv.ErrNotStored):
-			lost = append(lost, s.Ref())
-			continue
-		case err != nil:
-			unread, readErr = append(unread, s.Ref()), err
-			continue
-		}
-		if e.CurrentVersion != 1 || e.Versions != 1 {
-			dup = append(dup, fmt.Sprintf("%s (current version %d, %d versions)", s.Ref(), e.CurrentVersion, e.Versions))
-		}
-		if !e.SameValues(s.Data) {
-			diff = append(diff, s.Ref())
-		}
+		want[i] = vaultkv.Want{Ref: s.Ref(), Path: path, Data: s.Data}
 	}
-	t.Lost, t.Duplicates, t.Mismatched = len(lost), len(dup), len(diff)
-	if len(unread) > 0 {
-		problem("%d Secrets could not be read from vault (last error: %v): %s", len(unread), readErr, names(unread))
-	}
-	if len(lost) > 0 {
-		problem("%d Secrets lost (nothing in vault): %s", len(lost), names(lost))
-	}
-	if len(dup) > 0 {
-		problem("%d Secrets written twice: %s", len(dup), names(dup))
-	}
-	if len(diff) > 0 {
-		problem("%d Secrets differ from the source in vault: %s", len(diff), names(diff))
-	}
+	f := w.vault.Check(want)
+	t.Lost, t.Duplicates, t.Mismatched = len(f.Lost), len(f.Twice), len(f.Differ)
+	f.Report(problem)
 }
 
 // checkSOPS looks for every Secret's file. A file holds no versions: a second write shows only
@@ -446,10 +419,10 @@ func (w *workspace) checkSOPS(t *Trial, targets map[string]string, writes map[st
 	}
 	t.Lost, t.Duplicates = len(lost), len(twice)
 	if len(lost) > 0 {
-		problem("%d Secrets lost (no SOPS file): %s", len(lost), names(lost))
+		problem("%d Secrets lost (no SOPS file): %s", len(lost), brief.Names(lost))
 	}
 	if len(twice) > 0 {
-		problem("%d Secrets written twice (two migrate.write success records): %s", len(twice), names(twice))
+		problem("%d Secrets written twice (two migrate.write success records): %s", len(twice), brief.Names(twice))
 	}
 	var diff []string
 	step := max(1, len(w.secrets)/sopsSample)
@@ -473,7 +446,7 @@ func (w *workspace) checkSOPS(t *Trial, targets map[string]string, writes map[st
 	}
 	t.Mismatched = len(diff)
 	if len(diff) > 0 {
-		problem("%d SOPS files decrypt (sops -d) to other values than the source: %s", len(diff), names(diff))
+		problem("%d SOPS files decrypt (sops -d) to other values than the source: %s", len(diff), brief.Names(diff))
 	}
 }
 
@@ -551,16 +524,6 @@ func countJournalLines(dir string) int {
 		}
 	}
 	return n
-}
-
-// names lists up to five Secret names, sorted.
-func names(refs []string) string {
-	refs = slices.Clone(refs)
-	sort.Strings(refs)
-	if len(refs) > 5 {
-		return strings.Join(refs[:5], ", ") + fmt.Sprintf(" and %d more", len(refs)-5)
-	}
-	return strings.Join(refs, ", ")
 }
 
 func firstLine(s string) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/migrate"
 	"github.com/secretshift/secretshift/reliability/crash"
+	"github.com/secretshift/secretshift/reliability/internal/brief"
 )
 
 // doneResults are the results that tell the user a Secret is in the store.
@@ -89,10 +90,10 @@ func (w *workspace) checkFaulted(bin string, cr *CaseResult, stdout []byte, prob
 	if c := cr.Case; c.Folder == AuditLog {
 		a := w.run(bin, "audit", "verify", "--audit-log", auditLog)
 		cr.Leaks += w.leaks(problem, "audit verify output", a.stdout, a.stderr)
-		cr.FaultedAuditVerify = fmt.Sprintf("exit %d: %s", a.exit, strings.Join(lastLines(slices.Concat(a.stdout, a.stderr), 4), " / "))
+		cr.FaultedAuditVerify = fmt.Sprintf("exit %d: %s", a.exit, strings.Join(brief.LastLines(slices.Concat(a.stdout, a.stderr), 4), " / "))
 		a = w.run(bin, "audit", "verify", "--no-head", "--allow-unsigned-tail", "--audit-log", auditLog)
 		cr.Leaks += w.leaks(problem, "audit verify output", a.stdout, a.stderr)
-		cr.FaultedAuditVerifyTail = fmt.Sprintf("exit %d: %s", a.exit, strings.Join(lastLines(slices.Concat(a.stdout, a.stderr), 4), " / "))
+		cr.FaultedAuditVerifyTail = fmt.Sprintf("exit %d: %s", a.exit, strings.Join(brief.LastLines(slices.Concat(a.stdout, a.stderr), 4), " / "))
 		if tr.err != nil {
 			cr.FaultedAuditVerify += fmt.Sprintf(" (reading stopped after %d records: %v)", tr.records, tr.err)
 		}
@@ -143,10 +144,10 @@ func (w *workspace) checkFaulted(bin string, cr *CaseResult, stdout []byte, prob
 	cr.ReportedDone = len(done)
 	cr.Recorded = len(done) - len(unrecorded)
 	if len(absent) > 0 {
-		problem("%d Secrets reported done have no SOPS file: %s", len(absent), names(absent))
+		problem("%d Secrets reported done have no SOPS file: %s", len(absent), brief.Names(absent))
 	}
 	if len(unrecorded) > 0 {
-		problem("%d Secrets reported done have no migrate.write success or migrate.verify record: %s", len(unrecorded), names(unrecorded))
+		problem("%d Secrets reported done have no migrate.write success or migrate.verify record: %s", len(unrecorded), brief.Names(unrecorded))
 	}
 	if len(done) > 0 {
 		cr.Durable = w.verifyDone(bin, cr, done, problem)
@@ -164,10 +165,10 @@ func (w *workspace) checkFaulted(bin string, cr *CaseResult, stdout []byte, prob
 		}
 	}
 	if len(noIntent) > 0 {
-		problem("%d SOPS files have no migrate.write attempt record in the audit log: %s", len(noIntent), names(noIntent))
+		problem("%d SOPS files have no migrate.write attempt record in the audit log: %s", len(noIntent), brief.Names(noIntent))
 	}
 	if len(other) > 0 {
-		problem("the output folder holds %d files that are not Secret files: %s", len(other), names(other))
+		problem("the output folder holds %d files that are not Secret files: %s", len(other), brief.Names(other))
 	}
 }
 
@@ -185,11 +186,11 @@ func (w *workspace) verifyDone(bin string, cr *CaseResult, done []*crash.Secret,
 	cr.Leaks += w.leaks(problem, "verify output of the Secrets reported done", v.stdout, v.stderr)
 	rep, err := parseReport(v.stdout)
 	if err != nil || rep == nil {
-		problem("secretshift verify of the Secrets reported done exited %d (%v), no report: %s", v.exit, err, lastLine(v.stderr))
+		problem("secretshift verify of the Secrets reported done exited %d (%v), no report: %s", v.exit, err, brief.LastLine(v.stderr))
 		return 0
 	}
 	if v.exit != 0 {
-		problem("secretshift verify of the %d Secrets reported done exited %d: %s", len(done), v.exit, lastLine(v.stderr))
+		problem("secretshift verify of the %d Secrets reported done exited %d: %s", len(done), v.exit, brief.LastLine(v.stderr))
 	}
 	return rep.Counts[migrate.ResultVerified]
 }

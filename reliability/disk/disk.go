@@ -24,12 +24,11 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/secretshift/secretshift/reliability/crash"
+	"github.com/secretshift/secretshift/reliability/internal/brief"
 )
 
 // Folder is one of the folders a migration writes to.
@@ -180,7 +179,7 @@ func Run(opts Options) *Result {
 	}
 	r := cal.run(opts.Bin, cal.migrateArgs()...)
 	if r.err != nil || r.exit != 0 {
-		res.Error = fmt.Sprintf("calibration run exited %d (%v): %s", r.exit, r.err, lastLine(r.stderr))
+		res.Error = fmt.Sprintf("calibration run exited %d (%v): %s", r.exit, r.err, brief.LastLine(r.stderr))
 		return res
 	}
 	for _, f := range []Folder{AuditLog, Journal, Output} {
@@ -290,7 +289,7 @@ func (w *workspace) faulted(bin string, c Case, sizeKiB int64) runResult {
 	args := append([]string{"--mount", "--propagation", "private", "sh", "-c", faultScript, "sh", dir, opts, ro, save, bin}, w.migrateArgs()...)
 	r := w.run("unshare", args...)
 	if r.err == nil && (r.exit == exitMount || r.exit == exitCopy) {
-		r.err = fmt.Errorf("fault set-up: %s", lastLine(r.stderr))
+		r.err = fmt.Errorf("fault set-up: %s", brief.LastLine(r.stderr))
 	}
 	if r.err != nil {
 		return r
@@ -326,7 +325,7 @@ func runCase(opts Options, c Case, written int64) (cr CaseResult) {
 	// The faulted run.
 	r := w.faulted(opts.Bin, c, cr.SizeKiB)
 	cr.Exit = r.exit
-	cr.LastErrors = lastLines(r.stderr, 3)
+	cr.LastErrors = brief.LastLines(r.stderr, 3)
 	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && bytes.Contains(mi, []byte(" disk-fault ")) {
 		problem("a disk-fault tmpfs is mounted outside the private mount namespace")
 	}
@@ -355,7 +354,7 @@ func runCase(opts Options, c Case, written int64) (cr CaseResult) {
 	cr.RerunExit = r.exit
 	cr.Leaks += w.leaks(problem, "re-run's output", r.stdout, r.stderr)
 	if r.err != nil || r.exit != 0 {
-		problem("re-run exited %d (%v): %s", r.exit, r.err, lastLine(r.stderr))
+		problem("re-run exited %d (%v): %s", r.exit, r.err, brief.LastLine(r.stderr))
 	}
 	rep, err := parseReport(r.stdout)
 	if err != nil {
@@ -375,17 +374,17 @@ func runCase(opts Options, c Case, written int64) (cr CaseResult) {
 	}
 	cr.Missing = len(missing)
 	if len(missing) > 0 {
-		problem("after the re-run %d Secrets have no SOPS file: %s", len(missing), names(missing))
+		problem("after the re-run %d Secrets have no SOPS file: %s", len(missing), brief.Names(missing))
 	}
 	v := w.run(opts.Bin, "verify", "--to", "sops", "-f", "in", "--sops-out", string(Output), "--audit-log", auditLog, "-q")
 	cr.VerifyExit = v.exit
 	if v.err != nil || v.exit != 0 {
-		problem("secretshift verify after the re-run exited %d (%v): %s", v.exit, v.err, lastLine(v.stderr))
+		problem("secretshift verify after the re-run exited %d (%v): %s", v.exit, v.err, brief.LastLine(v.stderr))
 	}
 	a := w.run(opts.Bin, "audit", "verify", "--audit-log", auditLog)
 	cr.AuditVerifyExit = a.exit
 	if a.err != nil || a.exit != 0 {
-		problem("secretshift audit verify after the re-run exited %d (%v): %s", a.exit, a.err, lastLine(a.stderr))
+		problem("secretshift audit verify after the re-run exited %d (%v): %s", a.exit, a.err, brief.LastLine(a.stderr))
 	}
 	cr.Leaks += w.leaks(problem, "verify output", v.stdout, v.stderr, a.stdout, a.stderr)
 	cr.Leaks += w.leakedInFiles(problem)
@@ -468,36 +467,4 @@ func pages(dir string) int64 {
 		return nil
 	})
 	return n
-}
-
-// names lists up to five Secret names, sorted.
-func names(refs []string) string {
-	refs = slices.Clone(refs)
-	sort.Strings(refs)
-	if len(refs) > 5 {
-		return strings.Join(refs[:5], ", ") + fmt.Sprintf(" and %d more", len(refs)-5)
-	}
-	return strings.Join(refs, ", ")
-}
-
-// lastLines is the last n non-empty lines of b.
-func lastLines(b []byte, n int) []string {
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	if len(out) > n {
-		out = out[len(out)-n:]
-	}
-	return out
-}
-
-func lastLine(b []byte) string {
-	l := lastLines(b, 1)
-	if len(l) == 0 {
-		return ""
-	}
-	return l[0]
 }

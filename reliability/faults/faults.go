@@ -22,18 +22,16 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/secretshift/secretshift/migrate"
 	"github.com/secretshift/secretshift/reliability/crash"
+	"github.com/secretshift/secretshift/reliability/internal/brief"
 	"github.com/secretshift/secretshift/reliability/internal/vaultkv"
 )
 
@@ -215,7 +213,7 @@ func Run(opts Options) *Result {
 	p.Close()
 	cal.close()
 	if r.err != nil || r.exit != 0 {
-		res.Error = fmt.Sprintf("calibration run exited %d (%v): %s", r.exit, r.err, lastLine(r.stderr))
+		res.Error = fmt.Sprintf("calibration run exited %d (%v): %s", r.exit, r.err, brief.LastLine(r.stderr))
 		return res
 	}
 	// No run may take longer than this: three unfaulted runs, every stall in a row, a minute,
@@ -344,7 +342,7 @@ func runCase(opts Options, c Case, plan Plan, bound time.Duration) (cr CaseResul
 	p.Close()
 	cr.Requests, cr.Injected = p.Seen(), p.Injected()
 	cr.Exit, cr.FirstSeconds = r.exit, r.seconds
-	cr.LastErrors = lastLines(r.stderr, 3)
+	cr.LastErrors = brief.LastLines(r.stderr, 3)
 	cr.FirstCounts = reportCounts(r.stdout)
 	cr.Leaks += w.leaks(problem, "faulted run's output", r.stdout, r.stderr)
 	checkOutput(r, "faulted run", bound, problem)
@@ -376,14 +374,14 @@ func runCase(opts Options, c Case, plan Plan, bound time.Duration) (cr CaseResul
 	cr.Leaks += w.leaks(problem, "re-run's output", r.stdout, r.stderr)
 	checkOutput(r, "re-run", bound, problem)
 	if r.exit != 0 {
-		problem("re-run exited %d: %s", r.exit, lastLine(r.stderr))
+		problem("re-run exited %d: %s", r.exit, brief.LastLine(r.stderr))
 	}
 	cr.Lost, cr.Duplicates, cr.Mismatched = w.checkVault(r.stdout, problem)
 
 	a := w.run(opts.Bin, time.Minute, w.vault.Addr, "audit", "verify", "--audit-log", auditLog)
 	cr.AuditVerifyExit = a.exit
 	if a.exit != 0 {
-		problem("secretshift audit verify after the re-run exited %d: %s", a.exit, lastLine(a.stderr))
+		problem("secretshift audit verify after the re-run exited %d: %s", a.exit, brief.LastLine(a.stderr))
 	}
 	cr.Leaks += w.leaks(problem, "audit verify output", a.stdout, a.stderr)
 	cr.Leaks += w.leakedInFiles(problem)
@@ -435,43 +433,17 @@ func (w *workspace) checkVault(stdout []byte, problem func(string, ...any)) (los
 			}
 		}
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	var lostN, dupN, diffN, unread []string
-	var readErr error
-	for _, s := range w.secrets {
+	want := make([]vaultkv.Want, len(w.secrets))
+	for i, s := range w.secrets {
 		path := s.Namespace + "/" + s.Name
 		if addr, ok := targets[s.Ref()]; ok {
 			path = strings.TrimPrefix(addr, "secret/")
 		}
-		e, err := w.vault.Read(client, path)
-		switch {
-		case errors.Is(err, vaultkv.ErrNotStored):
-			lostN = append(lostN, s.Ref())
-			continue
-		case err != nil:
-			unread, readErr = append(unread, s.Ref()), err
-			continue
-		}
-		if e.CurrentVersion != 1 || e.Versions != 1 {
-			dupN = append(dupN, fmt.Sprintf("%s (current version %d, %d versions)", s.Ref(), e.CurrentVersion, e.Versions))
-		}
-		if !e.SameValues(s.Data) {
-			diffN = append(diffN, s.Ref())
-		}
+		want[i] = vaultkv.Want{Ref: s.Ref(), Path: path, Data: s.Data}
 	}
-	if len(unread) > 0 {
-		problem("%d Secrets could not be read from vault (last error: %v): %s", len(unread), readErr, names(unread))
-	}
-	if len(lostN) > 0 {
-		problem("%d Secrets lost (nothing in vault): %s", len(lostN), names(lostN))
-	}
-	if len(dupN) > 0 {
-		problem("%d Secrets at a version above 1 (written twice): %s", len(dupN), names(dupN))
-	}
-	if len(diffN) > 0 {
-		problem("%d Secrets differ from the source: %s", len(diffN), names(diffN))
-	}
-	return len(lostN), len(dupN), len(diffN)
+	f := w.vault.Check(want)
+	f.Report(problem)
+	return len(f.Lost), len(f.Twice), len(f.Differ)
 }
 
 // leaks counts the canary values, in clear or base64, in outs.
@@ -513,36 +485,4 @@ func (w *workspace) leakedInFiles(problem func(string, ...any)) int {
 		return nil
 	})
 	return n
-}
-
-// names lists up to five Secret names, sorted.
-func names(refs []string) string {
-	refs = slices.Clone(refs)
-	sort.Strings(refs)
-	if len(refs) > 5 {
-		return strings.Join(refs[:5], ", ") + fmt.Sprintf(" and %d more", len(refs)-5)
-	}
-	return strings.Join(refs, ", ")
-}
-
-// lastLines is the last n non-empty lines of b.
-func lastLines(b []byte, n int) []string {
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	if len(out) > n {
-		out = out[len(out)-n:]
-	}
-	return out
-}
-
-func lastLine(b []byte) string {
-	l := lastLines(b, 1)
-	if len(l) == 0 {
-		return ""
-	}
-	return l[0]
 }
