@@ -16,11 +16,9 @@ package faults
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -448,41 +446,11 @@ func (w *workspace) checkVault(stdout []byte, problem func(string, ...any)) (los
 
 // leaks counts the canary values, in clear or base64, in outs.
 func (w *workspace) leaks(problem func(string, ...any), what string, outs ...[]byte) int {
-	n := 0
-	for _, c := range w.canary {
-		b64 := []byte(base64.StdEncoding.EncodeToString(c))
-		for _, o := range outs {
-			if bytes.Contains(o, c) || bytes.Contains(o, b64) {
-				n++
-			}
-		}
-	}
-	if n > 0 {
-		problem("%d canary values in the %s", n, what)
-	}
-	return n
+	return brief.Leaks(w.canary, problem, what, outs...)
 }
 
 // leakedInFiles looks for canary values in every file the runs left (audit log, journal),
-// but the corpus and the server's own log.
+// but the corpus.
 func (w *workspace) leakedInFiles(problem func(string, ...any)) int {
-	n := 0
-	_ = filepath.WalkDir(w.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if d.IsDir() {
-			if p == filepath.Join(w.dir, "in") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err == nil {
-			rel, _ := filepath.Rel(w.dir, p)
-			n += w.leaks(problem, "file "+rel, b)
-		}
-		return nil
-	})
-	return n
+	return brief.LeaksInFiles(w.canary, problem, w.dir, filepath.Join(w.dir, "in"))
 }
