@@ -20,14 +20,15 @@ type CrashOptions struct {
 	Tools string
 }
 
-// CrashSection runs the crash trials (package crash) against Vault, SOPS and Sealed Secrets.
+// CrashSection runs the crash trials (package crash) against Vault, SOPS, Sealed Secrets and
+// Azure Key Vault.
 // bin is the secretshift binary under test, scratch a folder for the trials' working folders.
 // Each trial is a case; it passes when the re-run completed and nothing was lost, written
 // twice, changed, or left unbalanced in the audit trail.
 func CrashSection(bin, scratch string, o CrashOptions) Section {
 	start := time.Now()
 	s := Section{Name: "crash", Title: "Crash trials", Pass: true,
-		Ran: fmt.Sprintf("For Vault (vault-testserver on 127.0.0.1), SOPS files and Sealed Secrets files (sealed offline for a fresh %d-bit controller key and self-signed certificate per run): %d trials each, seed %d. Each trial migrates a fresh corpus of %d Secret manifests (binary values, odd key names) into a fresh store with `secretshift migrate`, SIGKILLs it at a seeded moment uniformly between 5%% and 95%% of an uncrashed calibration run, runs the same command again to completion, then checks: every Secret in the store (lost), one version only (Vault metadata; SOPS and Sealed Secrets: one migrate.write success record), values byte-exact (Vault: every entry read over HTTP and decoded; Sealed Secrets: every file unsealed with the controller library and the private key; all: `secretshift verify` exit 0, for Sealed Secrets with `--sealed-private-key`), for Sealed Secrets an output folder with no stray (temporary) file and a kustomization.yaml listing exactly the SealedSecret files present, `secretshift audit verify` exit 0, and the audit trail naming every write exactly once as done (migrate.write success, or migrate.verify written_by_earlier_run).", crash.SealedKeyBits, o.Trials, o.Seed, o.Secrets)}
+		Ran: fmt.Sprintf("For Vault (vault-testserver on 127.0.0.1), SOPS files, Sealed Secrets files (sealed offline for a fresh %d-bit controller key and self-signed certificate per run) and Azure Key Vault (the Key Vault test server of internal/testenv/akv on 127.0.0.1 over HTTPS, signed in with a client secret through its token endpoint; per-key layout, --azure-name '%s', --azure-write-rate 0): %d trials each, seed %d. Each trial migrates a fresh corpus of %d Secret manifests (binary values, odd key names) into a fresh store with `secretshift migrate`, SIGKILLs it at a seeded moment uniformly between 5%% and 95%% of an uncrashed calibration run, runs the same command again to completion, then checks: every Secret in the store (lost), one version only (Vault metadata; Key Vault: one version of every key's secret, listed with the azsecrets SDK; SOPS and Sealed Secrets: one migrate.write success record), values byte-exact (Vault: every entry read over HTTP and decoded; Key Vault: every key's secret read with the SDK and decoded as its content type says; Sealed Secrets: every file unsealed with the controller library and the private key; all: `secretshift verify` exit 0, for Sealed Secrets with `--sealed-private-key`), for Sealed Secrets an output folder with no stray (temporary) file and a kustomization.yaml listing exactly the SealedSecret files present, `secretshift audit verify` exit 0, and the audit trail naming every write exactly once as done (migrate.write success, or migrate.verify written_by_earlier_run).", crash.SealedKeyBits, crash.AzureName, o.Trials, o.Seed, o.Secrets)}
 	var md strings.Builder
 	var results []*crash.Result
 	for _, store := range crash.Stores {

@@ -1,9 +1,10 @@
 // Package crash runs crash trials: a real migration (the secretshift binary) into a fresh
 // store is killed with SIGKILL at a random moment, the same command is run again to
 // completion, and the outcome is checked against the source: no Secret lost, none written
-// twice (Vault: version 1 only), every value byte-exact (`secretshift verify`, and for Vault a
-// direct read of every entry, for Sealed Secrets an unseal of every file with the trial's
-// controller key), the audit log verifies, and it names every write exactly once.
+// twice (Vault and Key Vault: version 1 only), every value byte-exact (`secretshift verify`,
+// and for Vault and Key Vault a direct read of every entry, for Sealed Secrets an unseal of
+// every file with the trial's controller key), the audit log verifies, and it names every
+// write exactly once.
 //
 // The kill moment is drawn from a seed, uniformly between 5% and 95% of the duration of an
 // uncrashed calibration run of the same size, so a failing trial can be repeated. Results
@@ -38,13 +39,14 @@ type Store string
 
 // The stores crash trials run against.
 const (
-	Vault  Store = "vault"
-	SOPS   Store = "sops"
-	Sealed Store = "sealed"
+	Vault   Store = "vault"
+	SOPS    Store = "sops"
+	Sealed  Store = "sealed"
+	AzureKV Store = "azurekv"
 )
 
 // Stores lists them in report order.
-var Stores = []Store{Vault, SOPS, Sealed}
+var Stores = []Store{Vault, SOPS, Sealed, AzureKV}
 
 // Options say what to run.
 type Options struct {
@@ -96,9 +98,9 @@ type Trial struct {
 	// RerunExit and RerunCounts are the exit status and the report counts of the re-run.
 	RerunExit   int            `json:"rerunExit"`
 	RerunCounts map[string]int `json:"rerunCounts"`
-	// Lost Secrets have no entry in the store; Duplicates have more than one version (Vault)
-	// or, in a file store (SOPS, Sealed Secrets), more than one migrate.write success record;
-	// Mismatched differ from the source.
+	// Lost Secrets have no entry in the store; Duplicates have more than one version (Vault;
+	// Key Vault: the secret of any of their keys) or, in a file store (SOPS, Sealed Secrets),
+	// more than one migrate.write success record; Mismatched differ from the source.
 	Lost       int `json:"lost"`
 	Duplicates int `json:"duplicates"`
 	Mismatched int `json:"mismatched"`
@@ -169,6 +171,7 @@ type workspace struct {
 	secrets []*Secret
 	store   Store
 	vault   *vaultkv.Server
+	akv     *akvStore
 	sealed  *sealedKey
 	env     []string
 	tools   string
@@ -191,6 +194,14 @@ func newWorkspace(opts Options, store Store, dir string, seed uint64) (*workspac
 		w.vault = v
 		w.env = append(w.env, "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.Token)
 	}
+	if store == AzureKV {
+		a, env, err := startAKV(dir)
+		if err != nil {
+			return nil, err
+		}
+		w.akv = a
+		w.env = append(w.env, env...)
+	}
 	if store == Sealed {
 		k, err := newSealedKey(filepath.Join(dir, "sealed-key"))
 		if err != nil {
@@ -204,6 +215,9 @@ func newWorkspace(opts Options, store Store, dir string, seed uint64) (*workspac
 func (w *workspace) close() {
 	if w.vault != nil {
 		w.vault.Stop()
+	}
+	if w.akv != nil {
+		w.akv.close()
 	}
 }
 
@@ -233,6 +247,8 @@ func (w *workspace) storeFlags() []string {
 		return []string{"--sops-out", "out"}
 	case Sealed:
 		return []string{"--sealed-out", "out", "--sealed-cert", w.sealed.certFile}
+	case AzureKV:
+		return []string{"--azure-name", AzureName, "--azure-write-rate", "0"}
 	}
 	return nil
 }
@@ -370,6 +386,8 @@ func trial(opts Options, store Store, n int, seed uint64, frac float64, after ti
 		w.checkSOPS(&t, targets, writes, problem)
 	case Sealed:
 		w.checkSealed(&t, targets, writes, problem)
+	case AzureKV:
+		w.checkAzureKV(&t, targets, problem)
 	}
 
 	if t.VerifyExit, _, stderr, err = w.run(opts.Bin, w.verifyArgs()...); err != nil || t.VerifyExit != 0 {
