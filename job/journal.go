@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -28,11 +29,17 @@ type Journal struct {
 	w       *bufio.Writer
 	entries map[string]JournalEntry
 	runs    map[string]bool // runs of this job, from their "run" lines
-	dirty   bool
-	stop    chan struct{}
-	stopped chan struct{}
-	closed  bool
-	err     error
+	// unended: the last run of this job before this one began and did not end (no "end"
+	// line after its "run" line): it stopped part-way, and this run resumes it.
+	unended bool
+	// resumed are the runs since the last end, resumedSince the time the first of them began.
+	resumed      []string
+	resumedSince time.Time
+	dirty        bool
+	stop         chan struct{}
+	stopped      chan struct{}
+	closed       bool
+	err          error
 }
 
 // State is how far an item of a job got. The journal's lines carry it.
@@ -47,6 +54,8 @@ const (
 	StateVerified State = "verified"
 	// StateFailed: the item failed; the next run tries it again.
 	StateFailed State = "failed"
+	// StateEnd marks the line a run writes when it has done the whole job (it has no Ref).
+	StateEnd State = "end"
 )
 
 // Key names one item of a job in its journal: the object, where it goes, and the keyed
@@ -151,6 +160,13 @@ func (j *Journal) load() error {
 		switch {
 		case e.State == StateRun && e.Run != "":
 			j.runs[e.Run] = true
+			if !j.unended {
+				j.resumed, j.resumedSince = nil, e.Time
+			}
+			j.unended = true
+			j.resumed = append(j.resumed, e.Run)
+		case e.State == StateEnd:
+			j.unended = false
 		case e.Ref != "":
 			j.entries[e.Ref] = e
 		}
@@ -175,6 +191,39 @@ func (j *Journal) Begin(runID string) error {
 		return fmt.Errorf("write journal %s: %w", j.path, j.err)
 	}
 	return nil
+}
+
+// End records, durably, that run runID did the whole job: the next run of the same job starts
+// it anew instead of resuming it (see Resuming). A job whose items are done once and for all
+// (a migration) needs no end; one that is done again on purpose (a rotation) does.
+func (j *Journal) End(runID string) error {
+	if j == nil || runID == "" {
+		return nil
+	}
+	b, _ := json.Marshal(JournalEntry{Time: time.Now().UTC(), State: StateEnd, Run: runID})
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.w.Write(b)
+	j.w.WriteByte('\n')
+	j.dirty = true
+	j.flushLocked()
+	if j.err != nil {
+		return fmt.Errorf("write journal %s: %w", j.path, j.err)
+	}
+	return nil
+}
+
+// Resuming reports whether the last run of this job before this one stopped before its End:
+// this run then resumes it, and what that run did is done.
+func (j *Journal) Resuming() bool { return j != nil && j.unended }
+
+// Resumed returns, when this run resumes the job, the runs since the last End and the time
+// the first of them began: entries marked since then are the resumed job's.
+func (j *Journal) Resumed() (runs []string, since time.Time) {
+	if !j.Resuming() {
+		return nil, time.Time{}
+	}
+	return slices.Clone(j.resumed), j.resumedSince
 }
 
 // EarlierRun reports whether runID is a run that worked on this job before this one.

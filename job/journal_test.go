@@ -59,3 +59,46 @@ func TestJournalAfterATornLine(t *testing.T) {
 		t.Error("run-2's verified entry was lost")
 	}
 }
+
+// A run that ends its job makes the next run of the same job start anew; a run that stops
+// before its end makes the next one resume it, with the runs since the last end.
+func TestJournalEndAndResume(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *Journal {
+		j, err := OpenJournal(dir, "job")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	j := open()
+	if j.Resuming() {
+		t.Fatal("a new journal resumes")
+	}
+	j.Begin("run-1")
+	j.Mark(Key{Ref: "a", Target: "a"}, StateVerified, "2")
+	if err := j.End("run-1"); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+
+	j = open()
+	if j.Resuming() {
+		t.Error("the run after an ended run resumes it")
+	}
+	j.Begin("run-2") // stops before its end
+	j.Close()
+	j = open()
+	j.Begin("run-3") // stops too
+	j.Close()
+
+	j = open()
+	defer j.Close()
+	runs, since := j.Resumed()
+	if !j.Resuming() || len(runs) != 2 || runs[0] != "run-2" || runs[1] != "run-3" {
+		t.Fatalf("after two runs without an end: resuming %v, runs %v; want run-2 and run-3", j.Resuming(), runs)
+	}
+	if last, _ := j.Last(Key{Ref: "a", Target: "a"}); !last.Time.Before(since) {
+		t.Errorf("the entry of the ended run (%s) is not before the resumed runs (%s)", last.Time, since)
+	}
+}
