@@ -111,6 +111,11 @@ type Options struct {
 	Recorder job.Recorder
 	// JournalDir keeps the journal of the run (no values).
 	JournalDir string
+	// Promoted, when set, reads the promotions that earlier runs of the job recorded as done
+	// (PromotedFromAuditLog): a run resuming a job that stopped part-way does not record
+	// again, nor rotate again, an entry whose promotion is on record but whose journal line
+	// the crash lost.
+	Promoted func(runIDs []string) (map[string]string, error)
 	RunID      string
 	// Due rotates only entries older than their MaxAge.
 	Due bool
@@ -217,6 +222,12 @@ func Run(ctx context.Context, entries []Entry, opts Options) (*Report, error) {
 			return nil, err
 		}
 		r.journal = j
+		if j.Resuming() && opts.Promoted != nil {
+			runs, _ := j.Resumed()
+			if r.promoted, err = opts.Promoted(runs); err != nil {
+				return nil, err
+			}
+		}
 	}
 	// Entries are independent: they go through their steps concurrently (the audit log
 	// commits concurrent records together), and the report lists them in address order.
@@ -236,6 +247,12 @@ func Run(ctx context.Context, entries []Entry, opts Options) (*Report, error) {
 	}
 	slices.SortFunc(rep.Items, func(a, b *ItemReport) int { return strings.Compare(a.Target.String(), b.Target.String()) })
 	rep.Duration = opts.Now().Sub(rep.Started).Round(time.Millisecond).String()
+	if r.journal != nil && err == nil && rep.Counts[ResultFailed]+rep.Counts[ResultConflict]+rep.Counts[ResultRolledBack] == 0 {
+		// Every entry is rotated (a restart that failed is reported, and not retried by
+		// resuming): the next run of this job rotates anew. Until then, a run of the same job
+		// resumes this one, and what this one rotated is done.
+		err = r.journal.End(opts.RunID)
+	}
 	if r.journal != nil {
 		if cerr := r.journal.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -247,6 +264,9 @@ func Run(ctx context.Context, entries []Entry, opts Options) (*Report, error) {
 type runner struct {
 	opts    Options
 	journal *job.Journal
+	// promoted is, by address, the version whose promotion earlier runs of the job recorded
+	// as done, when this run resumes the job.
+	promoted map[string]string
 }
 
 // rotate takes one entry through the steps. The returned error is an audit failure, which
@@ -289,6 +309,18 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 	if last, ok := r.journalLast(k); ok && last.State != job.StateVerified && last.State != StateRolledBack {
 		it.Resumed = string(last.State)
 	}
+	last, _ := r.journal.Last(k)
+	_, since := r.journal.Resumed()
+	verified := last.State == job.StateVerified && last.Version == cur.Version && last.Target == t.String() && !last.Time.Before(since)
+	if r.journal.Resuming() && (verified || (r.promoted[t.Address] == cur.Version && cur.Version != "")) {
+		// An earlier run of this job, which stopped before the end, rotated the entry, read
+		// it back and recorded it (its journal says so, or the audit log does when the crash
+		// lost the journal's line): what the store holds is that rotation. Rotating again
+		// would make a second version the command did not ask for.
+		it.Resumed, it.Result, it.Version, it.NewFingerprint = string(job.StateVerified), ResultRotated, cur.Version, it.OldFingerprint
+		it.Reason = "rotated by an earlier run of this job, which stopped before the end"
+		return it, nil
+	}
 	if r.journal != nil {
 		// An earlier run of this job promoted the entry and stopped before its outcome was on
 		// record (killed while reading it back): what the store holds now is that run's
@@ -299,8 +331,11 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		// of the run that wrote says it, when
 		// the journal, for this entry, last speaks of another version (a step taken on the
 		// version before, or a rotation verified before that).
+		// The store's record counts only when it describes what is stored: Vault's custom
+		// metadata is written before the data, so a run killed between the two leaves the
+		// record of a rotation that never reached the store.
 		byEarlier := cur.Job == providers.JobRotate && cur.RunID != "" && cur.RunID != r.opts.RunID && r.journal.EarlierRun(cur.RunID) &&
-			last.Version != cur.Version
+			last.Version != cur.Version && cur.Fingerprint == it.OldFingerprint
 		if written || byEarlier {
 			it.Resumed, it.Result, it.Version, it.NewFingerprint = string(job.StateWritten), ResultRotated, cur.Version, it.OldFingerprint
 			it.Reason = "promoted by an earlier run, which stopped before recording it"

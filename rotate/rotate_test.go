@@ -469,3 +469,67 @@ func TestStaleCopiesAreNamed(t *testing.T) {
 		t.Error("the reason shows a value")
 	}
 }
+
+// A run that resumes a job stopped part-way does not rotate again an entry the stopped run
+// rotated (its journal says verified at the current version); once a run ends the job, the
+// next run rotates anew.
+func TestResumedRunDoesNotRotateAgain(t *testing.T) {
+	f := newFixture(t)
+	e := Entry{Target: f.t, Keys: []Key{passwordKey(t, "password")}}
+	ctx := context.Background()
+	if _, err := Run(ctx, []Entry{e}, f.opts); err != nil {
+		t.Fatal(err)
+	}
+	rotated := f.current(t).Version
+	// A later run of the job that rotated the entry and was killed before its end: its end
+	// line is taken out of the journal.
+	if _, err := Run(ctx, []Entry{e}, withRun(f.opts, "killed-run")); err != nil {
+		t.Fatal(err)
+	}
+	after := f.current(t).Version
+	if after == rotated {
+		t.Fatal("the killed run's rotation did not happen")
+	}
+	stripEnd(t, f.opts.JournalDir)
+
+	rep, err := Run(ctx, []Entry{e}, withRun(f.opts, "resuming-run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := rep.Items[0]; it.Result != ResultRotated || it.Resumed != string(job.StateVerified) || f.current(t).Version != after {
+		t.Fatalf("resuming run: %+v, version %s; want the entry left at %s", it, f.current(t).Version, after)
+	}
+	if _, err := Run(ctx, []Entry{e}, withRun(f.opts, "next-week")); err != nil {
+		t.Fatal(err)
+	}
+	if f.current(t).Version == after {
+		t.Error("the run after an ended job did not rotate")
+	}
+}
+
+func withRun(o Options, id string) Options { o.RunID = id; return o }
+
+// stripEnd removes the journal's "end" lines after its last "run" line, as a kill before the
+// end leaves it.
+func stripEnd(t *testing.T, dir string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.SplitAfter(string(b), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(lines[i], `"state":"run"`) {
+				break
+			}
+			if strings.Contains(lines[i], `"state":"end"`) {
+				lines = append(lines[:i], lines[i+1:]...)
+			}
+		}
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

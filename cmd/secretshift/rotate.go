@@ -199,6 +199,7 @@ func runRotate(ctx context.Context, f *factory, o *rotateOptions, args []string)
 	entries = inShard(f, shard, entries)
 	opts := rotate.Options{Provider: p, Fingerprinter: fp, JournalDir: o.store.JournalDir, RunID: newRunID(),
 		Due: o.Due, DryRun: o.DryRun, Logger: f.logger(), Limits: o.limits()}
+	opts.Promoted = rotate.PromotedFromAuditLog(o.store.audit.Log)
 	if o.Restart { // a dry run checks that the cluster can follow (Consumers.Check)
 		if opts.Consumers, err = newClusterConsumers(f, fp, o.Rollout); err != nil {
 			return err
@@ -396,6 +397,7 @@ func runRotatePolicy(ctx context.Context, f *factory, o *rotateOptions, args []s
 	for _, name := range names {
 		opts := rotate.Options{Provider: stores[name], Fingerprinter: fp, Recorder: recorder, JournalDir: o.store.JournalDir, RunID: runID,
 			Due: o.Due, DryRun: o.DryRun, Logger: f.logger(), Consumers: consumers, Limits: o.limits()}
+		opts.Promoted = rotate.PromotedFromAuditLog(o.store.audit.Log)
 		rep, err := rotate.Run(ctx, byStore[name], opts)
 		if rep != nil {
 			total.Job = rep.Job
