@@ -43,10 +43,13 @@ const (
 	SOPS    Store = "sops"
 	Sealed  Store = "sealed"
 	AzureKV Store = "azurekv"
+	// Rotate is not a store but a rotation into Vault: the corpus is migrated into Vault
+	// uncrashed, then `secretshift rotate --policy` is the command killed and run again.
+	Rotate Store = "rotate"
 )
 
 // Stores lists them in report order.
-var Stores = []Store{Vault, SOPS, Sealed, AzureKV}
+var Stores = []Store{Vault, SOPS, Sealed, AzureKV, Rotate}
 
 // Options say what to run.
 type Options struct {
@@ -152,7 +155,7 @@ func Run(opts Options, store Store) *Result {
 func checkTools(tools string, store Store) error {
 	var need string
 	switch store {
-	case Vault:
+	case Vault, Rotate:
 		need = "vault-testserver"
 	case SOPS:
 		need = "sops"
@@ -186,7 +189,7 @@ func newWorkspace(opts Options, store Store, dir string, seed uint64) (*workspac
 		return nil, err
 	}
 	w.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir()}
-	if store == Vault {
+	if store == Vault || store == Rotate {
 		v, err := vaultkv.Start(filepath.Join(opts.Tools, "vault-testserver"), dir, "crash-trial-token")
 		if err != nil {
 			return nil, err
@@ -283,14 +286,17 @@ func runOnce(opts Options, store Store, dir string, seed uint64) (time.Duration,
 		return 0, err
 	}
 	defer w.close()
+	if err := w.prepare(opts.Bin); err != nil {
+		return 0, err
+	}
 	start := time.Now()
-	code, _, stderr, err := w.run(opts.Bin, w.migrateArgs()...)
+	code, _, stderr, err := w.run(opts.Bin, w.args()...)
 	d := time.Since(start)
 	if err != nil {
 		return 0, err
 	}
 	if code != 0 {
-		return 0, fmt.Errorf("secretshift migrate exited %d: %s", code, firstLine(stderr))
+		return 0, fmt.Errorf("secretshift %s exited %d: %s", w.args()[0], code, firstLine(stderr))
 	}
 	return d, nil
 }
@@ -309,11 +315,15 @@ func trial(opts Options, store Store, n int, seed uint64, frac float64, after ti
 		return t
 	}
 	defer w.close()
+	if err := w.prepare(opts.Bin); err != nil {
+		problem("set up: %v", err)
+		return t
+	}
 
 	// The killed run.
-	cmd, _, _ := w.command(opts.Bin, w.migrateArgs()...)
+	cmd, _, _ := w.command(opts.Bin, w.args()...)
 	if err := cmd.Start(); err != nil {
-		problem("start secretshift migrate: %v", err)
+		problem("start secretshift %s: %v", w.args()[0], err)
 		return t
 	}
 	timer := time.AfterFunc(after, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
@@ -326,11 +336,15 @@ func trial(opts Options, store Store, n int, seed uint64, frac float64, after ti
 	}
 	t.JournalLines = countJournalLines(filepath.Join(w.dir, "journal"))
 	if b, err := os.ReadFile(filepath.Join(w.dir, auditLog)); err == nil {
-		t.WritesRecorded = bytes.Count(b, []byte(`"action":"migrate.write","outcome":"success"`))
+		t.WritesRecorded = bytes.Count(b, w.doneRecord())
+	}
+	if store == Rotate {
+		w.rerunRotation(opts.Bin, &t, problem)
+		return t
 	}
 
 	// The re-run, to completion.
-	code, out, stderr, err := w.run(opts.Bin, w.migrateArgs()...)
+	code, out, stderr, err := w.run(opts.Bin, w.args()...)
 	t.RerunExit = code
 	if err != nil {
 		problem("re-run: %v", err)

@@ -147,27 +147,38 @@ func escapePath(p string) string {
 	return strings.Join(parts, "/")
 }
 
-// SameValues says whether the KV data of e are exactly the Secret's values, decoding the keys
-// the base64 marker names ("*" for all), as providers/vault stores them.
-func (e *Entry) SameValues(want map[string][]byte) bool {
-	if len(e.data) != len(want) {
-		return false
-	}
+// Values are the KV data of e as bytes, decoding the keys the base64 marker names ("*" for
+// all), as providers/vault stores them.
+func (e *Entry) Values() (map[string][]byte, error) {
 	encoded := strings.Split(e.base64Keys, ",")
-	for k, v := range want {
-		s, ok := e.data[k].(string)
+	out := make(map[string][]byte, len(e.data))
+	for k, v := range e.data {
+		s, ok := v.(string)
 		if !ok {
-			return false
+			return nil, fmt.Errorf("key %q holds no string", k)
 		}
 		got := []byte(s)
 		if e.base64Keys == "*" || slices.Contains(encoded, k) {
 			raw, err := base64.StdEncoding.DecodeString(s)
 			if err != nil {
-				return false
+				return nil, fmt.Errorf("key %q is marked base64 but is not", k)
 			}
 			got = raw
 		}
-		if string(got) != string(v) {
+		out[k] = got
+	}
+	return out, nil
+}
+
+// SameValues says whether the KV data of e are exactly the Secret's values.
+func (e *Entry) SameValues(want map[string][]byte) bool {
+	got, err := e.Values()
+	if err != nil || len(got) != len(want) {
+		return false
+	}
+	for k, v := range want {
+		g, ok := got[k]
+		if !ok || string(g) != string(v) {
 			return false
 		}
 	}
