@@ -11,7 +11,11 @@
 // values stay current until then. The cost: a run killed between the set hook and promotion
 // loses the new values it had set; the store still holds the previous ones, and the next run
 // (its journal says where the earlier one stopped) rotates again from the start, so set hooks
-// must be able to run again (set the credential to whatever value they are given). Stores
+// must be able to run again (set the credential to whatever value they are given). A whole
+// run killed part-way is resumed by the next run of the same job (the same entries in the
+// same store): what the killed run rotated, by its journal or, where the crash lost the
+// journal's last lines, by its audit records, is done and not rotated again. A run after
+// which no entry failed ends the job in its journal, and the next run rotates anew. Stores
 // that keep versions (Vault) keep the previous version readable after promotion, and Rollback
 // makes it current again.
 //
