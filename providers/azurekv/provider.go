@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/secretshift/secretshift/providers"
@@ -237,8 +240,15 @@ func (p *Provider) set(ctx context.Context, t providers.Target, m member, tags m
 	params := azsecrets.SetSecretParameters{Value: &value, ContentType: &ct, Tags: sdkTags(tags)}
 	delay := 250 * time.Millisecond
 	deadline := time.Now().Add(p.recoverWait)
+	wctx := policy.WithRetryOptions(ctx, writeRetryOptions(p.retries()))
 	for {
-		_, err := p.client.SetSecret(ctx, m.name, params, nil)
+		_, err := p.client.SetSecret(wctx, m.name, params, nil)
+		if err != nil && ambiguous(err) && p.landed(ctx, m.name, value, tags) {
+			// The write applied and its answer was lost: it is done, and sending it again
+			// would add a second version.
+			p.debug("write landed though its answer was lost", "name", m.name, "generation", tags[tagGeneration])
+			err = nil
+		}
 		if err == nil {
 			p.mu.Lock()
 			if p.cat != nil {
@@ -269,6 +279,46 @@ func (p *Provider) set(ctx context.Context, t providers.Target, m member, tags m
 		}
 		return classify(err)
 	}
+}
+
+// ambiguous says whether a failed write may have applied: the request went out and no answer
+// said it was refused (a cut or reset connection, a 500, 502 or 504).
+func ambiguous(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if re, ok := responseError(err); ok {
+		switch re.StatusCode {
+		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	var op *net.OpError
+	return !errors.As(err, &op) || op.Op != "dial"
+}
+
+// landed reads the latest version of name and says whether it is the write of value with
+// tags (the same generation and fingerprint): a write whose answer was lost.
+func (p *Provider) landed(ctx context.Context, name, value string, tags map[string]string) bool {
+	r, err := p.client.GetSecret(ctx, name, "", nil)
+	if err != nil || r.Value == nil || *r.Value != value {
+		return false
+	}
+	for _, k := range []string{tagGeneration, tagFingerprint} {
+		if got := r.Tags[k]; got == nil || *got != tags[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// retries is --azure-max-retries as azcore takes it (below zero: none).
+func (p *Provider) retries() int {
+	if p.throttle == nil || p.throttle.maxRetries <= 0 {
+		return -1
+	}
+	return p.throttle.maxRetries
 }
 
 // recoverName recovers a soft-deleted name and waits until the recovery is visible: right

@@ -2,7 +2,9 @@ package azurekv
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -131,4 +133,26 @@ func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(r
 // 502, 503 and 504 and on transport errors.
 func retryOptions(maxRetries int) policy.RetryOptions {
 	return policy.RetryOptions{MaxRetries: int32(maxRetries), RetryDelay: time.Second, MaxRetryDelay: time.Minute}
+}
+
+// writeRetryOptions are retryOptions for a write (a PUT of a new version), which Key Vault does
+// not make idempotent: a write sent again after its answer was lost would add a second version
+// of the same value. It is retried only when the vault cannot have applied it: answered 408,
+// 429 or 503, or never reached (the connection was refused). Any other failure (a reset or a
+// cut answer after the request went out, a 500, 502 or 504) is left to the caller, which reads
+// the secret to learn whether the write landed (landed).
+func writeRetryOptions(maxRetries int) policy.RetryOptions {
+	o := retryOptions(maxRetries)
+	o.ShouldRetry = func(resp *http.Response, err error) bool {
+		if resp != nil {
+			switch resp.StatusCode {
+			case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+				return true
+			}
+			return false
+		}
+		var op *net.OpError
+		return errors.As(err, &op) && op.Op == "dial"
+	}
+	return o
 }
