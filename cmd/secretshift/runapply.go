@@ -55,6 +55,11 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		if errors.Is(err, context.Canceled) && rep != nil {
 			return withCode(ExitCancelled, f.runInterrupted(rep))
 		}
+		if errors.Is(err, providers.ErrBusy) && !strings.Contains(err.Error(), "run the same command again") {
+			// The store refused every further write the same way (throttled past the
+			// retries, unavailable, held by another run): the run stopped part-way.
+			return fmt.Errorf("%w\nthe run stopped part-way: %s; what was written is on record, so run the same command again later to finish (nothing is written twice)", err, doneSoFar(rep))
+		}
 		return err
 	}
 	if rep.Resumed > 0 {
@@ -94,6 +99,20 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		return withCode(ExitPartial, fmt.Errorf("%d Secret(s) not migrated (see the report)\n%s", rep.Counts[migrate.ResultFailed]+rep.Counts[migrate.ResultConflict], strings.Join(hints, "\n")))
 	}
 	return nil
+}
+
+// doneSoFar says how many Secrets a run that stopped had done, as far as its report knows.
+func doneSoFar(rep *migrate.Report) string {
+	if rep == nil {
+		return "the Secrets done before it are in the audit log and the journal"
+	}
+	done := 0
+	for _, it := range rep.Items {
+		if it.Result != "" && it.Result != migrate.ResultFailed && it.Result != migrate.ResultConflict {
+			done++
+		}
+	}
+	return fmt.Sprintf("%d of %d Secrets were done before it", done, len(rep.Items))
 }
 
 // writtenExample returns the address of one target this run wrote, or "".
