@@ -22,8 +22,8 @@ const faultSecrets = 300
 func FaultSection(bin, scratch, tools string) Section {
 	start := time.Now()
 	seed := uint64(time.Now().UnixNano())
-	s := Section{Name: "faults", Title: "Network faults (Vault through a fault proxy)", Pass: true,
-		Ran: fmt.Sprintf("`secretshift migrate --to vault -f CORPUS --audit-log LOG --journal-dir J -o json` of %d Secret manifests (seed %d; every tenth holds a canary value) into a fresh vault-testserver per case, VAULT_ADDR pointing at a reverse proxy on 127.0.0.1 that faults requests: TCP resets, 429 bursts with Retry-After: 1, 503s, 10 s stalls, truncated answers to forwarded requests, the server gone after half of an unfaulted run's requests. Each case checks: the run either exits 0 with every Secret in Vault at version 1 and byte-exact (read from Vault directly, not through the proxy), or exits non-zero with counts and a re-run hint in its last stderr lines; no run outlives a time bound or panics; then the same command with the fault removed (VAULT_ADDR at Vault) exits 0, every Secret present, byte-exact, none at a version above 1, `secretshift audit verify` exits 0; no canary value, in clear or base64, in any output, the audit log or the journal.", faultSecrets, seed)}
+	s := Section{Name: "faults", Title: "Network faults (Vault and Azure Key Vault through a fault proxy)", Pass: true,
+		Ran: fmt.Sprintf("`secretshift migrate --to vault|azurekv -f CORPUS --audit-log LOG --journal-dir J -o json` of %d Secret manifests (seed %d; every tenth holds a canary value) into a fresh store per case — a vault-testserver (VAULT_ADDR pointing at a reverse proxy), or the Key Vault test server of internal/testenv/akv (AZURE_KEYVAULT_URL pointing at the proxy, which serves HTTPS with the server's certificate; per-key layout, --azure-write-rate 0) — with the proxy on 127.0.0.1 that faults requests: TCP resets, 429 bursts with Retry-After: 1, 503s, 10 s stalls, truncated answers to forwarded requests, the server gone after half of an unfaulted run's requests. Each case checks: the run either exits 0 with every Secret in the store at version 1 and byte-exact (read from the store directly, not through the proxy; Key Vault: every key's secret through the azsecrets SDK), or exits non-zero with counts and a re-run hint in its last stderr lines; no run outlives a time bound or panics; then the same command with the fault removed (the address at the store) exits 0, every Secret present, byte-exact, none at a version above 1, `secretshift audit verify` exits 0; no canary value, in clear or base64, in any output, the audit log or the journal.", faultSecrets, seed)}
 	dir := filepath.Join(scratch, "faults")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		s.Pass = false
@@ -31,14 +31,20 @@ func FaultSection(bin, scratch, tools string) Section {
 		return s
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintf(os.Stderr, "faults: %d cases of %d Secrets\n", len(faults.Cases), faultSecrets)
-	res := faults.Run(faults.Options{Bin: bin, Tools: tools, Dir: dir, Secrets: faultSecrets, Seed: seed})
-	s.Cases = len(faults.Cases)
-	s.Passed = res.Passed
-	s.Failed = s.Cases - res.Passed
-	s.Pass = res.Pass()
-	s.Markdown = faultMarkdown(res)
-	s.Details = res
+	var results []*faults.Result
+	var md strings.Builder
+	for _, store := range []string{faults.Vault, faults.AzureKV} {
+		fmt.Fprintf(os.Stderr, "faults: %s, %d cases of %d Secrets\n", store, len(faults.Cases), faultSecrets)
+		res := faults.Run(faults.Options{Store: store, Bin: bin, Tools: tools, Dir: filepath.Join(dir, store), Secrets: faultSecrets, Seed: seed})
+		results = append(results, res)
+		s.Cases += len(faults.Cases)
+		s.Passed += res.Passed
+		s.Failed += len(faults.Cases) - res.Passed
+		s.Pass = s.Pass && res.Pass()
+		fmt.Fprintf(&md, "\n### %s\n\n%s", store, faultMarkdown(res))
+	}
+	s.Markdown = md.String()
+	s.Details = results
 	s.Seconds = time.Since(start).Seconds()
 	return s
 }

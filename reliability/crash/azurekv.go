@@ -23,17 +23,21 @@ import (
 // unique across a corpus's namespaces.
 const AzureName = "{{.Name}}--{{.Key}}"
 
-// akvStore is a Key Vault test server (internal/testenv/akv) running in this process, and an
+// AKV is a Key Vault test server (internal/testenv/akv) running in this process, and an
 // azsecrets client of it that reads what secretshift wrote, as a user's would.
-type akvStore struct {
-	srv    *akv.Server
+type AKV struct {
+	// Server is the test server (its URL, certificate and request log).
+	Server *akv.Server
 	client *azsecrets.Client
 }
 
-// startAKV starts a server without a write limit (the runs pass --azure-write-rate 0: the
+// AzureFlags are the flags of every Key Vault run of the trials and the fault cases.
+var AzureFlags = []string{"--azure-name", AzureName, "--azure-write-rate", "0"}
+
+// StartAKV starts a server without a write limit (the runs pass --azure-write-rate 0: the
 // trials test crashes, not throttling) and returns it with the environment a secretshift
-// process needs to sign in to it and trust its certificate.
-func startAKV(dir string) (*akvStore, []string, error) {
+// process needs to sign in to it and trust its certificate (AZURE_KEYVAULT_URL names it).
+func StartAKV(dir string) (*AKV, []string, error) {
 	srv, err := akv.New(akv.Options{})
 	if err != nil {
 		return nil, nil, err
@@ -52,10 +56,11 @@ func startAKV(dir string) (*akvStore, []string, error) {
 		_ = srv.Close()
 		return nil, nil, err
 	}
-	return &akvStore{srv: srv, client: c}, env, nil
+	return &AKV{Server: srv, client: c}, env, nil
 }
 
-func (a *akvStore) close() { _ = a.srv.Close() }
+// Close stops the server.
+func (a *AKV) Close() { _ = a.Server.Close() }
 
 // akvMember is the Key Vault name of key in the per-key target at address (shop--db--{key}):
 // Key Vault's alphabet is [0-9a-z-] without case, every other character becomes '-'. Written
@@ -82,12 +87,42 @@ type akvFinding struct {
 	err                 error
 }
 
-// checkAzureKV reads every key of every Secret through the azsecrets SDK: the secret must
-// exist, have exactly one version (a per-key target written twice, or a generation written
-// again after the kill, has two), and hold the source's value byte for byte (base64 content
-// decoded as its content type says).
+// AKVFound is what AKV.Check found wrong, by Secret (namespace/name).
+type AKVFound struct {
+	Lost, Twice, Differ, Unread []string
+	ReadErr                     error
+}
+
+// Report passes each kind of finding to problem, with counts and up to five names.
+func (f AKVFound) Report(problem func(string, ...any)) {
+	if len(f.Unread) > 0 {
+		problem("%d Secrets could not be read from key vault (last error: %v): %s", len(f.Unread), f.ReadErr, brief.Names(f.Unread))
+	}
+	if len(f.Lost) > 0 {
+		problem("%d Secrets lost (a key with no key vault secret): %s", len(f.Lost), brief.Names(f.Lost))
+	}
+	if len(f.Twice) > 0 {
+		problem("%d Secrets with a key vault secret of more than one version (written twice): %s", len(f.Twice), brief.Names(f.Twice))
+	}
+	if len(f.Differ) > 0 {
+		problem("%d Secrets differ from the source in key vault: %s", len(f.Differ), brief.Names(f.Differ))
+	}
+}
+
+// checkAzureKV checks a trial's store (AKV.Check).
 func (w *workspace) checkAzureKV(t *Trial, targets map[string]string, problem func(string, ...any)) {
-	found := make([]akvFinding, len(w.secrets))
+	f := w.akv.Check(w.secrets, targets)
+	t.Lost, t.Duplicates, t.Mismatched = len(f.Lost)+len(f.Unread), len(f.Twice), len(f.Differ)
+	f.Report(problem)
+}
+
+// Check reads every key of every Secret through the azsecrets SDK: the secret must exist,
+// have exactly one version (a per-key target written twice, or a generation written again
+// after a kill, has two), and hold the source's value byte for byte (base64 content decoded
+// as its content type says). targets are the per-key addresses by Secret, from a run's
+// report; a Secret without one is looked for at its default address under AzureName.
+func (a *AKV) Check(secrets []*Secret, targets map[string]string) AKVFound {
+	found := make([]akvFinding, len(secrets))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range 8 {
@@ -95,55 +130,42 @@ func (w *workspace) checkAzureKV(t *Trial, targets map[string]string, problem fu
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				s := w.secrets[i]
+				s := secrets[i]
 				addr, ok := targets[s.Ref()]
 				if !ok {
 					addr = strings.ToLower(s.Name) + "--{key}"
 				}
-				found[i] = w.akv.checkSecret(addr, s.Data)
+				found[i] = a.checkSecret(addr, s.Data)
 			}
 		}()
 	}
-	for i := range w.secrets {
+	for i := range secrets {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
 
-	var lost, twice, differ, unread []string
-	var lastErr error
+	var out AKVFound
 	for i, f := range found {
-		ref := w.secrets[i].Ref()
+		ref := secrets[i].Ref()
 		switch {
 		case f.err != nil:
-			unread, lastErr = append(unread, ref), f.err
+			out.Unread, out.ReadErr = append(out.Unread, ref), f.err
 		case f.lost:
-			lost = append(lost, ref)
+			out.Lost = append(out.Lost, ref)
 		}
 		if f.twice {
-			twice = append(twice, ref)
+			out.Twice = append(out.Twice, ref)
 		}
 		if f.differ {
-			differ = append(differ, ref)
+			out.Differ = append(out.Differ, ref)
 		}
 	}
-	t.Lost, t.Duplicates, t.Mismatched = len(lost)+len(unread), len(twice), len(differ)
-	if len(unread) > 0 {
-		problem("%d Secrets could not be read from key vault (last error: %v): %s", len(unread), lastErr, brief.Names(unread))
-	}
-	if len(lost) > 0 {
-		problem("%d Secrets lost (a key with no key vault secret): %s", len(lost), brief.Names(lost))
-	}
-	if len(twice) > 0 {
-		problem("%d Secrets with a key vault secret of more than one version (written twice): %s", len(twice), brief.Names(twice))
-	}
-	if len(differ) > 0 {
-		problem("%d Secrets differ from the source in key vault: %s", len(differ), brief.Names(differ))
-	}
+	return out
 }
 
 // checkSecret reads the members of one per-key target.
-func (a *akvStore) checkSecret(address string, data map[string][]byte) akvFinding {
+func (a *AKV) checkSecret(address string, data map[string][]byte) akvFinding {
 	ctx := context.Background()
 	var f akvFinding
 	for key, want := range data {

@@ -174,7 +174,7 @@ type workspace struct {
 	secrets []*Secret
 	store   Store
 	vault   *vaultkv.Server
-	akv     *akvStore
+	akv     *AKV
 	sealed  *sealedKey
 	env     []string
 	tools   string
@@ -198,7 +198,7 @@ func newWorkspace(opts Options, store Store, dir string, seed uint64) (*workspac
 		w.env = append(w.env, "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.Token)
 	}
 	if store == AzureKV {
-		a, env, err := startAKV(dir)
+		a, env, err := StartAKV(dir)
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +220,7 @@ func (w *workspace) close() {
 		w.vault.Stop()
 	}
 	if w.akv != nil {
-		w.akv.close()
+		w.akv.Close()
 	}
 }
 
@@ -251,7 +251,7 @@ func (w *workspace) storeFlags() []string {
 	case Sealed:
 		return []string{"--sealed-out", "out", "--sealed-cert", w.sealed.certFile}
 	case AzureKV:
-		return []string{"--azure-name", AzureName, "--azure-write-rate", "0"}
+		return AzureFlags
 	}
 	return nil
 }

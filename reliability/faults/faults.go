@@ -1,10 +1,12 @@
-// Package faults runs network-fault cases against a real migration to Vault: the secretshift
-// binary migrates a corpus through a fault proxy (Proxy) on 127.0.0.1 that stands between it
-// and a vault-testserver, and faults the requests a Case picks: connection resets, 429 bursts,
+// Package faults runs network-fault cases against a real migration to Vault or Azure Key
+// Vault: the secretshift binary migrates a corpus through a fault proxy (Proxy) on 127.0.0.1
+// that stands between it and a vault-testserver (or, over HTTPS, the Key Vault test server of
+// internal/testenv/akv), and faults the requests a Case picks: connection resets, 429 bursts,
 // 503s, stalls, truncated answers, a server gone mid-run.
 //
 // A case passes when the faulted run either finishes (exit 0, every Secret in Vault at version
-// 1 with the source's values byte for byte) or stops with a non-zero exit and an error whose
+// 1 with the source's values byte for byte; in Key Vault, every key's secret at one version)
+// or stops with a non-zero exit and an error whose
 // last lines give counts and say that running again resumes; and when the same command, run
 // again with the fault removed, exits 0 with every Secret present, byte-exact, none at a
 // version above 1 (no duplicate write), and `secretshift audit verify` exits 0. No run may
@@ -104,8 +106,17 @@ var Cases = []Case{
 	}},
 }
 
+// The stores the fault cases run against.
+const (
+	Vault   = "vault"
+	AzureKV = "azurekv"
+)
+
 // Options say what to run.
 type Options struct {
+	// Store is Vault (a vault-testserver, the default) or AzureKV (the Key Vault test server
+	// of internal/testenv/akv, over HTTPS, the proxy presenting its certificate).
+	Store string
 	// Bin is the secretshift binary under test.
 	Bin string
 	// Tools is the folder holding vault-testserver.
@@ -126,6 +137,7 @@ type Options struct {
 
 // Result is the outcome of all cases.
 type Result struct {
+	Store   string `json:"store"`
 	Secrets int    `json:"secrets"`
 	Seed    uint64 `json:"seed"`
 	// Requests and CalibrationSeconds are what an unfaulted run through the proxy made and took.
@@ -182,9 +194,12 @@ func Run(opts Options) *Result {
 	if opts.Stall == 0 {
 		opts.Stall = 10 * time.Second
 	}
-	res := &Result{Secrets: opts.Secrets, Seed: opts.Seed, StallSeconds: opts.Stall.Seconds()}
+	if opts.Store == "" {
+		opts.Store = Vault
+	}
+	res := &Result{Store: opts.Store, Secrets: opts.Secrets, Seed: opts.Seed, StallSeconds: opts.Stall.Seconds()}
 	vbin := filepath.Join(opts.Tools, "vault-testserver")
-	if _, err := os.Stat(vbin); err != nil {
+	if _, err := os.Stat(vbin); err != nil && opts.Store == Vault {
 		res.Error = fmt.Sprintf("vault-testserver not found in %s: run `make tools` to build it (or set SECRETSHIFT_TOOLS_BIN)", opts.Tools)
 		return res
 	}
@@ -198,7 +213,7 @@ func Run(opts Options) *Result {
 		return res
 	}
 	// Calibration: an unfaulted run through the proxy counts the requests a run makes.
-	p, err := NewProxy(cal.vault.Addr, nil)
+	p, err := cal.proxy(nil)
 	if err != nil {
 		cal.close()
 		res.Error = "calibration: " + err.Error()
@@ -232,12 +247,15 @@ func Run(opts Options) *Result {
 	return res
 }
 
-// workspace is one case's folder, corpus and Vault.
+// workspace is one case's folder, corpus and store.
 type workspace struct {
 	dir     string
 	secrets []*crash.Secret
 	canary  [][]byte
+	store   string
 	vault   *vaultkv.Server
+	akv     *crash.AKV
+	akvEnv  []string
 	args    []string
 }
 
@@ -245,7 +263,7 @@ func newWorkspace(opts Options, dir string) (*workspace, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	w := &workspace{dir: dir, secrets: crash.Generate(opts.Secrets, opts.Seed), args: opts.Args}
+	w := &workspace{dir: dir, secrets: crash.Generate(opts.Secrets, opts.Seed), args: opts.Args, store: opts.Store}
 	// Every tenth Secret carries a canary value, which no output may show.
 	for i, s := range w.secrets {
 		if i%10 == 0 {
@@ -256,6 +274,14 @@ func newWorkspace(opts Options, dir string) (*workspace, error) {
 	}
 	if err := crash.WriteCorpus(filepath.Join(dir, "in"), w.secrets); err != nil {
 		return nil, err
+	}
+	if w.store == AzureKV {
+		a, env, err := crash.StartAKV(dir)
+		if err != nil {
+			return nil, err
+		}
+		w.akv, w.akvEnv = a, env
+		return w, nil
 	}
 	v, err := vaultkv.Start(filepath.Join(opts.Tools, "vault-testserver"), dir, token)
 	if err != nil {
@@ -269,13 +295,35 @@ func (w *workspace) close() {
 	if w.vault != nil {
 		w.vault.Stop()
 	}
+	if w.akv != nil {
+		w.akv.Close()
+	}
+}
+
+// addr is the store's own address, not the proxy's.
+func (w *workspace) addr() string {
+	if w.akv != nil {
+		return w.akv.Server.URL()
+	}
+	return w.vault.Addr
+}
+
+// proxy starts a fault proxy in front of the store.
+func (w *workspace) proxy(d Decide) (*Proxy, error) {
+	if w.akv != nil {
+		return NewTLSProxy(w.addr(), d, w.akv.Server.TLSCertificate(), w.akv.Server.CertPool())
+	}
+	return NewProxy(w.addr(), d)
 }
 
 const auditLog = "audit/audit.jsonl"
 
 // migrateArgs is the command of the faulted run and the re-run.
 func (w *workspace) migrateArgs() []string {
-	args := []string{"migrate", "--to", "vault", "-f", "in", "--audit-log", auditLog, "--journal-dir", "journal", "-o", "json"}
+	args := []string{"migrate", "--to", w.store, "-f", "in", "--audit-log", auditLog, "--journal-dir", "journal", "-o", "json"}
+	if w.store == AzureKV {
+		args = append(args, crash.AzureFlags...)
+	}
 	return append(args, w.args...)
 }
 
@@ -287,13 +335,24 @@ type runResult struct {
 	err            error
 }
 
-// run runs name with VAULT_ADDR set to addr, killed after bound.
+// run runs name with the store's address (VAULT_ADDR, or AZURE_KEYVAULT_URL beside the rest
+// of the Key Vault test server's environment) set to addr, killed after bound.
 func (w *workspace) run(name string, bound time.Duration, addr string, args ...string) runResult {
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = w.dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + w.dir, "TMPDIR=" + os.TempDir(), "VAULT_ADDR=" + addr, "VAULT_TOKEN=" + token}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + w.dir, "TMPDIR=" + os.TempDir()}
+	if w.akv != nil {
+		for _, kv := range w.akvEnv {
+			if !strings.HasPrefix(kv, "AZURE_KEYVAULT_URL=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, "AZURE_KEYVAULT_URL="+addr)
+	} else {
+		cmd.Env = append(cmd.Env, "VAULT_ADDR="+addr, "VAULT_TOKEN="+token)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -331,7 +390,7 @@ func runCase(opts Options, c Case, plan Plan, bound time.Duration) (cr CaseResul
 	defer w.close()
 
 	// The faulted run, through the proxy.
-	p, err := NewProxy(w.vault.Addr, c.Decide(plan))
+	p, err := w.proxy(c.Decide(plan))
 	if err != nil {
 		problem("start proxy: %v", err)
 		return cr
@@ -365,8 +424,8 @@ func runCase(opts Options, c Case, plan Plan, bound time.Duration) (cr CaseResul
 		problem("the proxy injected no fault in %d requests", cr.Requests)
 	}
 
-	// The re-run, straight to Vault: the fault removed.
-	r = w.run(opts.Bin, bound, w.vault.Addr, w.migrateArgs()...)
+	// The re-run, straight to the store: the fault removed.
+	r = w.run(opts.Bin, bound, w.addr(), w.migrateArgs()...)
 	cr.RerunExit = r.exit
 	cr.RerunCounts = reportCounts(r.stdout)
 	cr.Leaks += w.leaks(problem, "re-run's output", r.stdout, r.stderr)
@@ -376,7 +435,7 @@ func runCase(opts Options, c Case, plan Plan, bound time.Duration) (cr CaseResul
 	}
 	cr.Lost, cr.Duplicates, cr.Mismatched = w.checkVault(r.stdout, problem)
 
-	a := w.run(opts.Bin, time.Minute, w.vault.Addr, "audit", "verify", "--audit-log", auditLog)
+	a := w.run(opts.Bin, time.Minute, w.addr(), "audit", "verify", "--audit-log", auditLog)
 	cr.AuditVerifyExit = a.exit
 	if a.exit != 0 {
 		problem("secretshift audit verify after the re-run exited %d: %s", a.exit, brief.LastLine(a.stderr))
@@ -419,7 +478,8 @@ func reportCounts(stdout []byte) map[string]int {
 	return out
 }
 
-// checkVault reads every Secret from Vault directly: present, version 1 only, byte-exact.
+// checkVault reads every Secret from the store directly (Vault over its HTTP API, Key Vault
+// through the azsecrets SDK), not through the proxy: present, version 1 only, byte-exact.
 // The report's target addresses, when it has them, say where each Secret went.
 func (w *workspace) checkVault(stdout []byte, problem func(string, ...any)) (lost, dup, diff int) {
 	targets := map[string]string{}
@@ -430,6 +490,11 @@ func (w *workspace) checkVault(stdout []byte, problem func(string, ...any)) (los
 				targets[it.Namespace+"/"+it.Name] = it.Target.Address
 			}
 		}
+	}
+	if w.akv != nil {
+		f := w.akv.Check(w.secrets, targets)
+		f.Report(problem)
+		return len(f.Lost) + len(f.Unread), len(f.Twice), len(f.Differ)
 	}
 	want := make([]vaultkv.Want, len(w.secrets))
 	for i, s := range w.secrets {

@@ -45,10 +45,18 @@ func TestFaultCases(t *testing.T) {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
 	t.Logf("seed %d", seed)
-	res := Run(Options{Bin: bin, Tools: tools, Dir: filepath.Join(dir, "cases"), Secrets: 100, Seed: seed, Stall: 2 * time.Second,
-		// One retry instead of four: with the server gone every remaining Secret waits out its
-		// retries, which would take the test past a minute.
-		Args: []string{"--vault-max-retries", "1"}})
+	// One retry instead of the default: with the server gone every remaining Secret waits out
+	// its retries, which would take the test past a minute.
+	for store, args := range map[string][]string{Vault: {"--vault-max-retries", "1"}, AzureKV: {"--azure-max-retries", "1"}} {
+		t.Run(store, func(t *testing.T) {
+			res := Run(Options{Store: store, Bin: bin, Tools: tools, Dir: filepath.Join(dir, store), Secrets: 100, Seed: seed, Stall: 2 * time.Second, Args: args})
+			checkCases(t, res)
+		})
+	}
+}
+
+func checkCases(t *testing.T, res *Result) {
+	t.Helper()
 	if res.Error != "" {
 		t.Fatal(res.Error)
 	}

@@ -3,6 +3,8 @@ package faults
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -48,11 +50,16 @@ type Action struct {
 // Decide returns the action for the n-th request the proxy sees (from 1).
 type Decide func(n int) Action
 
-// Proxy is a reverse proxy on 127.0.0.1 in front of one Vault, faulting the requests its
-// Decide picks.
+// Proxy is a reverse proxy on 127.0.0.1 in front of one store's API (Vault over HTTP, or Key
+// Vault over HTTPS: NewTLSProxy), faulting the requests its Decide picks.
 type Proxy struct {
-	// Addr is the proxy's URL, for VAULT_ADDR.
+	// Addr is the proxy's URL, for VAULT_ADDR or AZURE_KEYVAULT_URL.
 	Addr string
+	// dataPrefix is the path below which the store's data requests go (Vault's KV mount:
+	// /v1/secret/; Key Vault: /secrets).
+	dataPrefix string
+	// keyVault makes error answers Key Vault's shape instead of Vault's.
+	keyVault bool
 
 	decide Decide
 	target *url.URL
@@ -62,18 +69,45 @@ type Proxy struct {
 	srv    *http.Server
 	seen   atomic.Int64
 	down   atomic.Bool
-	// firstKV is the number of the first request below /v1/secret/ (0: none yet).
+	// firstKV is the number of the first request below dataPrefix (0: none yet).
 	firstKV atomic.Int64
 
 	mu       sync.Mutex
 	injected map[Kind]int
 }
 
-// NewProxy listens on a free loopback port and forwards to target; decide nil forwards all.
+// NewProxy listens on a free loopback port and forwards to the Vault at target; decide nil
+// forwards all.
 func NewProxy(target string, decide Decide) (*Proxy, error) {
+	p, err := newProxy(target, decide, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.dataPrefix = "/v1/secret/"
+	go func() { _ = p.srv.Serve(p.ln) }()
+	return p, nil
+}
+
+// NewTLSProxy listens with TLS on a free loopback port, presenting cert (the Key Vault test
+// server's own, which its clients trust), and forwards to the Key Vault at target, trusting
+// roots; decide nil forwards all. The Host header is kept, so the IDs the vault answers with
+// name the proxy, as the client expects.
+func NewTLSProxy(target string, decide Decide, cert tls.Certificate, roots *x509.CertPool) (*Proxy, error) {
+	p, err := newProxy(target, decide, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, err
+	}
+	p.Addr = "https://" + p.ln.Addr().String()
+	p.dataPrefix, p.keyVault = "/secrets", true
+	p.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	go func() { _ = p.srv.ServeTLS(p.ln, "", "") }()
+	return p, nil
+}
+
+func newProxy(target string, decide Decide, upstream *tls.Config) (*Proxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
-		return nil, fmt.Errorf("parse vault address %q: %w", target, err)
+		return nil, fmt.Errorf("parse store address %q: %w", target, err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,11 +117,18 @@ func NewProxy(target string, decide Decide) (*Proxy, error) {
 		decide = func(int) Action { return Action{Kind: Forward} }
 	}
 	p := &Proxy{Addr: "http://" + ln.Addr().String(), decide: decide, target: u, ln: ln, injected: map[Kind]int{},
-		tr: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second}}
+		tr: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second, TLSClientConfig: upstream}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.Transport = p.tr
+	if upstream != nil {
+		director := p.rp.Director
+		p.rp.Director = func(r *http.Request) {
+			host := r.Host
+			director(r)
+			r.Host = host
+		}
+	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
 }
 
@@ -124,7 +165,7 @@ func (p *Proxy) count(k Kind) {
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := int(p.seen.Add(1))
-	if strings.HasPrefix(r.URL.Path, "/v1/secret/") {
+	if strings.HasPrefix(r.URL.Path, p.dataPrefix) {
 		p.firstKV.CompareAndSwap(0, int64(n))
 	}
 	a := p.decide(n)
@@ -144,9 +185,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reset(w)
 	case Throttle:
 		w.Header().Set("Retry-After", "1")
-		vaultError(w, http.StatusTooManyRequests, "rate limit quota exceeded (fault proxy)")
+		p.fail(w, http.StatusTooManyRequests, "Throttled", "rate limit quota exceeded (fault proxy)")
 	case Unavailable:
-		vaultError(w, http.StatusServiceUnavailable, "service unavailable (fault proxy)")
+		p.fail(w, http.StatusServiceUnavailable, "ServiceUnavailable", "service unavailable (fault proxy)")
 	case Stall:
 		// Held for the full stall even when the client gives up: the request still reaches
 		// Vault, as a slow network delivers it.
@@ -165,10 +206,26 @@ func reset(w http.ResponseWriter) {
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
+	raw := conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
-	_ = conn.Close()
+	_ = raw.Close()
+}
+
+// fail answers an error as the store does: Vault's {"errors":[...]}, or Key Vault's
+// {"error":{"code","message"}}.
+func (p *Proxy) fail(w http.ResponseWriter, status int, code, msg string) {
+	if !p.keyVault {
+		vaultError(w, status, msg)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "{\"error\":{\"code\":%q,\"message\":%q}}\n", code, msg)
 }
 
 func vaultError(w http.ResponseWriter, code int, msg string) {
@@ -182,9 +239,12 @@ func vaultError(w http.ResponseWriter, code int, msg string) {
 func (p *Proxy) truncate(w http.ResponseWriter, r *http.Request) {
 	out := r.Clone(context.WithoutCancel(r.Context()))
 	out.URL.Scheme, out.URL.Host, out.Host, out.RequestURI = p.target.Scheme, p.target.Host, p.target.Host, ""
+	if p.keyVault {
+		out.Host = r.Host
+	}
 	resp, err := p.tr.RoundTrip(out)
 	if err != nil {
-		vaultError(w, http.StatusBadGateway, "fault proxy: "+err.Error())
+		p.fail(w, http.StatusBadGateway, "BadGateway", "fault proxy: "+err.Error())
 		return
 	}
 	body, _ := io.ReadAll(resp.Body)

@@ -102,3 +102,7 @@ func (s *Server) ClientID() string { return s.clientID }
 
 // ClientSecret returns the client secret the token endpoint accepts.
 func (s *Server) ClientSecret() string { return s.clientSecret }
+
+// TLSCertificate returns the server's certificate and key (for 127.0.0.1 and localhost), for
+// a test proxy in front of the server that its clients must trust as the server itself.
+func (s *Server) TLSCertificate() tls.Certificate { return s.cert }
