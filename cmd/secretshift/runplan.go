@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -329,9 +332,25 @@ func (o *migrateOptions) planShard(f *factory, saved *migrate.Plan) (*migrate.Pl
 func beforeWrite(err error) error {
 	var ne net.Error
 	transient := errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, providers.ErrBusy) || (errors.As(err, &ne) && ne.Timeout())
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, providers.ErrBusy) || (errors.As(err, &ne) && ne.Timeout()) ||
+		requestFailed(err)
 	if !transient {
 		return err
 	}
-	return fmt.Errorf("%w\nnothing was written; run the same command again once the store answers", err)
+	return fmt.Errorf("%w\nnothing was written; run the same command again once the server answers", err)
+}
+
+// requestFailed says whether err is a request that got no whole answer (the connection or
+// the HTTP/2 stream was reset, the answer cut): a *url.Error, but for a certificate the client
+// does not trust, which running again does not change.
+func requestFailed(err error) bool {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return false
+	}
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	return !errors.As(err, &unknown) && !errors.As(err, &invalid) && !errors.As(err, &hostname) && !errors.As(err, &verify)
 }

@@ -18,6 +18,7 @@ package faults
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,11 +113,53 @@ const (
 	AzureKV = "azurekv"
 )
 
+// ClusterCases are the faults in front of a kube-apiserver. A migration reads a cluster in a
+// few LIST requests (the Secrets, then each kind of workload), so the faults aim at those
+// requests by number rather than at a share of them.
+var ClusterCases = []Case{
+	{Name: "reset", Fault: "the first 2 LISTs reset (no answer)", Decide: firstData(Reset, 2)},
+	{Name: "429-burst", Fault: "429 with Retry-After: 1 on the first 5 LISTs", Decide: firstData(Throttle, 5)},
+	{Name: "503", Fault: "503 on the first 2 LISTs", Decide: firstData(Unavailable, 2)},
+	{Name: "stall", Fault: "the first LIST held for the stall time, then forwarded", Decide: func(p Plan) Decide {
+		return func(n int) Action {
+			if n == p.Opening+1 {
+				return Action{Kind: Stall, Delay: p.Stall}
+			}
+			return Action{Kind: Forward}
+		}
+	}},
+	{Name: "truncate", Fault: "the first 2 LISTs forwarded, then cut at half their body", Decide: firstData(Truncate, 2)},
+	{Name: "unreachable", Fault: "the apiserver gone after the first LIST", Decide: func(p Plan) Decide {
+		return func(n int) Action {
+			if n > p.Opening+1 {
+				return Action{Kind: Down}
+			}
+			return Action{Kind: Forward}
+		}
+	}},
+}
+
+// firstData faults the first k requests after the opening ones with kind.
+func firstData(kind Kind, k int) func(Plan) Decide {
+	return func(p Plan) Decide {
+		return func(n int) Action {
+			if n > p.Opening && n <= p.Opening+k {
+				return Action{Kind: kind}
+			}
+			return Action{Kind: Forward}
+		}
+	}
+}
+
 // Options say what to run.
 type Options struct {
 	// Store is Vault (a vault-testserver, the default) or AzureKV (the Key Vault test server
 	// of internal/testenv/akv, over HTTPS, the proxy presenting its certificate).
 	Store string
+	// Cluster, when set, is where the Secrets are read from: the corpus is created there, the
+	// runs migrate it with -A into Vault (reached directly), and the proxy stands in front of
+	// the apiserver instead.
+	Cluster *Cluster
 	// Bin is the secretshift binary under test.
 	Bin string
 	// Tools is the folder holding vault-testserver.
@@ -204,13 +247,23 @@ func Run(opts Options) *Result {
 		return res
 	}
 	cases := opts.Cases
-	if cases == nil {
+	switch {
+	case cases == nil && opts.Cluster != nil:
+		cases = ClusterCases
+	case cases == nil:
 		cases = Cases
 	}
 	cal, err := newWorkspace(opts, filepath.Join(opts.Dir, "calibration"))
 	if err != nil {
 		res.Error = "calibration: " + err.Error()
 		return res
+	}
+	if opts.Cluster != nil {
+		if err := opts.Cluster.seed(context.Background(), cal.secrets); err != nil {
+			cal.close()
+			res.Error = "create the corpus in the cluster: " + err.Error()
+			return res
+		}
 	}
 	// Calibration: an unfaulted run through the proxy counts the requests a run makes.
 	p, err := cal.proxy(nil)
@@ -257,13 +310,23 @@ type workspace struct {
 	akv     *crash.AKV
 	akvEnv  []string
 	args    []string
+	// cluster and clusterProxy: the Secrets come from a cluster, through the proxy.
+	cluster      *Cluster
+	clusterProxy *clusterProxy
 }
 
 func newWorkspace(opts Options, dir string) (*workspace, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	w := &workspace{dir: dir, secrets: crash.Generate(opts.Secrets, opts.Seed), args: opts.Args, store: opts.Store}
+	w := &workspace{dir: dir, secrets: crash.Generate(opts.Secrets, opts.Seed), args: opts.Args, store: opts.Store, cluster: opts.Cluster}
+	if w.cluster != nil {
+		cp, err := newClusterProxy()
+		if err != nil {
+			return nil, err
+		}
+		w.clusterProxy = cp
+	}
 	// Every tenth Secret carries a canary value, which no output may show.
 	for i, s := range w.secrets {
 		if i%10 == 0 {
@@ -300,8 +363,12 @@ func (w *workspace) close() {
 	}
 }
 
-// addr is the store's own address, not the proxy's.
+// addr is the faulted party's own address, not the proxy's: the apiserver's when the Secrets
+// come from a cluster, else the store's.
 func (w *workspace) addr() string {
+	if w.cluster != nil {
+		return w.cluster.Server
+	}
 	if w.akv != nil {
 		return w.akv.Server.URL()
 	}
@@ -310,6 +377,11 @@ func (w *workspace) addr() string {
 
 // proxy starts a fault proxy in front of the store.
 func (w *workspace) proxy(d Decide) (*Proxy, error) {
+	if w.cluster != nil {
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(w.cluster.CA)
+		return NewKubeProxy(w.addr(), d, w.clusterProxy.cert, roots)
+	}
 	if w.akv != nil {
 		return NewTLSProxy(w.addr(), d, w.akv.Server.TLSCertificate(), w.akv.Server.CertPool())
 	}
@@ -320,7 +392,12 @@ const auditLog = "audit/audit.jsonl"
 
 // migrateArgs is the command of the faulted run and the re-run.
 func (w *workspace) migrateArgs() []string {
-	args := []string{"migrate", "--to", w.store, "-f", "in", "--audit-log", auditLog, "--journal-dir", "journal", "-o", "json"}
+	from := []string{"-f", "in"}
+	if w.cluster != nil {
+		from = []string{"-A"}
+	}
+	args := append([]string{"migrate", "--to", w.store}, from...)
+	args = append(args, "--audit-log", auditLog, "--journal-dir", "journal", "-o", "json")
 	if w.store == AzureKV {
 		args = append(args, crash.AzureFlags...)
 	}
@@ -343,7 +420,13 @@ func (w *workspace) run(name string, bound time.Duration, addr string, args ...s
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = w.dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + w.dir, "TMPDIR=" + os.TempDir()}
-	if w.akv != nil {
+	if w.cluster != nil {
+		kc, err := w.kubeconfig(addr)
+		if err != nil {
+			return runResult{exit: -1, err: err}
+		}
+		cmd.Env = append(cmd.Env, "KUBECONFIG="+kc, "VAULT_ADDR="+w.vault.Addr, "VAULT_TOKEN="+token)
+	} else if w.akv != nil {
 		for _, kv := range w.akvEnv {
 			if !strings.HasPrefix(kv, "AZURE_KEYVAULT_URL=") {
 				cmd.Env = append(cmd.Env, kv)

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/secretshift/secretshift/internal/testenv"
 )
 
 // TestFaultCases runs every case on 100 Secrets, the stall shortened to 2s and one retry
@@ -53,6 +56,21 @@ func TestFaultCases(t *testing.T) {
 			checkCases(t, res)
 		})
 	}
+	// The Secrets read from a kube-apiserver through the proxy, into Vault directly.
+	t.Run("cluster", func(t *testing.T) {
+		k, err := testenv.StartKube(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Stop()
+		ca, err := os.ReadFile(k.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := Run(Options{Store: Vault, Cluster: &Cluster{Server: k.Server, CA: ca, Token: k.Token}, Bin: bin, Tools: tools, Dir: filepath.Join(dir, "cluster"),
+			Secrets: 100, Seed: seed, Stall: 2 * time.Second, Args: []string{"--vault-max-retries", "1"}})
+		checkCases(t, res)
+	})
 }
 
 func checkCases(t *testing.T, res *Result) {

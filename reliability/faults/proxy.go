@@ -58,8 +58,8 @@ type Proxy struct {
 	// dataPrefix is the path below which the store's data requests go (Vault's KV mount:
 	// /v1/secret/; Key Vault: /secrets).
 	dataPrefix string
-	// keyVault makes error answers Key Vault's shape instead of Vault's.
-	keyVault bool
+	// shape is the shape of the error answers the proxy makes: the store's own.
+	shape errorShape
 
 	decide Decide
 	target *url.URL
@@ -79,7 +79,7 @@ type Proxy struct {
 // NewProxy listens on a free loopback port and forwards to the Vault at target; decide nil
 // forwards all.
 func NewProxy(target string, decide Decide) (*Proxy, error) {
-	p, err := newProxy(target, decide, nil)
+	p, err := newProxy(target, decide, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -93,18 +93,38 @@ func NewProxy(target string, decide Decide) (*Proxy, error) {
 // roots; decide nil forwards all. The Host header is kept, so the IDs the vault answers with
 // name the proxy, as the client expects.
 func NewTLSProxy(target string, decide Decide, cert tls.Certificate, roots *x509.CertPool) (*Proxy, error) {
-	p, err := newProxy(target, decide, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	return newTLSProxy(target, decide, cert, roots, "/secrets", keyVaultErrors)
+}
+
+// NewKubeProxy is NewTLSProxy in front of a kube-apiserver: the data requests are the API's
+// (/api/, /apis/, after the discovery requests), the errors are Status objects, and the
+// Host header is the apiserver's.
+func NewKubeProxy(target string, decide Decide, cert tls.Certificate, roots *x509.CertPool) (*Proxy, error) {
+	return newTLSProxy(target, decide, cert, roots, "/api/v1/", kubeErrors)
+}
+
+// errorShape is how a store words an error answer.
+type errorShape int
+
+const (
+	vaultErrors errorShape = iota
+	keyVaultErrors
+	kubeErrors
+)
+
+func newTLSProxy(target string, decide Decide, cert tls.Certificate, roots *x509.CertPool, prefix string, shape errorShape) (*Proxy, error) {
+	p, err := newProxy(target, decide, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, shape == keyVaultErrors)
 	if err != nil {
 		return nil, err
 	}
 	p.Addr = "https://" + p.ln.Addr().String()
-	p.dataPrefix, p.keyVault = "/secrets", true
+	p.dataPrefix, p.shape = prefix, shape
 	p.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	go func() { _ = p.srv.ServeTLS(p.ln, "", "") }()
 	return p, nil
 }
 
-func newProxy(target string, decide Decide, upstream *tls.Config) (*Proxy, error) {
+func newProxy(target string, decide Decide, upstream *tls.Config, keepHost bool) (*Proxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, fmt.Errorf("parse store address %q: %w", target, err)
@@ -120,7 +140,7 @@ func newProxy(target string, decide Decide, upstream *tls.Config) (*Proxy, error
 		tr: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second, TLSClientConfig: upstream}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.Transport = p.tr
-	if upstream != nil {
+	if keepHost {
 		director := p.rp.Director
 		p.rp.Director = func(r *http.Request) {
 			host := r.Host
@@ -185,9 +205,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reset(w)
 	case Throttle:
 		w.Header().Set("Retry-After", "1")
-		p.fail(w, http.StatusTooManyRequests, "Throttled", "rate limit quota exceeded (fault proxy)")
+		p.fail(w, http.StatusTooManyRequests, p.reason("Throttled", "TooManyRequests"), "rate limit quota exceeded (fault proxy)")
 	case Unavailable:
-		p.fail(w, http.StatusServiceUnavailable, "ServiceUnavailable", "service unavailable (fault proxy)")
+		p.fail(w, http.StatusServiceUnavailable, p.reason("ServiceUnavailable", "ServiceUnavailable"), "service unavailable (fault proxy)")
 	case Stall:
 		// Held for the full stall even when the client gives up: the request still reaches
 		// Vault, as a slow network delivers it.
@@ -200,7 +220,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// reset closes the client's connection with a TCP reset (linger 0), answering nothing.
+// reset closes the client's connection with a TCP reset (linger 0), answering nothing; over
+// HTTP/2, where the connection is shared, it resets the request's stream.
 func reset(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -217,15 +238,20 @@ func reset(w http.ResponseWriter) {
 }
 
 // fail answers an error as the store does: Vault's {"errors":[...]}, or Key Vault's
-// {"error":{"code","message"}}.
+// {"error":{"code","message"}}, or the apiserver's Status object.
 func (p *Proxy) fail(w http.ResponseWriter, status int, code, msg string) {
-	if !p.keyVault {
+	switch p.shape {
+	case keyVaultErrors:
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "{\"error\":{\"code\":%q,\"message\":%q}}\n", code, msg)
+	case kubeErrors:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":%q,\"reason\":%q,\"code\":%d}\n", msg, code, status)
+	default:
 		vaultError(w, status, msg)
-		return
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, "{\"error\":{\"code\":%q,\"message\":%q}}\n", code, msg)
 }
 
 func vaultError(w http.ResponseWriter, code int, msg string) {
@@ -239,7 +265,7 @@ func vaultError(w http.ResponseWriter, code int, msg string) {
 func (p *Proxy) truncate(w http.ResponseWriter, r *http.Request) {
 	out := r.Clone(context.WithoutCancel(r.Context()))
 	out.URL.Scheme, out.URL.Host, out.Host, out.RequestURI = p.target.Scheme, p.target.Host, p.target.Host, ""
-	if p.keyVault {
+	if p.shape == keyVaultErrors {
 		out.Host = r.Host
 	}
 	resp, err := p.tr.RoundTrip(out)
@@ -251,6 +277,15 @@ func (p *Proxy) truncate(w http.ResponseWriter, r *http.Request) {
 	resp.Body.Close()
 	conn, bw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
+		// HTTP/2 (a TLS proxy): no connection to take over, so the stream gets the headers
+		// and half the body, then a reset.
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body[:len(body)/2])
+		_ = http.NewResponseController(w).Flush()
 		panic(http.ErrAbortHandler)
 	}
 	defer conn.Close()
@@ -265,4 +300,12 @@ func (p *Proxy) truncate(w http.ResponseWriter, r *http.Request) {
 	b.Write(body[:len(body)/2])
 	_, _ = bw.Write(b.Bytes())
 	_ = bw.Flush()
+}
+
+// reason is the error code of the proxy's answer: Key Vault's, or the apiserver's reason.
+func (p *Proxy) reason(keyVault, kube string) string {
+	if p.shape == kubeErrors {
+		return kube
+	}
+	return keyVault
 }
