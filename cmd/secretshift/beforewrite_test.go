@@ -1,14 +1,20 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"github.com/secretshift/secretshift/providers"
+	"golang.org/x/net/http2"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // TestBeforeWriteSaysRunAgain: a run stopped before its first write by a store that could not
@@ -19,12 +25,20 @@ func TestBeforeWriteSaysRunAgain(t *testing.T) {
 		fmt.Errorf("list targets: list vault secret/shop/: %w", io.ErrUnexpectedEOF),
 		fmt.Errorf("open vault: %w", syscall.ECONNREFUSED),
 		fmt.Errorf("read: %w", providers.ErrBusy),
+		// What the fault proxy in front of a kube-apiserver made client-go return.
+		fmt.Errorf("list secrets in all namespaces: %w", &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/secrets", Err: http2.StreamError{StreamID: 3, Code: http2.ErrCodeInternal}}),
+		fmt.Errorf("list secrets in all namespaces: %w", fmt.Errorf("stream error when reading response body: %w", http2.StreamError{StreamID: 9, Code: http2.ErrCodeInternal})),
+		fmt.Errorf("list secrets in all namespaces: %w", apierrors.NewServiceUnavailable("service unavailable")),
+		fmt.Errorf("list secrets in all namespaces: %w", apierrors.NewTooManyRequests("slow down", 1)),
 	} {
-		if got := beforeWrite(err).Error(); !strings.Contains(got, "nothing was written; run the same command again") || !errors.Is(beforeWrite(err), errors.Unwrap(err)) {
+		if got := beforeWrite(err).Error(); !strings.Contains(got, "nothing was written (0 Secrets); run the same command again") || !errors.Is(beforeWrite(err), errors.Unwrap(err)) {
 			t.Errorf("%v: %q", err, got)
 		}
 	}
-	for _, err := range []error{fmt.Errorf("open vault: %w", providers.ErrPermission), errors.New("kv version 1")} {
+	for _, err := range []error{fmt.Errorf("open vault: %w", providers.ErrPermission), errors.New("kv version 1"),
+		// A certificate the client does not trust stays so on a re-run.
+		&url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api", Err: x509.UnknownAuthorityError{}},
+		fmt.Errorf("list secrets: %w", apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("no")))} {
 		if got := beforeWrite(err); got != err {
 			t.Errorf("%v became %q", err, got)
 		}

@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/http2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"github.com/secretshift/secretshift/audit"
 	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/migrate"
@@ -192,7 +195,7 @@ func buildPlan(ctx context.Context, f *factory, o *migrateOptions) (*loadedPlan,
 func (f *factory) readCandidates(ctx context.Context, o *migrateOptions, fp *audit.Fingerprinter, p providers.Provider) ([]migrate.Candidate, migrate.SourceSpec, error) {
 	cands, spec, report, err := f.candidates(ctx, &o.source, fp, outputFolders(p))
 	if err != nil {
-		return nil, spec, interrupted(err, "reading the Secrets")
+		return nil, spec, interrupted(beforeWrite(err), "reading the Secrets")
 	}
 	if report.Summary.Errors > 0 {
 		return nil, spec, &problemsError{
@@ -333,11 +336,12 @@ func beforeWrite(err error) error {
 	var ne net.Error
 	transient := errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, providers.ErrBusy) || (errors.As(err, &ne) && ne.Timeout()) ||
-		requestFailed(err)
+		requestFailed(err) || errors.As(err, new(http2.StreamError)) || apierrors.IsServiceUnavailable(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err)
 	if !transient {
 		return err
 	}
-	return fmt.Errorf("%w\nnothing was written; run the same command again once the server answers", err)
+	return fmt.Errorf("%w\nnothing was written (0 Secrets); run the same command again once the server answers", err)
 }
 
 // requestFailed says whether err is a request that got no whole answer (the connection or

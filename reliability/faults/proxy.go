@@ -138,16 +138,12 @@ func newProxy(target string, decide Decide, upstream *tls.Config, keepHost bool)
 	}
 	p := &Proxy{Addr: "http://" + ln.Addr().String(), decide: decide, target: u, ln: ln, injected: map[Kind]int{},
 		tr: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second, TLSClientConfig: upstream}}
-	p.rp = httputil.NewSingleHostReverseProxy(u)
-	p.rp.Transport = p.tr
-	if keepHost {
-		director := p.rp.Director
-		p.rp.Director = func(r *http.Request) {
-			host := r.Host
-			director(r)
-			r.Host = host
+	p.rp = &httputil.ReverseProxy{Transport: p.tr, Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		if keepHost {
+			pr.Out.Host = pr.In.Host
 		}
-	}
+	}}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	return p, nil
 }
