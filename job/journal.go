@@ -176,11 +176,14 @@ func (j *Journal) load() error {
 
 // Begin records, durably, that run runID works on this job, before it writes anything: a
 // later run can then tell content this run wrote even if its last entries were lost.
-func (j *Journal) Begin(runID string) error {
+func (j *Journal) Begin(runID string) error { return j.mark(StateRun, runID) }
+
+// mark writes a run's line (its begin or its end) and makes it durable at once.
+func (j *Journal) mark(state State, runID string) error {
 	if j == nil || runID == "" {
 		return nil
 	}
-	b, _ := json.Marshal(JournalEntry{Time: time.Now().UTC(), State: StateRun, Run: runID})
+	b, _ := json.Marshal(JournalEntry{Time: time.Now().UTC(), State: state, Run: runID})
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.w.Write(b)
@@ -196,22 +199,7 @@ func (j *Journal) Begin(runID string) error {
 // End records, durably, that run runID did the whole job: the next run of the same job starts
 // it anew instead of resuming it (see Resuming). A job whose items are done once and for all
 // (a migration) needs no end; one that is done again on purpose (a rotation) does.
-func (j *Journal) End(runID string) error {
-	if j == nil || runID == "" {
-		return nil
-	}
-	b, _ := json.Marshal(JournalEntry{Time: time.Now().UTC(), State: StateEnd, Run: runID})
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.w.Write(b)
-	j.w.WriteByte('\n')
-	j.dirty = true
-	j.flushLocked()
-	if j.err != nil {
-		return fmt.Errorf("write journal %s: %w", j.path, j.err)
-	}
-	return nil
-}
+func (j *Journal) End(runID string) error { return j.mark(StateEnd, runID) }
 
 // Resuming reports whether the last run of this job before this one stopped before its End:
 // this run then resumes it, and what that run did is done.

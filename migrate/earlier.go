@@ -1,12 +1,6 @@
 package migrate
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
-	"os"
-
 	"github.com/secretshift/secretshift/audit"
 )
 
@@ -20,38 +14,13 @@ type EarlierRecord struct {
 }
 
 // EarlierFromAuditLog reads Options.Earlier from the audit log at path: the migrate.write and
-// migrate.verify records of the runs named. A log that does not exist holds nothing; a line
-// that does not parse ends the reading (a crash can leave the last one cut), with what was
-// read before it.
+// migrate.verify records of the runs named (audit.EachRecordOfRuns).
 func EarlierFromAuditLog(path string) func(runIDs []string) (map[string]EarlierRecord, error) {
 	return func(runIDs []string) (map[string]EarlierRecord, error) {
 		out := map[string]EarlierRecord{}
-		if len(runIDs) == 0 {
-			return out, nil
-		}
-		runs := make(map[string]bool, len(runIDs))
-		for _, r := range runIDs {
-			runs[r] = true
-		}
-		f, err := os.Open(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read audit log for the earlier runs of the job: %w", err)
-		}
-		defer f.Close()
-		rd := audit.NewReader(f)
-		for {
-			rec, _, err := rd.Next()
-			if err != nil {
-				if err == io.EOF {
-					return out, nil
-				}
-				return out, nil // a cut last line; what was before it stands
-			}
-			if !runs[rec.RunID] || rec.Source == nil {
-				continue
+		err := audit.EachRecordOfRuns(path, runIDs, func(rec *audit.Record) {
+			if rec.Source == nil {
+				return
 			}
 			ref := rec.Source.Ref()
 			e := out[ref]
@@ -62,9 +31,13 @@ func EarlierFromAuditLog(path string) func(runIDs []string) (map[string]EarlierR
 				rec.Action == audit.ActionMigrateVerify && rec.Outcome == audit.OutcomeSuccess && rec.Details["written_by_earlier_run"] == "true":
 				e.Done = true
 			default:
-				continue
+				return
 			}
 			out[ref] = e
+		})
+		if err != nil {
+			return nil, err
 		}
+		return out, nil
 	}
 }

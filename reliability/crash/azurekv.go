@@ -87,28 +87,6 @@ type akvFinding struct {
 	err                 error
 }
 
-// AKVFound is what AKV.Check found wrong, by Secret (namespace/name).
-type AKVFound struct {
-	Lost, Twice, Differ, Unread []string
-	ReadErr                     error
-}
-
-// Report passes each kind of finding to problem, with counts and up to five names.
-func (f AKVFound) Report(problem func(string, ...any)) {
-	if len(f.Unread) > 0 {
-		problem("%d Secrets could not be read from key vault (last error: %v): %s", len(f.Unread), f.ReadErr, brief.Names(f.Unread))
-	}
-	if len(f.Lost) > 0 {
-		problem("%d Secrets lost (a key with no key vault secret): %s", len(f.Lost), brief.Names(f.Lost))
-	}
-	if len(f.Twice) > 0 {
-		problem("%d Secrets with a key vault secret of more than one version (written twice): %s", len(f.Twice), brief.Names(f.Twice))
-	}
-	if len(f.Differ) > 0 {
-		problem("%d Secrets differ from the source in key vault: %s", len(f.Differ), brief.Names(f.Differ))
-	}
-}
-
 // checkAzureKV checks a trial's store (AKV.Check).
 func (w *workspace) checkAzureKV(t *Trial, targets map[string]string, problem func(string, ...any)) {
 	f := w.akv.Check(w.secrets, targets)
@@ -121,7 +99,7 @@ func (w *workspace) checkAzureKV(t *Trial, targets map[string]string, problem fu
 // after a kill, has two), and hold the source's value byte for byte (base64 content decoded
 // as its content type says). targets are the per-key addresses by Secret, from a run's
 // report; a Secret without one is looked for at its default address under AzureName.
-func (a *AKV) Check(secrets []*Secret, targets map[string]string) AKVFound {
+func (a *AKV) Check(secrets []*Secret, targets map[string]string) brief.Found {
 	found := make([]akvFinding, len(secrets))
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -145,7 +123,7 @@ func (a *AKV) Check(secrets []*Secret, targets map[string]string) AKVFound {
 	close(next)
 	wg.Wait()
 
-	var out AKVFound
+	out := brief.Found{Store: "key vault"}
 	for i, f := range found {
 		ref := secrets[i].Ref()
 		switch {

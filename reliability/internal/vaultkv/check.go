@@ -17,18 +17,13 @@ type Want struct {
 }
 
 // Found is what Check found wrong, by Secret (namespace/name).
-type Found struct {
-	// Lost have no entry; Twice are at a version above 1; Differ hold other values; Unread
-	// could not be read (ReadErr is the last error).
-	Lost, Twice, Differ, Unread []string
-	ReadErr                     error
-}
+type Found = brief.Found
 
 // Check reads every wanted entry through Vault's HTTP API: it must exist, hold version 1
 // only, and hold Data byte for byte.
 func (s *Server) Check(want []Want) Found {
 	client := &http.Client{Timeout: 10 * time.Second}
-	var f Found
+	f := Found{Store: "vault"}
 	for _, w := range want {
 		e, err := s.Read(client, w.Path)
 		switch {
@@ -47,20 +42,4 @@ func (s *Server) Check(want []Want) Found {
 		}
 	}
 	return f
-}
-
-// Report passes each kind of finding to problem, with counts and up to five names.
-func (f Found) Report(problem func(string, ...any)) {
-	if len(f.Unread) > 0 {
-		problem("%d Secrets could not be read from vault (last error: %v): %s", len(f.Unread), f.ReadErr, brief.Names(f.Unread))
-	}
-	if len(f.Lost) > 0 {
-		problem("%d Secrets lost (nothing in vault): %s", len(f.Lost), brief.Names(f.Lost))
-	}
-	if len(f.Twice) > 0 {
-		problem("%d Secrets at a version above 1 (written twice): %s", len(f.Twice), brief.Names(f.Twice))
-	}
-	if len(f.Differ) > 0 {
-		problem("%d Secrets differ from the source in vault: %s", len(f.Differ), brief.Names(f.Differ))
-	}
 }
