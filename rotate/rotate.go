@@ -116,7 +116,7 @@ type Options struct {
 	// again, nor rotate again, an entry whose promotion is on record but whose journal line
 	// the crash lost.
 	Promoted func(runIDs []string) (map[string]string, error)
-	RunID      string
+	RunID    string
 	// Due rotates only entries older than their MaxAge.
 	Due bool
 	// DryRun says what is due and why, and changes nothing.
