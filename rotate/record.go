@@ -103,3 +103,13 @@ func (r *runner) event(action string, outcome audit.Outcome, t providers.Target,
 	}
 	return ev
 }
+
+func (r *runner) journalLast(k job.Key) (job.JournalEntry, bool) {
+	if r.journal == nil {
+		return job.JournalEntry{}, false
+	}
+	// Last says ok only for a verified entry; any step of this entry counts here, as long as
+	// it started from the same current values.
+	e, _ := r.journal.Last(k)
+	return e, e.State != "" && e.Fingerprint == k.Fingerprint
+}

@@ -563,16 +563,6 @@ func (r *runner) restart(ctx context.Context, it *ItemReport, ref providers.Ref,
 	return it, nil
 }
 
-func (r *runner) journalLast(k job.Key) (job.JournalEntry, bool) {
-	if r.journal == nil {
-		return job.JournalEntry{}, false
-	}
-	// Last says ok only for a verified entry; any step of this entry counts here, as long as
-	// it started from the same current values.
-	e, _ := r.journal.Last(k)
-	return e, e.State != "" && e.Fingerprint == k.Fingerprint
-}
-
 func outcomeOf(err error) audit.Outcome {
 	if err != nil {
 		return audit.OutcomeFailure

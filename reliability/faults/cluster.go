@@ -109,3 +109,41 @@ func (w *workspace) kubeconfig(server string) (string, error) {
 	}
 	return path, os.Chmod(path, 0o600)
 }
+
+// ClusterCases are the faults in front of a kube-apiserver. A migration reads a cluster in a
+// few LIST requests (the Secrets, then each kind of workload), so the faults aim at those
+// requests by number rather than at a share of them.
+var ClusterCases = []Case{
+	{Name: "reset", Fault: "the first 2 LISTs reset (no answer)", Decide: firstData(Reset, 2)},
+	{Name: "429-burst", Fault: "429 with Retry-After: 1 on the first 5 LISTs", Decide: firstData(Throttle, 5)},
+	{Name: "503", Fault: "503 on the first 2 LISTs", Decide: firstData(Unavailable, 2)},
+	{Name: "stall", Fault: "the first LIST held for the stall time, then forwarded", Decide: func(p Plan) Decide {
+		return func(n int) Action {
+			if n == p.Opening+1 {
+				return Action{Kind: Stall, Delay: p.Stall}
+			}
+			return Action{Kind: Forward}
+		}
+	}},
+	{Name: "truncate", Fault: "the first 2 LISTs forwarded, then cut at half their body", Decide: firstData(Truncate, 2)},
+	{Name: "unreachable", Fault: "the apiserver gone after the first LIST", Decide: func(p Plan) Decide {
+		return func(n int) Action {
+			if n > p.Opening+1 {
+				return Action{Kind: Down}
+			}
+			return Action{Kind: Forward}
+		}
+	}},
+}
+
+// firstData faults the first k requests after the opening ones with kind.
+func firstData(kind Kind, k int) func(Plan) Decide {
+	return func(p Plan) Decide {
+		return func(n int) Action {
+			if n > p.Opening && n <= p.Opening+k {
+				return Action{Kind: kind}
+			}
+			return Action{Kind: Forward}
+		}
+	}
+}
