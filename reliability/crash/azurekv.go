@@ -34,10 +34,10 @@ type AKV struct {
 // AzureFlags are the flags of every Key Vault run of the trials and the fault cases.
 var AzureFlags = []string{"--azure-name", AzureName, "--azure-write-rate", "0"}
 
-// StartAKV starts a server without a write limit (the runs pass --azure-write-rate 0: the
+// startAKV starts a server without a write limit (the runs pass --azure-write-rate 0: the
 // trials test crashes, not throttling) and returns it with the environment a secretshift
 // process needs to sign in to it and trust its certificate (AZURE_KEYVAULT_URL names it).
-func StartAKV(dir string) (*AKV, []string, error) {
+func startAKV(dir string) (*AKV, []string, error) {
 	srv, err := akv.New(akv.Options{})
 	if err != nil {
 		return nil, nil, err

@@ -98,15 +98,8 @@ func TestCrashTrials(t *testing.T) {
 // TestVaultCheckCatchesDamage: the Vault check sees a second version, a changed value and a
 // deleted entry, so a trial cannot pass over them.
 func TestVaultCheckCatchesDamage(t *testing.T) {
-	bin, tools := setup(t)
-	w, err := newWorkspace(Options{Bin: bin, Tools: tools, Secrets: 20}, Vault, t.TempDir(), 7)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := migrated(t, Vault)
 	defer w.close()
-	if code, _, stderr, err := w.run(bin, w.migrateArgs()...); err != nil || code != 0 {
-		t.Fatalf("migrate: exit %d, %v: %s", code, err, stderr)
-	}
 	var clean Trial
 	w.checkVault(&clean, nil, func(format string, a ...any) { t.Errorf("undamaged store: "+format, a...) })
 
@@ -139,15 +132,8 @@ func TestVaultCheckCatchesDamage(t *testing.T) {
 // for another Secret (which does not unseal under this name), a temporary file a killed write
 // left, and a kustomization.yaml that lists a file no longer there.
 func TestSealedCheckCatchesDamage(t *testing.T) {
-	bin, tools := setup(t)
-	w, err := newWorkspace(Options{Bin: bin, Tools: tools, Secrets: 20}, Sealed, t.TempDir(), 7)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := migrated(t, Sealed)
 	defer w.close()
-	if code, _, stderr, err := w.run(bin, w.migrateArgs()...); err != nil || code != 0 {
-		t.Fatalf("migrate: exit %d, %v: %s", code, err, stderr)
-	}
 	var clean Trial
 	w.checkSealed(&clean, nil, nil, func(format string, a ...any) { t.Errorf("undamaged folder: "+format, a...) })
 
@@ -180,4 +166,19 @@ func TestSealedCheckCatchesDamage(t *testing.T) {
 			t.Errorf("problems do not say %q:\n%s", want, strings.Join(problems, "\n"))
 		}
 	}
+}
+
+// migrated is a workspace of 20 Secrets migrated into store by an uncrashed run.
+func migrated(t *testing.T, store Store) *workspace {
+	t.Helper()
+	bin, tools := setup(t)
+	w, err := newWorkspace(Options{Bin: bin, Tools: tools, Secrets: 20}, store, t.TempDir(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr, err := w.run(bin, w.migrateArgs()...); err != nil || code != 0 {
+		w.close()
+		t.Fatalf("migrate: exit %d, %v: %s", code, err, stderr)
+	}
+	return w
 }

@@ -173,6 +173,7 @@ type workspace struct {
 	dir     string
 	secrets []*Secret
 	store   Store
+	srv     *Server
 	vault   *vaultkv.Server
 	akv     *AKV
 	sealed  *sealedKey
@@ -189,21 +190,16 @@ func newWorkspace(opts Options, store Store, dir string, seed uint64) (*workspac
 		return nil, err
 	}
 	w.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + os.TempDir()}
-	if store == Vault || store == Rotate {
-		v, err := vaultkv.Start(filepath.Join(opts.Tools, "vault-testserver"), dir, "crash-trial-token")
+	if server := map[Store]Store{Vault: Vault, Rotate: Vault, AzureKV: AzureKV}[store]; server != "" {
+		srv, err := StartServer(server, opts.Tools, dir, "crash-trial-token")
 		if err != nil {
 			return nil, err
 		}
-		w.vault = v
-		w.env = append(w.env, "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.Token)
-	}
-	if store == AzureKV {
-		a, env, err := StartAKV(dir)
-		if err != nil {
-			return nil, err
+		w.srv, w.vault, w.akv = srv, srv.Vault, srv.AKV
+		if srv.Vault != nil {
+			w.env = append(w.env, "VAULT_ADDR="+srv.Vault.Addr, "VAULT_TOKEN="+srv.Vault.Token)
 		}
-		w.akv = a
-		w.env = append(w.env, env...)
+		w.env = append(w.env, srv.AKVEnv...)
 	}
 	if store == Sealed {
 		k, err := newSealedKey(filepath.Join(dir, "sealed-key"))
@@ -215,14 +211,7 @@ func newWorkspace(opts Options, store Store, dir string, seed uint64) (*workspac
 	return w, nil
 }
 
-func (w *workspace) close() {
-	if w.vault != nil {
-		w.vault.Stop()
-	}
-	if w.akv != nil {
-		w.akv.Close()
-	}
-}
+func (w *workspace) close() { w.srv.Close() }
 
 const auditLog = "audit/audit.jsonl"
 

@@ -268,6 +268,7 @@ type workspace struct {
 	secrets []*crash.Secret
 	canary  [][]byte
 	store   string
+	srv     *crash.Server
 	vault   *vaultkv.Server
 	akv     *crash.AKV
 	akvEnv  []string
@@ -300,30 +301,19 @@ func newWorkspace(opts Options, dir string) (*workspace, error) {
 	if err := crash.WriteCorpus(filepath.Join(dir, "in"), w.secrets); err != nil {
 		return nil, err
 	}
+	store := crash.Vault
 	if w.store == AzureKV {
-		a, env, err := crash.StartAKV(dir)
-		if err != nil {
-			return nil, err
-		}
-		w.akv, w.akvEnv = a, env
-		return w, nil
+		store = crash.AzureKV
 	}
-	v, err := vaultkv.Start(filepath.Join(opts.Tools, "vault-testserver"), dir, token)
+	srv, err := crash.StartServer(store, opts.Tools, dir, token)
 	if err != nil {
 		return nil, err
 	}
-	w.vault = v
+	w.srv, w.vault, w.akv, w.akvEnv = srv, srv.Vault, srv.AKV, srv.AKVEnv
 	return w, nil
 }
 
-func (w *workspace) close() {
-	if w.vault != nil {
-		w.vault.Stop()
-	}
-	if w.akv != nil {
-		w.akv.Close()
-	}
-}
+func (w *workspace) close() { w.srv.Close() }
 
 // addr is the faulted party's own address, not the proxy's: the apiserver's when the Secrets
 // come from a cluster, else the store's.
