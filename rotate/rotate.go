@@ -325,13 +325,11 @@ func (r *runner) rotate(ctx context.Context, e Entry) (*ItemReport, error) {
 		// An earlier run of this job promoted the entry and stopped before its outcome was on
 		// record (killed while reading it back): what the store holds now is that run's
 		// version. Record it, and count the rotation as done rather than rotating again.
-		last, _ := r.journal.Last(k)
 		written := last.State == job.StateWritten && last.Version == cur.Version && last.Target == t.String()
 		// The journal's "written" may not have reached the disk; then the store's own record
-		// of the run that wrote says it, when
-		// the journal, for this entry, last speaks of another version (a step taken on the
-		// version before, or a rotation verified before that).
-		// The store's record counts only when it describes what is stored: Vault's custom
+		// of the run that wrote says it, when the journal, for this entry, last speaks of
+		// another version (a step taken on the version before, or a rotation verified before
+		// that). The store's record counts only when it describes what is stored: Vault's custom
 		// metadata is written before the data, so a run killed between the two leaves the
 		// record of a rotation that never reached the store.
 		byEarlier := cur.Job == providers.JobRotate && cur.RunID != "" && cur.RunID != r.opts.RunID && r.journal.EarlierRun(cur.RunID) &&
