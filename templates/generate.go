@@ -71,10 +71,13 @@ func (b *Bundle) Paths() []string {
 	return out
 }
 
-// Write stores the bundle below dir, creating folders. Files are written whole
-// (atomicfile.Write), so an interrupted run never leaves half a manifest.
+// Write stores the bundle below dir, creating folders. Files are written whole and durably as
+// one batch (atomicfile.WriteBatch: two flushes for the bundle, not one per file), so an
+// interrupted run never leaves half a manifest.
 func (b *Bundle) Write(dir string) error {
-	for _, p := range b.Paths() {
+	paths := b.Paths()
+	files := make([]atomicfile.File, 0, len(paths))
+	for _, p := range paths {
 		full := filepath.Join(dir, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			return fmt.Errorf("create folder for %s: %w", full, err)
@@ -83,9 +86,10 @@ func (b *Bundle) Write(dir string) error {
 		if strings.HasSuffix(p, ".sh") {
 			mode = 0o755
 		}
-		if err := atomicfile.Write(full, b.Files[p], mode, atomicfile.Options{}); err != nil {
-			return fmt.Errorf("write %s: %w", full, err)
-		}
+		files = append(files, atomicfile.File{Path: full, Data: b.Files[p], Mode: mode})
+	}
+	if err := atomicfile.WriteBatch(files); err != nil {
+		return fmt.Errorf("write the manifests to %s: %w", dir, err)
 	}
 	return nil
 }
