@@ -48,6 +48,9 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 	if bar != nil {
 		bar.Finish()
 	}
+	if rep != nil {
+		f.logger().Info("applied", "job", lp.ID, "secrets", len(rep.Items), "took", rep.Duration)
+	}
 	if err != nil {
 		if errors.Is(err, job.ErrAudit) {
 			return withCode(ExitAudit, auditStopped(f, rep, err))
@@ -81,6 +84,7 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		if err := writeManifests(f, o, lp, rep, manifests); err != nil {
 			return err
 		}
+		f.logger().Info("manifests written", "folder", o.Manifests)
 	}
 	if h, ok := lp.provider.(providers.Hinter); ok && !o.DryRun {
 		// How to use what was written, once something was written in this run.

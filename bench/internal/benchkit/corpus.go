@@ -112,14 +112,17 @@ const (
 // Generate returns n Secrets, the same ones for the same n and seed: 2-6 keys each, spread over
 // Namespaces namespaces; 70 % Opaque, 15 % TLS, 10 % basic-auth, 5 % SSH keys. None is of a
 // kind secretshift skips.
-func Generate(n int, seed uint64) []*Secret {
+func Generate(n int, seed uint64) []*Secret { return GenerateIn(n, Namespaces, seed) }
+
+// GenerateIn is Generate over namespaces namespaces instead of Namespaces.
+func GenerateIn(n, namespaces int, seed uint64) []*Secret {
 	r := rand.New(rand.NewPCG(seed, 0x5ec7e75))
 	apps := []string{"billing", "checkout", "catalog", "search", "auth", "gateway", "orders", "payments", "ledger", "notify", "reports", "media"}
 	out := make([]*Secret, 0, n)
 	for i := range n {
 		app := apps[r.IntN(len(apps))]
 		s := &Secret{
-			Namespace: fmt.Sprintf("team-%02d", i%Namespaces),
+			Namespace: fmt.Sprintf("team-%02d", i%namespaces),
 			Labels:    map[string]string{"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "shop"},
 			Data:      map[string][]byte{},
 		}
