@@ -11,7 +11,7 @@ import (
 func (r *Result) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Fixture: %s (%d records). %d cases, %d detected, in %s.\n\n", r.Fixture, r.Records, r.Cases, r.Detected, r.Duration.Round(1e6))
-	b.WriteString("| tampering | cases | detected | first finding (count) |\n|---|---:|---:|---|\n")
+	b.WriteString("| tampering | cases | detected | also through `audit verify` | first finding (count) |\n|---|---:|---:|---:|---|\n")
 	for _, row := range r.Rows {
 		kind := row.Kind
 		if !row.InModel {
@@ -21,7 +21,7 @@ func (r *Result) Markdown() string {
 		for _, k := range slices.Sorted(maps.Keys(row.Findings)) {
 			f = append(f, fmt.Sprintf("%s (%d)", k, row.Findings[k]))
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", kind, row.Cases, row.Detected, strings.Join(f, ", "))
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %s |\n", kind, row.Cases, row.Detected, row.CLIChecked, strings.Join(f, ", "))
 	}
 	b.WriteString("\n† outside what audit/doc.go says verification detects; shown, not counted as passing.\n")
 	for _, row := range r.Rows {

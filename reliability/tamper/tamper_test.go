@@ -83,3 +83,24 @@ func TestMigrationLogMatrix(t *testing.T) {
 		t.Error("the matrix does not pass over a real migration's log")
 	}
 }
+
+func TestSampledSpreadsExactlyK(t *testing.T) {
+	for _, c := range []struct{ n, k int }{{100, 30}, {31, 30}, {7, 30}, {1000, 1}, {5, 0}, {64, 64}} {
+		var got []int
+		for i := range c.n {
+			if sampled(i, c.n, c.k) {
+				got = append(got, i)
+			}
+		}
+		want := min(c.n, c.k)
+		if c.k == 0 {
+			want = c.n
+		}
+		if len(got) != want {
+			t.Errorf("n=%d k=%d: %d sampled, want %d", c.n, c.k, len(got), want)
+		}
+		if c.k > 0 && c.k < c.n && got[len(got)-1] != c.n-1 {
+			t.Errorf("n=%d k=%d: the last case is not sampled (%v): the spread must reach the end", c.n, c.k, got)
+		}
+	}
+}

@@ -7,6 +7,8 @@
 // FUZZTIME (default 2m) is each fuzz target's -fuzztime, FUZZPARALLEL (default 1) its
 // -parallel. CRASH_TRIALS (default 20) is the number of crash trials per store, CRASH_SECRETS
 // (default 2000) the Secrets of each, CRASH_SEED (default: the clock) their seed;
+// TAMPER_CLI_PER_KIND (default 30; 0 for all) how many tamper cases of each kind also run
+// through `secretshift audit verify` (the library verifies every case);
 // SECRETSHIFT_TOOLS_BIN (default .tools/bin) holds vault-testserver (crash and faults
 // sections) and sops. The disk section mounts tmpfs folders in a private mount namespace: it
 // needs root and unshare(1), and fails without them. The exit status is 0 when every section passed, 1 otherwise.
@@ -46,6 +48,11 @@ func run() int {
 	parallel, err := strconv.Atoi(envOr("FUZZPARALLEL", "1"))
 	if err != nil || parallel < 1 {
 		fmt.Fprintln(os.Stderr, "reliability: FUZZPARALLEL must be a positive number")
+		return 1
+	}
+	tamperCLI, err := strconv.Atoi(envOr("TAMPER_CLI_PER_KIND", "30"))
+	if err != nil || tamperCLI < 0 {
+		fmt.Fprintln(os.Stderr, "reliability: TAMPER_CLI_PER_KIND must be 0 (every case) or a positive number")
 		return 1
 	}
 	want := func(name string) bool {
@@ -90,7 +97,7 @@ func run() int {
 		if err := build(); err != nil {
 			rep.Sections = append(rep.Sections, reliability.Section{Name: "tamper", Title: "Audit log tamper matrix", Ran: "not run: go build ./cmd/secretshift failed: " + err.Error()})
 		} else {
-			rep.Sections = append(rep.Sections, reliability.TamperSection(bin, filepath.Join(root, "testdata", "demo"), scratch))
+			rep.Sections = append(rep.Sections, reliability.TamperSection(bin, filepath.Join(root, "testdata", "demo"), scratch, tamperCLI))
 		}
 	}
 	if want("crash") {
