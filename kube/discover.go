@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -57,6 +58,14 @@ type Options struct {
 	// KeepValues keeps Item.Secret.Data for a caller that migrates; otherwise values are
 	// dropped once sizes and fingerprints are taken.
 	KeepValues bool
+	// Inspect, when set and KeepValues is not, is shown each Secret with its values once, as
+	// soon as it is decoded, and says whether to keep them. When it does not, they are
+	// dropped right then and Item.Secret is kept without Data (MeasuredFingerprint says what
+	// they were). A caller that migrates takes there what it needs of the values it lets go
+	// (the store's checks), so that memory never holds every value at once, and reads them
+	// again when it writes. It may be called from several goroutines at once, and for Secrets
+	// later left out (by the filter, or as a second definition).
+	Inspect func(*Secret) (keep bool)
 }
 
 // Discovery is the result of discovery and the documented schema of `discover -o json|yaml`.
@@ -186,6 +195,10 @@ func Discover(ctx context.Context, opts Options) (*Discovery, error) {
 	switch {
 	case len(opts.Files) > 0:
 		ro := ReadOptions{Stdin: opts.Stdin, Namespace: opts.Namespace, ExcludePaths: opts.ExcludePaths}
+		if b.lean() {
+			// Measured and let go in the decoding goroutines, before every file's Secrets meet.
+			ro.Decoded = b.premeasure
+		}
 		if opts.Filter.Selector == "" && len(opts.Filter.Types) == 0 {
 			// Nothing but the shard and namespaces selects: the other shards' Secrets need no decoding.
 			ro.Shard = opts.Filter.Shard
@@ -217,6 +230,9 @@ type reportBuilder struct {
 	opts  Options
 	items []Item
 	index map[string]bool
+	// measured holds the Items of Secrets measured as they were decoded (premeasure), by
+	// Secret, until add takes them.
+	measured sync.Map
 }
 
 func (b *reportBuilder) reset() { b.items, b.index = nil, nil }
@@ -231,9 +247,25 @@ func (b *reportBuilder) has(ref string) bool {
 	return b.index[ref]
 }
 
-// add classifies s, takes its key sizes and fingerprints, and drops its values unless the
-// caller keeps them. An encrypted Secret has key names only: no values to size or fingerprint.
+// lean reports whether values are shown to Options.Inspect and let go as Secrets are read.
+func (b *reportBuilder) lean() bool { return b.opts.Inspect != nil && !b.opts.KeepValues }
+
+// premeasure measures s as it is decoded (ReadOptions.Decoded), for add.
+func (b *reportBuilder) premeasure(s *Secret) { b.measured.Store(s, b.measure(s)) }
+
+// add keeps the Item of s, measured now or when it was decoded.
 func (b *reportBuilder) add(s *Secret) {
+	if it, ok := b.measured.LoadAndDelete(s); ok {
+		b.items = append(b.items, it.(Item))
+		return
+	}
+	b.items = append(b.items, b.measure(s))
+}
+
+// measure classifies s, takes its key sizes and fingerprints, shows it to Options.Inspect,
+// and drops its values unless the caller keeps them. An encrypted Secret has key names only:
+// no values to size or fingerprint.
+func (b *reportBuilder) measure(s *Secret) Item {
 	names := s.KeyNames()
 	it := Item{
 		Namespace: s.Namespace, Name: s.Name, Type: s.EffectiveType(), UID: s.UID, Labels: s.Labels,
@@ -255,12 +287,17 @@ func (b *reportBuilder) add(s *Secret) {
 	if fp != nil {
 		it.Fingerprint = fp.Set(s.EffectiveType(), s.Data)
 	}
-	if !b.opts.KeepValues {
+	switch {
+	case b.lean():
+		if !b.opts.Inspect(s) {
+			s.Data, s.measured = nil, it.Fingerprint // the Secret stays, without its values
+		}
+	case !b.opts.KeepValues:
 		// Nothing downstream needs the values or the rest of the object: let them go now.
 		s.Data = nil
 		it.Secret = nil
 	}
-	b.items = append(b.items, it)
+	return it
 }
 
 // report attaches consumers and missing references, sorts and counts.

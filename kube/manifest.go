@@ -37,6 +37,10 @@ type ReadOptions struct {
 	// can name without decoding them: they are kept in Others by name only and counted in
 	// InOtherShards. Only for a Filter that selects by nothing but namespace and shard.
 	Shard func(namespace, name string) bool
+	// Decoded, when set, is called with each Secret decoded without problems, in the
+	// goroutine that decoded its file, before the files' results are merged (so also for
+	// Secrets the merge leaves out); it may change the Secret (drop its values).
+	Decoded func(*Secret)
 }
 
 // ReadManifests reads Kubernetes manifests from files, directories and "-" for stdin.
@@ -106,7 +110,7 @@ func ReadManifests(paths []string, opts ReadOptions) (*Inventory, error) {
 					return nil
 				}
 			}
-			r := &manifestReader{defaultNS: defaultNamespace, shard: opts.Shard}
+			r := &manifestReader{defaultNS: defaultNamespace, shard: opts.Shard, decoded: opts.Decoded}
 			r.readStream(u.name, u.data)
 			readers[i] = r
 			return nil
@@ -159,9 +163,10 @@ func ReadManifests(paths []string, opts ReadOptions) (*Inventory, error) {
 // manifestReader decodes the objects of one file, in order.
 type manifestReader struct {
 	defaultNS string
-	// shard is ReadOptions.Shard.
-	shard func(namespace, name string) bool
-	items []manifestItem
+	// shard is ReadOptions.Shard, decoded ReadOptions.Decoded.
+	shard   func(namespace, name string) bool
+	decoded func(*Secret)
+	items   []manifestItem
 	// inSOPS is set while the items of a SOPS-encrypted List are read: the sops metadata is
 	// the List's, not theirs.
 	inSOPS bool
@@ -356,6 +361,9 @@ func (r *manifestReader) addSecret(s *Secret, errs []fieldError) {
 		return
 	}
 	// Duplicates are found when the files' results are merged.
+	if r.decoded != nil && s.Encrypted == nil {
+		r.decoded(s)
+	}
 	r.items = append(r.items, manifestItem{secret: s})
 }
 

@@ -32,7 +32,14 @@ type Secret struct {
 	Encrypted *Encrypted `json:"encrypted,omitempty"`
 	// Origin says where the Secret was read from, for messages.
 	Origin Origin `json:"origin"`
+
+	// measured is the keyed fingerprint of the values of a Secret read without them.
+	measured string
 }
+
+// MeasuredFingerprint is the keyed fingerprint (Options.Fingerprinter's Set) of the values a
+// Secret had when it was read, once they were let go (Options.Inspect); "" otherwise.
+func (s *Secret) MeasuredFingerprint() string { return s.measured }
 
 // Encrypted describes a Secret whose manifest holds its values as ciphertext.
 type Encrypted struct {

@@ -260,7 +260,11 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	if s == nil {
 		return a.fail(ctx, r, it, s, fmt.Errorf("%s: %w: the Secret no longer exists in the source", it.Ref(), ErrSourceChanged))
 	}
-	if fp := a.opts.Fingerprinter.Set(s.EffectiveType(), s.Data); fp != it.Fingerprint {
+	fp := s.MeasuredFingerprint()
+	if s.Data != nil || fp == "" {
+		fp = a.opts.Fingerprinter.Set(s.EffectiveType(), s.Data)
+	}
+	if fp != it.Fingerprint {
 		return a.fail(ctx, r, it, s, fmt.Errorf("%s: %w\nmake a new plan", it.Ref(), ErrSourceChanged))
 	}
 	// A plan made in this process has just read the target; a saved plan reads it now.
@@ -275,7 +279,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		}
 		// An earlier run of this plan finished the item, and the store still holds it. If the
 		// store lost it since (deleted, changed), the item is decided again below.
-		if _, ok := a.journal.Last(key(it)); ok && st != nil && st.Rewrite == "" && sameContent(it.Fingerprint, s, st) {
+		if _, ok := a.journal.Last(key(it)); ok && st != nil && st.Rewrite == "" && sameContent(it, st, a.opts.Fingerprinter) {
 			r.Result, r.Version, r.Verified, r.Check = ResultDone, st.Version, true, checkOf(st)
 			return r, nil
 		}
@@ -284,7 +288,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	expect := ""
 	if st != nil {
 		var reason, msg string
-		action, reason, msg = decide(s, it, st, a.opts)
+		action, reason, msg = decide(it, st, a.opts)
 		expect = st.Version
 		if action == ActionConflict {
 			r.Result, r.Reason, r.Error = ResultConflict, reason, msg
@@ -321,12 +325,18 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		return r, nil
 	}
 
+	// A Secret read without its values (Options.LoadValues) gets them now, for its write only.
+	data, err := a.values(ctx, it, s)
+	if err != nil {
+		return a.fail(ctx, r, it, s, err)
+	}
 	// Fail-closed: the intent is durable in the audit log before the store is touched.
 	var version string
 	err = a.pipe.Act(ctx, it, itemEvent(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, s, expect, nil), func() error {
 		a.opts.Logger.Debug("writing", "secret", it.Ref(), "target", it.Target.String(), "expect", expect)
 		var werr error
 		pl := providers.PayloadOf(s)
+		pl.Data = data
 		pl.Fingerprint, pl.FingerprintKeyID, pl.RunID = it.Fingerprint, a.opts.Fingerprinter.KeyID(), a.opts.RunID
 		version, werr = p.Write(ctx, *it.Target, pl, expect)
 		return werr
@@ -372,13 +382,31 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 	return nil, nil
 }
 
+// values returns the values of s to write: its Data, or those Options.LoadValues reads again
+// when it was read without them, checked against the plan's fingerprint.
+func (a *applier) values(ctx context.Context, it *Item, s *kube.Secret) (kube.Data, error) {
+	if s.Data != nil || a.opts.LoadValues == nil {
+		return s.Data, nil
+	}
+	data, err := a.opts.LoadValues(ctx, s)
+	switch {
+	case errors.Is(err, providers.ErrNotFound):
+		return nil, fmt.Errorf("%s: %w: the Secret no longer exists in the source; run the same command again", it.Ref(), ErrSourceChanged)
+	case err != nil:
+		return nil, fmt.Errorf("read the values of %s again: %w", it.Ref(), err)
+	case a.opts.Fingerprinter.Set(s.EffectiveType(), data) != it.Fingerprint:
+		return nil, fmt.Errorf("%s: %w since it was planned; run the same command again", it.Ref(), ErrSourceChanged)
+	}
+	return data, nil
+}
+
 // landedMeanwhile reads the target again after a check-and-set conflict: a write of an
 // earlier run of this job that was still on its way when that run died can land after this
 // run read the target (a server applies a request it has received even when its client is
 // gone), and then the store holds exactly what this run meant to write.
 func (a *applier) landedMeanwhile(ctx context.Context, it *Item, s *kube.Secret) (*providers.Stored, bool) {
 	st, err := a.opts.Provider.Read(ctx, *it.Target)
-	if err != nil || st == nil || st.Rewrite != "" || !sameContent(it.Fingerprint, s, st) {
+	if err != nil || st == nil || st.Rewrite != "" || !sameContent(it, st, a.opts.Fingerprinter) {
 		return nil, false
 	}
 	return st, true
@@ -410,37 +438,33 @@ func (a *applier) verify(ctx context.Context, it *Item, s *kube.Secret) (Check, 
 	if err != nil {
 		return "", fmt.Errorf("read back %s: %w", it.Target, err)
 	}
-	if !sameContent(it.Fingerprint, s, st) {
-		return "", fmt.Errorf("read back %s: %w: stored content differs from the source (%s)", it.Target, job.ErrVerify, diffStored(s.Data, st, a.opts.Fingerprinter))
+	if !sameContent(it, st, a.opts.Fingerprinter) {
+		return "", fmt.Errorf("read back %s: %w: stored content differs from the source (%s)", it.Target, job.ErrVerify, diffStored(it, st, a.opts.Fingerprinter))
 	}
 	return checkOf(st), nil
 }
 
-// diffStored names what differs between want and st, never a value.
-func diffStored(want kube.Data, st *providers.Stored, f *audit.Fingerprinter) string {
+// diffStored names what differs between the item's values and st, by keyed fingerprint, never
+// a value.
+func diffStored(it *Item, st *providers.Stored, f *audit.Fingerprinter) string {
 	if st.Problem != "" {
 		return st.Problem
 	}
-	return diffKeys(want, st.Data, f)
-}
-
-// diffKeys names the keys that differ, never their values.
-func diffKeys(want, got kube.Data, f *audit.Fingerprinter) string {
-	if got == nil {
+	if st.Data == nil {
 		return "recorded fingerprint differs"
 	}
 	var out []string
-	for _, k := range want.Keys() {
-		v, ok := got[k]
+	for _, k := range it.Keys {
+		v, ok := st.Data[k]
 		switch {
 		case !ok:
 			out = append(out, "missing key "+k)
-		case f.Value(v) != f.Value(want[k]):
+		case f.Value(v) != it.KeyFingerprints[k]:
 			out = append(out, "different value for key "+k)
 		}
 	}
-	for _, k := range got.Keys() {
-		if _, ok := want[k]; !ok {
+	for _, k := range st.Data.Keys() {
+		if _, ok := it.KeyFingerprints[k]; !ok {
 			out = append(out, "extra key "+k)
 		}
 	}

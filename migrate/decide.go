@@ -1,17 +1,15 @@
 package migrate
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
 	"github.com/secretshift/secretshift/audit"
-	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 )
 
 // decide compares a source with what is stored.
-func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Action, string, string) {
+func decide(it *Item, st *providers.Stored, opts Options) (Action, string, string) {
 	if st.Problem != "" {
 		// The adapter cannot use what is there (a file edited by hand): only an explicit
 		// --overwrite replaces it.
@@ -20,13 +18,13 @@ func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Actio
 		}
 		return ActionConflict, "unreadable-target", st.Problem + "; --overwrite replaces it"
 	}
-	if sameContent(it.Fingerprint, s, st) {
+	if sameContent(it, st, opts.Fingerprinter) {
 		if st.Rewrite != "" {
 			return ActionUpdate, "rewrite", st.Rewrite
 		}
 		return ActionUnchanged, "", ""
 	}
-	if changedInStore(st, s, opts.Fingerprinter) {
+	if changedInStore(st, it, opts.Fingerprinter) {
 		// Someone wrote a newer version (a password rotated in the store itself): the source is
 		// what is stale, and overwriting would roll the credential back.
 		if opts.Overwrite {
@@ -42,7 +40,7 @@ func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Actio
 		}
 		return ActionConflict, "rotated-in-store", "the entry was rotated in the store (secretshift rotate) after the migration, so the source Secret is stale; --overwrite puts its older values back"
 	}
-	if st.Managed && (st.SourceUID == "" || s.UID == "" || st.SourceUID == s.UID) {
+	if st.Managed && (st.SourceUID == "" || it.UID == "" || st.SourceUID == it.UID) {
 		return ActionUpdate, "", ""
 	}
 	if opts.Overwrite {
@@ -56,40 +54,32 @@ func decide(s *kube.Secret, it *Item, st *providers.Stored, opts Options) (Actio
 
 // changedInStore reports whether secretshift wrote st but its content is no longer what was
 // written: the fingerprint recorded at write time, under the same key, does not match it.
-func changedInStore(st *providers.Stored, s *kube.Secret, f *audit.Fingerprinter) bool {
+func changedInStore(st *providers.Stored, it *Item, f *audit.Fingerprinter) bool {
 	if !st.Managed || st.Data == nil || st.Fingerprint == "" || st.FingerprintKeyID != f.KeyID() {
 		return false
 	}
 	typ := st.Type
 	if typ == "" {
-		typ = s.EffectiveType()
+		typ = it.Type
 	}
 	return f.Set(typ, st.Data) != st.Fingerprint
 }
 
-// sameContent reports whether st holds exactly s's type, keys and values; fp is s's set
-// fingerprint. When the adapter cannot read values it compares the keyed fingerprint recorded at
-// write time instead.
-func sameContent(fp string, s *kube.Secret, st *providers.Stored) bool {
+// sameContent reports whether st holds exactly the item's type, keys and values, comparing
+// the keyed fingerprint of what is stored with the item's (so the source's values need not be
+// in memory); when the adapter cannot read values, the fingerprint recorded at write time.
+func sameContent(it *Item, st *providers.Stored, f *audit.Fingerprinter) bool {
 	if st.Problem != "" {
 		return false
 	}
-	if st.Type != "" && st.Type != s.EffectiveType() {
+	if st.Type != "" && st.Type != it.Type {
 		return false
 	}
 	if st.Data == nil {
-		if st.Keys != nil && !slices.Equal(st.Keys, s.Data.Keys()) {
+		if st.Keys != nil && !slices.Equal(st.Keys, it.Keys) {
 			return false
 		}
-		return st.Fingerprint != "" && st.Fingerprint == fp
+		return st.Fingerprint != "" && st.Fingerprint == it.Fingerprint
 	}
-	if len(st.Data) != len(s.Data) {
-		return false
-	}
-	for k, v := range s.Data {
-		if w, ok := st.Data[k]; !ok || !bytes.Equal(v, w) {
-			return false
-		}
-	}
-	return true
+	return len(st.Data) == len(it.Keys) && f.Set(it.Type, st.Data) == it.Fingerprint
 }

@@ -57,6 +57,22 @@ type Candidate struct {
 	Skip    bool
 	Reason  string
 	Message string
+	// Measured, when set, describes the values of a Secret read without them (Secret.Data
+	// is nil): what planning needs of them, taken while they were in memory. Apply then
+	// reads them again with Options.LoadValues, for the write only.
+	Measured *Measured
+}
+
+// Measured is what planning needs of a Secret's values, taken while they were read.
+type Measured struct {
+	// Keys are the key names, sorted; Size the total of the values' sizes.
+	Keys []string
+	Size int
+	// Fingerprint is the keyed fingerprint of the whole Secret, KeyFingerprints of each value.
+	Fingerprint     string
+	KeyFingerprints map[string]string
+	// Checked is what the provider's Check said of the values at their target (nil: they fit).
+	Checked error
 }
 
 // SourceSpec records how the plan's Secrets were read, so `apply` can read them again.
@@ -232,6 +248,10 @@ type Options struct {
 	Progress job.Progress
 	// Logger is told what each step does, at debug level (names, never values); nil for none.
 	Logger *slog.Logger
+	// LoadValues, when set, reads again the values of a Secret planned without them
+	// (Candidate.Measured), when Apply writes it; Apply checks them against the plan's
+	// fingerprint. It returns an error wrapping providers.ErrNotFound when the Secret is gone.
+	LoadValues func(ctx context.Context, s *kube.Secret) (kube.Data, error)
 	// RunID identifies this run in provider metadata and the audit log.
 	RunID string
 	// Earlier, when set, tells what earlier runs of the job (named by its journal) left on
@@ -296,7 +316,7 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 	}
 	for _, c := range cands {
 		s := c.Secret
-		it := newItem(s, opts.Fingerprinter)
+		it := newItem(s, c.Measured, opts.Fingerprinter)
 		plan.Items = append(plan.Items, it)
 		if prev, dup := seenSource[s.Ref()]; dup {
 			addProblem(s, fmt.Errorf("the same Secret is given twice (also at %s)", prev.Origin))
@@ -313,8 +333,14 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 			continue
 		}
 		it.Target = &t
-		if err := p.Check(t, providers.PayloadOf(s)); err != nil {
-			addProblem(s, err)
+		checked := error(nil)
+		if c.Measured != nil {
+			checked = c.Measured.Checked
+		} else {
+			checked = p.Check(t, providers.PayloadOf(s))
+		}
+		if checked != nil {
+			addProblem(s, checked)
 		}
 		// Every write is audited; an event the audit log would refuse must stop the plan now,
 		// not the run half-way.
@@ -334,10 +360,6 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 		return plan, &ValidationError{Problems: problems}
 	}
 
-	byRef := make(map[string]*kube.Secret, len(cands))
-	for _, c := range cands {
-		byRef[c.Secret.Ref()] = c.Secret
-	}
 	exists, err := existing(ctx, p, plan.Items)
 	if err != nil {
 		return plan, err
@@ -364,7 +386,7 @@ func BuildPlan(ctx context.Context, cands []Candidate, src SourceSpec, opts Opti
 		}
 		it.stored, it.read = st, true
 		it.Version = st.Version
-		it.Action, it.Reason, it.Message = decide(byRef[it.Ref()], it, st, opts)
+		it.Action, it.Reason, it.Message = decide(it, st, opts)
 		opts.Logger.Debug("planned", "secret", it.Ref(), "target", it.Target.String(), "version", st.Version, "action", it.Action, "reason", it.Reason)
 		return nil
 	})
@@ -398,7 +420,14 @@ func existing(ctx context.Context, p providers.Provider, items []*Item) (map[str
 	return exists, nil
 }
 
-func newItem(s *kube.Secret, f *audit.Fingerprinter) *Item {
+// newItem is the plan item of s, whose values are measured now, or were when it was read (m).
+func newItem(s *kube.Secret, m *Measured, f *audit.Fingerprinter) *Item {
+	if m != nil {
+		return &Item{
+			Namespace: s.Namespace, Name: s.Name, UID: s.UID, Type: s.EffectiveType(), Origin: s.Origin,
+			Keys: m.Keys, Size: m.Size, Fingerprint: m.Fingerprint, KeyFingerprints: m.KeyFingerprints,
+		}
+	}
 	it := &Item{
 		Namespace: s.Namespace, Name: s.Name, UID: s.UID, Type: s.EffectiveType(), Origin: s.Origin,
 		Keys: s.Data.Keys(), Size: s.Data.Size(), Fingerprint: f.Set(s.EffectiveType(), s.Data),

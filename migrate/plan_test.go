@@ -11,7 +11,9 @@ func TestSameContent(t *testing.T) {
 	src := &kube.Secret{Namespace: "shop", Name: "db", Type: "Opaque", Data: kube.Data{
 		"password": []byte("s3cret"), ".env": {0xff, 0x00}, "empty": {},
 	}}
-	fp := "hmac-sha256:" + "ab"
+	f := testFingerprinter(t)
+	it := newItem(src, nil, f)
+	fp := it.Fingerprint
 	same := kube.Data{"password": []byte("s3cret"), ".env": {0xff, 0x00}, "empty": nil}
 	cases := []struct {
 		name string
@@ -27,10 +29,11 @@ func TestSameContent(t *testing.T) {
 		{"an extra key", providers.Stored{Data: kube.Data{"password": []byte("s3cret"), ".env": {0xff, 0x00}, "empty": nil, "x": nil}}, false},
 		{"values not readable, recorded fingerprint matches", providers.Stored{Fingerprint: fp}, true},
 		{"values not readable, other fingerprint", providers.Stored{Fingerprint: "hmac-sha256:cd"}, false},
+		{"values not readable, recorded fingerprint matches, other keys", providers.Stored{Fingerprint: fp, Keys: []string{"password"}}, false},
 		{"values not readable, nothing recorded", providers.Stored{}, false},
 	}
 	for _, c := range cases {
-		if got := sameContent(fp, src, &c.st); got != c.want {
+		if got := sameContent(it, &c.st, f); got != c.want {
 			t.Errorf("%s: sameContent = %v, want %v", c.name, got, c.want)
 		}
 	}

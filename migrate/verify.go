@@ -61,11 +61,11 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 				r.Result, r.Error, cause = ResultMissing, "nothing stored at the target", err
 			case err != nil:
 				r.Result, r.Error, cause = ResultFailed, err.Error(), err
-			case sameContent(opts.Fingerprinter.Set(s.EffectiveType(), s.Data), s, st):
+			case sameContent(it, st, opts.Fingerprinter):
 				r.Result, r.Verified, r.Version, r.Check = ResultVerified, true, st.Version, checkOf(st)
 			default:
 				r.Result, r.Version = ResultMismatch, st.Version
-				r.Error = "stored content differs from the source (" + diffStored(s.Data, st, opts.Fingerprinter) + ")"
+				r.Error = "stored content differs from the source (" + diffStored(it, st, opts.Fingerprinter) + ")"
 				cause = job.ErrVerify
 			}
 			outcome := audit.OutcomeSuccess

@@ -205,7 +205,7 @@ func runCutover(ctx context.Context, f *factory, o *cutoverOptions, flags *pflag
 // and those it leaves out because a controller owns them (already handed over, or owned by
 // another controller: the engine says which).
 func cutoverSelection(ctx context.Context, f *factory, so *migrateOptions, fp *audit.Fingerprinter) ([]*kube.Secret, error) {
-	cands, spec, report, err := f.candidates(ctx, &so.source, fp, nil)
+	cands, spec, report, err := f.candidates(ctx, &so.source, fp, nil, nil)
 	if err != nil {
 		return nil, interrupted(err, "reading the Secrets")
 	}

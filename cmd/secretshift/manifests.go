@@ -51,9 +51,16 @@ func writeManifests(f *factory, o *migrateOptions, lp *loadedPlan, rep *migrate.
 		if !ok[it.Ref()] || s == nil || it.Target == nil {
 			continue
 		}
+		refs, ok := o.lean.externalRefs(s)
+		if !ok && s.Data == nil && len(it.Keys) > 0 {
+			return fmt.Errorf("%s: no ESO references were taken when it was read; nothing was written to %s", it.Ref(), o.Manifests)
+		}
+		if !ok {
+			refs = er.ExternalRefs(*it.Target, providers.PayloadOf(s))
+		}
 		in.Items = append(in.Items, templates.Item{
 			Namespace: s.Namespace, Name: s.Name, Type: s.EffectiveType(), Labels: s.Labels, Annotations: s.Annotations,
-			Immutable: s.Immutable, Refs: er.ExternalRefs(*it.Target, providers.PayloadOf(s)),
+			Immutable: s.Immutable, Refs: refs,
 		})
 	}
 	b, err := templates.Generate(*in)

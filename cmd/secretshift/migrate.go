@@ -41,6 +41,9 @@ type migrateOptions struct {
 
 	// withCutover (verify) compares the Secrets cutover handed to ESO instead of skipping them.
 	withCutover bool
+
+	// lean holds the Secrets read without their values, once read.
+	lean *leanSource
 }
 
 func newMigrateOptions() *migrateOptions {

@@ -89,11 +89,15 @@ func (o *migrateOptions) openProvider(ctx context.Context, f *factory) (provider
 }
 
 func (o *migrateOptions) engineOptions(f *factory, p providers.Provider, fp *audit.Fingerprinter) migrate.Options {
-	return migrate.Options{
+	opts := migrate.Options{
 		Provider: p, Fingerprinter: fp, Concurrency: o.Concurrency, Rate: o.Rate,
 		Overwrite: o.Overwrite, DryRun: o.DryRun, JournalDir: o.JournalDir, RunID: newRunID(),
 		Logger: f.logger(),
 	}
+	if o.lean != nil && o.lean.active {
+		opts.LoadValues = o.lean.load
+	}
+	return opts
 }
 
 // outputFolders are the folders p writes into: never read as input of the same run.
@@ -193,7 +197,12 @@ func buildPlan(ctx context.Context, f *factory, o *migrateOptions) (*loadedPlan,
 // readCandidates reads the Secrets to plan, never from p's output folder. Objects that cannot
 // be read stop the command before anything is planned, every one listed.
 func (f *factory) readCandidates(ctx context.Context, o *migrateOptions, fp *audit.Fingerprinter, p providers.Provider) ([]migrate.Candidate, migrate.SourceSpec, error) {
-	cands, spec, report, err := f.candidates(ctx, &o.source, fp, outputFolders(p))
+	lean, err := newLeanSource(p, o.Manifests != "")
+	if err != nil {
+		return nil, migrate.SourceSpec{}, err
+	}
+	o.lean = lean
+	cands, spec, report, err := f.candidates(ctx, &o.source, fp, outputFolders(p), o.lean)
 	if err != nil {
 		return nil, spec, interrupted(beforeWrite(err), "reading the Secrets")
 	}
@@ -253,6 +262,7 @@ func planFrom(ctx context.Context, f *factory, o *migrateOptions, p providers.Pr
 	}
 	f.logger().Info("plan built", "job", plan.ID, "secrets", len(plan.Items), "create", plan.Summary.Create, "update", plan.Summary.Update,
 		"unchanged", plan.Summary.Unchanged, "skip", plan.Summary.Skip, "conflict", plan.Summary.Conflict)
+	o.lean.want(plan)
 	lp := &loadedPlan{Plan: plan, sources: map[string]*kube.Secret{}, provider: p, fp: fp, opts: opts}
 	for _, c := range cands {
 		lp.sources[c.Secret.Ref()] = c.Secret
@@ -301,6 +311,7 @@ func reloadPlan(ctx context.Context, f *factory, o *migrateOptions, saved *migra
 	if err != nil {
 		return nil, err
 	}
+	o.lean.want(saved)
 	opts := o.engineOptions(f, p, fp)
 	return &loadedPlan{Plan: saved, sources: byRef, provider: p, fp: fp, opts: opts}, nil
 }

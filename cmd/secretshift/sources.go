@@ -198,13 +198,17 @@ func (f *factory) noteShard(o *sourceOptions, r *kube.Discovery) {
 // candidates reads the sources with values kept, prints per-object errors to stderr, and
 // returns the Secrets with discover's decisions. badInput reports whether any object could
 // not be read.
-func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fingerprinter, exclude []string) (cands []migrate.Candidate, spec migrate.SourceSpec, report *kube.Discovery, err error) {
+//
+// With lean set, values are measured and let go as they are read (leanSource), unless they
+// come from standard input.
+func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fingerprinter, exclude []string, lean *leanSource) (cands []migrate.Candidate, spec migrate.SourceSpec, report *kube.Discovery, err error) {
 	opts, err := f.discoverOptions(o, exclude)
 	if err != nil {
 		return nil, spec, nil, err
 	}
 	opts.KeepValues = true
 	opts.Fingerprinter = fp
+	lean.use(&opts)
 	report, err = kube.Discover(ctx, opts)
 	if err != nil {
 		return nil, spec, nil, err
@@ -221,7 +225,11 @@ func (f *factory) candidates(ctx context.Context, o *sourceOptions, fp kube.Fing
 		it := &report.Items[i]
 		cands = append(cands, migrate.Candidate{
 			Secret: it.Secret, Skip: it.Action == kube.ActionSkip, Reason: string(it.Reason), Message: it.Message,
+			Measured: lean.measured(it),
 		})
+	}
+	if lean != nil && lean.active {
+		f.logger().Info("values in memory", "bytes", lean.kept.Load(), "budget_bytes", lean.budget.Load(), "read_again_when_written", lean.readAgain)
 	}
 	return cands, f.sourceSpec(o, opts), report, nil
 }
