@@ -105,6 +105,7 @@ bench: tools
 	@command -v jq >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./bench/...
 	$(GO) run ./bench/sops
+	$(GO) run ./bench/fleet
 
 ## demo: the quick start — migrate the bundled example Secrets to SOPS files with a generated age key
 demo:

@@ -3,8 +3,10 @@ package templates
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -71,25 +73,61 @@ func (b *Bundle) Paths() []string {
 	return out
 }
 
-// Write stores the bundle below dir, creating folders. Files are written whole and durably as
-// one batch (atomicfile.WriteBatch: two flushes for the bundle, not one per file), so an
-// interrupted run never leaves half a manifest.
+// Write stores the bundle below dir, creating folders. Files are written whole and durably in
+// batches (FileWriter), so an interrupted run never leaves half a manifest.
 func (b *Bundle) Write(dir string) error {
-	paths := b.Paths()
-	files := make([]atomicfile.File, 0, len(paths))
-	for _, p := range paths {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return fmt.Errorf("create folder for %s: %w", full, err)
+	w := NewFileWriter(dir)
+	for _, p := range b.Paths() {
+		if err := w.Put(p, b.Files[p]); err != nil {
+			return err
 		}
-		mode := os.FileMode(0o644)
-		if strings.HasSuffix(p, ".sh") {
-			mode = 0o755
-		}
-		files = append(files, atomicfile.File{Path: full, Data: b.Files[p], Mode: mode})
 	}
-	if err := atomicfile.WriteBatch(files); err != nil {
-		return fmt.Errorf("write the manifests to %s: %w", dir, err)
+	return w.Flush()
+}
+
+// writeBatch is how many files a FileWriter flushes at once.
+const writeBatch = 1024
+
+// FileWriter writes files below a folder, creating folders, whole and durably, a batch at a
+// time (atomicfile.WriteBatch: two flushes per batch, not one per file). Put takes a path
+// relative to the folder, with slashes; files named *.sh are made executable.
+type FileWriter struct {
+	dir     string
+	pending []atomicfile.File
+	// Written counts the files put.
+	Written int
+}
+
+// NewFileWriter writes below dir.
+func NewFileWriter(dir string) *FileWriter { return &FileWriter{dir: dir} }
+
+// Put queues one file, writing the queue once it is a batch.
+func (w *FileWriter) Put(path string, content []byte) error {
+	full := filepath.Join(w.dir, filepath.FromSlash(path))
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return fmt.Errorf("create folder for %s: %w", full, err)
+	}
+	mode := os.FileMode(0o644)
+	if strings.HasSuffix(path, ".sh") {
+		mode = 0o755
+	}
+	w.pending = append(w.pending, atomicfile.File{Path: full, Data: content, Mode: mode})
+	w.Written++
+	if len(w.pending) >= writeBatch {
+		return w.Flush()
+	}
+	return nil
+}
+
+// Flush writes what is queued.
+func (w *FileWriter) Flush() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	err := atomicfile.WriteBatch(w.pending)
+	w.pending = w.pending[:0]
+	if err != nil {
+		return fmt.Errorf("write the manifests to %s: %w", w.dir, err)
 	}
 	return nil
 }
@@ -148,96 +186,115 @@ func Build(in Input) (*Objects, error) {
 	if err := in.defaults(); err != nil {
 		return nil, err
 	}
-	byNS := map[string][]Item{}
-	refs := map[string][]providers.ExternalRef{}
-	for _, it := range in.Items {
-		byNS[it.Namespace] = append(byNS[it.Namespace], it)
-		refs[it.Namespace] = append(refs[it.Namespace], it.Refs...)
-	}
-	namespaces := make([]string, 0, len(byNS))
-	for ns := range byNS {
-		namespaces = append(namespaces, ns)
-	}
-	sort.Strings(namespaces)
-
-	cluster := in.StoreKind == KindClusterSecretStore
-	set, err := in.Reader.ExternalStores(providers.StoreRequest{Name: in.StoreName, Cluster: cluster, Auth: in.Auth, Refs: refs})
+	byNS, namespaces, set, err := in.storeSet()
 	if err != nil {
 		return nil, err
 	}
 	o := &Objects{Files: set.Files}
-	stores := make([]string, 0, len(set.Providers))
-	for ns := range set.Providers {
-		stores = append(stores, ns)
-	}
-	sort.Strings(stores)
-	for _, ns := range stores {
+	for _, ns := range slices.Sorted(maps.Keys(set.Providers)) {
 		o.Stores = append(o.Stores, in.store(ns, set.Providers[ns], namespaces))
 	}
 	for _, sa := range set.ServiceAccounts {
 		o.ServiceAccounts = append(o.ServiceAccounts, serviceAccount(sa))
 	}
 	for _, ns := range namespaces {
-		items := byNS[ns]
-		sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
-		for _, it := range items {
+		for _, it := range byNS[ns] {
 			o.ExternalSecrets = append(o.ExternalSecrets, in.externalSecret(it))
 		}
 	}
 	return o, nil
 }
 
+// storeSet groups the items by namespace (each group sorted by name), lists the namespaces
+// sorted, and asks the store's adapter for the stores, ServiceAccounts and access material
+// that serve them.
+func (in *Input) storeSet() (map[string][]Item, []string, *providers.StoreSet, error) {
+	byNS := map[string][]Item{}
+	refs := map[string][]providers.ExternalRef{}
+	for _, it := range in.Items {
+		byNS[it.Namespace] = append(byNS[it.Namespace], it)
+		refs[it.Namespace] = append(refs[it.Namespace], it.Refs...)
+	}
+	namespaces := slices.Sorted(maps.Keys(byNS))
+	for _, ns := range namespaces {
+		items := byNS[ns]
+		sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	}
+	set, err := in.Reader.ExternalStores(providers.StoreRequest{Name: in.StoreName, Cluster: in.StoreKind == KindClusterSecretStore, Auth: in.Auth, Refs: refs})
+	return byNS, namespaces, set, err
+}
+
 // Generate builds every manifest, and the store's access material, for in.
 func Generate(in Input) (*Bundle, error) {
-	o, err := Build(in)
+	b := &Bundle{Files: map[string][]byte{}}
+	err := GenerateEach(in, func(path string, content []byte) error {
+		b.Files[path] = content
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	b := &Bundle{Files: map[string][]byte{}}
+	return b, nil
+}
+
+// GenerateEach makes the files of Generate and hands each to emit as soon as it is made: the
+// stores, ServiceAccounts and access material, then the ExternalSecrets one namespace at a
+// time, then the kustomization.yaml that lists them. A run over a large fleet never holds every
+// manifest at once.
+func GenerateEach(in Input, emit func(path string, content []byte) error) error {
+	if err := in.defaults(); err != nil {
+		return err
+	}
 	put := func(path string, v any) error {
 		y, err := yaml.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("marshal %s: %w", path, err)
 		}
-		b.Files[path] = y
-		return nil
+		return emit(path, y)
+	}
+	byNS, namespaces, set, err := in.storeSet()
+	if err != nil {
+		return err
 	}
 	var resources []string
-	for _, s := range o.Stores {
+	for _, ns := range slices.Sorted(maps.Keys(set.Providers)) {
+		s := in.store(ns, set.Providers[ns], namespaces)
 		path := s.Metadata.Namespace + "/secretstore.yaml"
 		if s.Metadata.Namespace == "" {
 			path = "clustersecretstore.yaml"
 		}
 		if err := put(path, s); err != nil {
-			return nil, err
+			return err
 		}
 		resources = append(resources, path)
 	}
-	for _, sa := range o.ServiceAccounts {
-		path := sa.Metadata.Namespace + "/serviceaccount.yaml"
+	for _, sa := range set.ServiceAccounts {
+		path := sa.Namespace + "/serviceaccount.yaml"
 		if in.StoreKind == KindClusterSecretStore {
 			path = "serviceaccount.yaml"
 		}
-		if err := put(path, sa); err != nil {
-			return nil, err
+		if err := put(path, serviceAccount(sa)); err != nil {
+			return err
 		}
 		resources = append(resources, path)
 	}
-	for path, content := range o.Files {
-		b.Files[path] = content
-	}
-	for _, es := range o.ExternalSecrets {
-		p := es.Metadata.Namespace + "/" + es.Metadata.Name + ".externalsecret.yaml"
-		if err := put(p, es); err != nil {
-			return nil, err
+	for _, path := range slices.Sorted(maps.Keys(set.Files)) {
+		if err := emit(path, set.Files[path]); err != nil {
+			return err
 		}
-		resources = append(resources, p)
+	}
+	for _, ns := range namespaces {
+		for _, it := range byNS[ns] {
+			es := in.externalSecret(it)
+			p := es.Metadata.Namespace + "/" + es.Metadata.Name + ".externalsecret.yaml"
+			if err := put(p, es); err != nil {
+				return err
+			}
+			resources = append(resources, p)
+		}
 	}
 	sort.Strings(resources)
-	if err := put("kustomization.yaml", Kustomization{TypeMeta: TypeMeta{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization"}, Resources: resources}); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return put("kustomization.yaml", Kustomization{TypeMeta: TypeMeta{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization"}, Resources: resources})
 }
 
 // store is the SecretStore of ns, or the ClusterSecretStore (ns "") limited to namespaces.

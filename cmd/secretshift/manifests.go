@@ -63,14 +63,14 @@ func writeManifests(f *factory, o *migrateOptions, lp *loadedPlan, rep *migrate.
 			Immutable: s.Immutable, Refs: refs,
 		})
 	}
-	b, err := templates.Generate(*in)
-	if err != nil {
+	w := templates.NewFileWriter(o.Manifests)
+	if err := templates.GenerateEach(*in, w.Put); err != nil {
 		return err
 	}
-	if err := b.Write(o.Manifests); err != nil {
+	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(f.status(), "wrote %d manifest files for %d Secrets to %s (kubectl apply -k %s)\n", len(b.Files), len(in.Items), o.Manifests, o.Manifests)
+	fmt.Fprintf(f.status(), "wrote %d manifest files for %d Secrets to %s (kubectl apply -k %s)\n", w.Written, len(in.Items), o.Manifests, o.Manifests)
 	fmt.Fprintln(f.status(), "hand the Secrets over in place with `secretshift cutover`; once ESO owns a Secret, deleting its ExternalSecret deletes the Secret (undo with `secretshift cutover rollback`)")
 	return nil
 }
