@@ -196,6 +196,7 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		err = cause
 	}
 	rep.collect(results, opts)
+	plan.release()
 	if fin, ok := opts.Provider.(providers.Finisher); ok && err == nil && !opts.DryRun {
 		// An index of all targets (a kustomization.yaml), also after a run that wrote nothing,
 		// so that a run after an interrupted one completes it.

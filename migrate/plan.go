@@ -185,6 +185,15 @@ func prepareAudit(p *Plan) error {
 	return nil
 }
 
+// release lets go, once every record of an Apply is durable, of what the plan's items held for
+// it: each target as read at plan time (values included, for an update; read again if the
+// plan is applied again) and the encoded audit key sets (made again when needed).
+func (p *Plan) release() {
+	for _, it := range p.Items {
+		it.stored, it.read, it.keySet = nil, false, nil
+	}
+}
+
 // madeUnder reports whether the plan's fingerprints are made under fp's key.
 func (p *Plan) madeUnder(fp *audit.Fingerprinter) bool {
 	if p.FingerprintKeyID != "" {

@@ -3,7 +3,7 @@
 // the same machine, with read-back verification, the audit log, the journal and the External
 // Secrets Operator manifests, timed from outside with its peak resident memory sampled.
 //
-//	go run ./bench/fleet [-sizes 1000,10000,100000] [-namespaces 500] [-concurrency 16]
+//	go run ./bench/fleet [-sizes 1000,10000,100000] [-namespaces 500] [-concurrency 16] [-values-mb N]
 //
 // For every size it prints the wall time, CPU, peak RSS, the time per Secret, and each phase
 // of the run (start, reading, planning, applying, manifests, report) taken from the command's
@@ -44,6 +44,7 @@ func run() error {
 	namespaces := flag.Int("namespaces", 500, "namespaces the Secrets spread over")
 	concurrency := flag.Int("concurrency", 16, "secretshift --concurrency")
 	keep := flag.Bool("keep", false, "keep the temporary folder and print its path")
+	valuesMB := flag.String("values-mb", "", "SECRETSHIFT_VALUES_IN_MEMORY_MB for the command (default: its own default)")
 	flag.Parse()
 	var ns []int
 	for _, f := range strings.Split(*sizes, ",") {
@@ -69,7 +70,7 @@ func run() error {
 	fmt.Printf("built secretshift and vault-testserver in %s; load average %s; GOMAXPROCS of the command: its default\n\n", took.Round(time.Second), benchkit.LoadAvg())
 	var rows []row
 	for _, n := range ns {
-		r, err := measure(context.Background(), filepath.Join(tmp, fmt.Sprint(n)), bins[0], bins[1], n, *namespaces, *concurrency)
+		r, err := measure(context.Background(), filepath.Join(tmp, fmt.Sprint(n)), bins[0], bins[1], n, *namespaces, *concurrency, *valuesMB)
 		if err != nil {
 			return err
 		}
@@ -94,7 +95,7 @@ type phase struct {
 	took time.Duration
 }
 
-func measure(ctx context.Context, dir, secretshift, testserver string, n, namespaces, concurrency int) (row, error) {
+func measure(ctx context.Context, dir, secretshift, testserver string, n, namespaces, concurrency int, valuesMB string) (row, error) {
 	r := row{n: n}
 	corpus := filepath.Join(dir, "corpus")
 	ss := benchkit.GenerateIn(n, namespaces, 1)
@@ -113,6 +114,9 @@ func measure(ctx context.Context, dir, secretshift, testserver string, n, namesp
 	defer srv.Stop()
 	cpu0 := srv.CPU()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "VAULT_ADDR=" + srv.Addr, "VAULT_TOKEN=" + token}
+	if valuesMB != "" {
+		env = append(env, "SECRETSHIFT_VALUES_IN_MEMORY_MB="+valuesMB)
+	}
 	r.load = benchkit.LoadAvg()
 	res, err := benchkit.Run(ctx, dir, env, filepath.Join(dir, "report.txt"), secretshift,
 		"migrate", "--to", "vault", "-f", corpus, "--vault-mount", "secret", "--concurrency", fmt.Sprint(concurrency),
