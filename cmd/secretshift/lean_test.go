@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/hashicorp/vault/api"
 
@@ -112,13 +113,8 @@ func TestValuesPastTheBudgetAreReadAgain(t *testing.T) {
 // TestValuesPastTheBudgetFromTheCluster: read from a cluster with no values kept, each
 // namespace's Secrets are listed again for their writes, byte-exact.
 func TestValuesPastTheBudgetFromTheCluster(t *testing.T) {
-	k := testenv.RequireKube(t)
-	v := startVault(t)
+	k, v, cs := clusterAndVault(t)
 	ctx := context.Background()
-	cs, err := k.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := map[string][]byte{}
 	for _, ns := range []string{"lean-a", "lean-b"} {
 		if err := k.CreateNamespace(ctx, ns); err != nil {
@@ -146,6 +142,19 @@ func TestValuesPastTheBudgetFromTheCluster(t *testing.T) {
 			t.Errorf("%s: Vault holds other bytes than the cluster", ref)
 		}
 	}
+}
+
+// clusterAndVault starts (or joins) the test apiserver and a Vault test server, and returns
+// a clientset for seeding.
+func clusterAndVault(t *testing.T) (*testenv.Kube, *vaultFixture, *kubernetes.Clientset) {
+	t.Helper()
+	k := testenv.RequireKube(t)
+	v := startVault(t)
+	cs, err := k.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, v, cs
 }
 
 func mergeMaps(a, b map[string]map[string][]byte) map[string]map[string][]byte {

@@ -22,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/secretshift/secretshift/audit"
-	"github.com/secretshift/secretshift/internal/testenv"
 	"github.com/secretshift/secretshift/internal/testenv/vaultapi"
 	"github.com/secretshift/secretshift/migrate"
 	"github.com/secretshift/secretshift/templates"
@@ -349,13 +348,8 @@ func TestShardKilledMidRunResumes(t *testing.T) {
 // namespace of the test apiserver into the Vault test server: every Secret is written exactly
 // once, discover's shards list each Secret once, and the logs verify as a set.
 func TestShardedMigrateFromCluster(t *testing.T) {
-	k := testenv.RequireKube(t)
-	v := startVault(t)
+	k, v, cs := clusterAndVault(t)
 	ctx := context.Background()
-	cs, err := k.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const ns, total = "shard-migrate", 120
 	if err := k.CreateNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
