@@ -12,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/providers"
 	"golang.org/x/net/http2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -42,5 +43,22 @@ func TestBeforeWriteSaysRunAgain(t *testing.T) {
 		if got := beforeWrite(err); got != err {
 			t.Errorf("%v became %q", err, got)
 		}
+	}
+}
+
+// TestListFailuresSayRunAgain: a cluster read whose only problems are lists the cluster did not
+// answer asks for a re-run, not for fixed inputs; a broken object still asks for a fix.
+func TestListFailuresSayRunAgain(t *testing.T) {
+	lists := &kube.Discovery{Errors: []kube.ObjectError{{Origin: kube.Origin{Cluster: "https://127.0.0.1:6443"}, Kind: "Deployment", Message: "list deployments: the server is currently unable to handle the request"}}}
+	if !listsOnly(lists) {
+		t.Error("a failed workload list must count as a list failure")
+	}
+	broken := &kube.Discovery{Errors: append(lists.Errors, kube.ObjectError{Origin: kube.Origin{Cluster: "https://127.0.0.1:6443"}, Kind: "Secret", Namespace: "shop", Name: "db", Message: "bad data"})}
+	if listsOnly(broken) || listsOnly(&kube.Discovery{}) {
+		t.Error("a broken object, or no problem at all, is not a list failure")
+	}
+	files := &kube.Discovery{Errors: []kube.ObjectError{{Origin: kube.Origin{File: "in.yaml"}, Message: "not YAML"}}}
+	if listsOnly(files) {
+		t.Error("a manifest that cannot be read is not a list failure")
 	}
 }

@@ -207,8 +207,12 @@ func (f *factory) readCandidates(ctx context.Context, o *migrateOptions, fp *aud
 		return nil, spec, interrupted(beforeWrite(err), "reading the Secrets")
 	}
 	if report.Summary.Errors > 0 {
+		hint := "fix or leave out those inputs, then run again"
+		if listsOnly(report) {
+			hint = "the cluster did not answer every list; run the same command again once it does"
+		}
 		return nil, spec, &problemsError{
-			err:      withCode(ExitError, fmt.Errorf("%d object(s) could not be read (listed above); nothing was planned or written\nfix or leave out those inputs, then run again", report.Summary.Errors)),
+			err:      withCode(ExitError, fmt.Errorf("%d object(s) could not be read (listed above); nothing was planned or written\n%s", report.Summary.Errors, hint)),
 			problems: inputProblems(report),
 		}
 	}
@@ -222,6 +226,17 @@ func (f *factory) readCandidates(ctx context.Context, o *migrateOptions, fp *aud
 		}
 	}
 	return cands, spec, nil
+}
+
+// listsOnly reports whether every problem of a cluster read is a list the cluster did not
+// answer (no object named): nothing to fix in the input, only to run again.
+func listsOnly(r *kube.Discovery) bool {
+	for _, p := range r.Errors {
+		if p.Origin.Cluster == "" || p.Name != "" {
+			return false
+		}
+	}
+	return len(r.Errors) > 0
 }
 
 // noneFound says, like kubectl's "No resources found", that the input held no Secret.
