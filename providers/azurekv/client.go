@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 
@@ -118,11 +117,7 @@ func serviceMessage(err error) string {
 // classify wraps a Key Vault error with the matching sentinel and the service's message.
 func classify(err error) error {
 	if _, ok := responseError(err); !ok {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return &unreachableError{err: err}
-		}
-		return err
+		return providers.Unreachable("key vault", err)
 	}
 	msg := serviceMessage(err)
 	_, inner := codes(err)
@@ -149,15 +144,6 @@ func (e *throttledError) Error() string { return e.msg }
 // Unwrap makes it providers.ErrBusy: every other write would be refused the same way, so the
 // engine stops the run; running it again later finishes it.
 func (e *throttledError) Unwrap() error { return providers.ErrBusy }
-
-// unreachableError is a request that could not reach the vault after the retries (the
-// connection refused, the name not resolved). It is providers.ErrBusy too: every other request
-// would fail the same way, so the engine stops the run at once instead of trying each Secret in
-// turn; running it again once the vault answers finishes it.
-type unreachableError struct{ err error }
-
-func (e *unreachableError) Error() string   { return "key vault unreachable: " + e.err.Error() }
-func (e *unreachableError) Unwrap() []error { return []error{providers.ErrBusy, e.err} }
 
 func deref[T any](p *T) T {
 	var zero T

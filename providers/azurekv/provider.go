@@ -243,11 +243,17 @@ func (p *Provider) set(ctx context.Context, t providers.Target, m member, tags m
 	wctx := policy.WithRetryOptions(ctx, writeRetryOptions(p.retries()))
 	for {
 		_, err := p.client.SetSecret(wctx, m.name, params, nil)
-		if err != nil && ambiguous(err) && p.landed(ctx, m.name, value, tags) {
-			// The write applied and its answer was lost: it is done, and sending it again
-			// would add a second version.
-			p.debug("write landed though its answer was lost", "name", m.name, "generation", tags[tagGeneration])
-			err = nil
+		if err != nil && ambiguous(err) {
+			switch ok, lerr := p.landed(ctx, m.name, value, tags); {
+			case ok:
+				// The write applied and its answer was lost: it is done, and sending it again
+				// would add a second version.
+				p.debug("write landed though its answer was lost", "name", m.name, "generation", tags[tagGeneration])
+				err = nil
+			case lerr != nil && errors.Is(providers.Unreachable("key vault", lerr), providers.ErrBusy):
+				// Not even the read-back reaches the vault: it is gone, not this write.
+				return fmt.Errorf("write %s: %w", m.name, providers.Unreachable("key vault", lerr))
+			}
 		}
 		if err == nil {
 			p.mu.Lock()
@@ -300,17 +306,21 @@ func ambiguous(err error) bool {
 
 // landed reads the latest version of name and says whether it is the write of value with
 // tags (the same generation and fingerprint): a write whose answer was lost.
-func (p *Provider) landed(ctx context.Context, name, value string, tags map[string]string) bool {
+// The error is the read's, when it failed.
+func (p *Provider) landed(ctx context.Context, name, value string, tags map[string]string) (bool, error) {
 	r, err := p.client.GetSecret(ctx, name, "", nil)
-	if err != nil || r.Value == nil || *r.Value != value {
-		return false
+	if err != nil {
+		return false, err
+	}
+	if r.Value == nil || *r.Value != value {
+		return false, nil
 	}
 	for _, k := range []string{tagGeneration, tagFingerprint} {
 		if got := r.Tags[k]; got == nil || *got != tags[k] {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 // retries is --azure-max-retries as azcore takes it (below zero: none).

@@ -569,5 +569,5 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %w", providers.ErrConflict, err)
 		}
 	}
-	return err
+	return providers.Unreachable("vault", err)
 }
