@@ -53,7 +53,8 @@ var Checklist = []ChecklistRow{
 	}},
 	{Number: 9, Fault: "token expires mid-run", Tests: []Test{
 		{"./cmd/secretshift", "TestVaultTokenExpiresMidRun", "Vault answers 403 halfway: exit 4 naming permission denied and what was done; the re-run completes at version 1"},
-	}, Gap: "Azure: a federated token that cannot be refreshed mid-run is not tested"},
+		{"./cmd/secretshift", "TestAzureFederatedTokenExpiresMidRun", "workload identity: the access token expires halfway and the federated token is stale: exit 4, each unwritten Secret says the token expired; with a fresh federated token the re-run completes, one version per secret"},
+	}},
 	{Number: 10, Fault: "soft-deleted Key Vault secret with the same name", Tests: []Test{
 		{"./providers/azurekv", "TestSoftDeletedNameIsAConflictOrRecovered", "a conflict naming --azure-recover; with it, recovered and written; never purged"},
 		{"./cmd/secretshift", "TestAzureKVSoftDeletedNameNeedsRecover", "the CLI: plan says so, migrate --azure-recover recovers"},

@@ -63,6 +63,17 @@ func (ts *tokenStore) issue(scope string) (string, error) {
 	return t, nil
 }
 
+// expireAll makes every issued token expired: the vault answers 401 to each from now on.
+func (ts *tokenStore) expireAll() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	past := time.Now().Add(-time.Second)
+	for t, it := range ts.issued {
+		it.expires = past
+		ts.issued[t] = it
+	}
+}
+
 // check returns nil for a token the vault accepts, or the 401 to answer.
 func (ts *tokenStore) check(token string) *apiError {
 	if subtle.ConstantTimeCompare([]byte(token), []byte(ts.static)) == 1 {
@@ -282,10 +293,18 @@ func checkAssertion(jwt string) string {
 	return ""
 }
 
+// ExpireTokens makes every token the token endpoint issued so far expired, as an hour passing
+// would: the vault answers 401 "expired" to each, and a client must get a new one.
+func (s *Server) ExpireTokens() { s.tokens.expireAll() }
+
 // FederatedToken returns a JWT the token endpoint accepts as a client assertion, with the
 // audience Kubernetes workload identity uses; write it to the file AZURE_FEDERATED_TOKEN_FILE
 // names. It is unsigned (alg "none") and expires in an hour.
-func (s *Server) FederatedToken() string {
+func (s *Server) FederatedToken() string { return s.FederatedTokenUntil(time.Now().Add(time.Hour)) }
+
+// FederatedTokenUntil is FederatedToken expiring at exp: one already expired is refused
+// (AADSTS700024), as a projected service-account token the kubelet stopped refreshing is.
+func (s *Server) FederatedTokenUntil(exp time.Time) string {
 	enc := func(v any) string {
 		b, _ := json.Marshal(v)
 		return base64.RawURLEncoding.EncodeToString(b)
@@ -293,7 +312,7 @@ func (s *Server) FederatedToken() string {
 	now := time.Now().Unix()
 	return enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." + enc(map[string]any{
 		"aud": []string{"api://AzureADTokenExchange"}, "iss": s.URL(), "sub": "system:serviceaccount:default:secretshift",
-		"iat": now, "nbf": now, "exp": now + 3600,
+		"iat": min(now, exp.Unix()-3600), "nbf": min(now, exp.Unix()-3600), "exp": exp.Unix(),
 	}) + "."
 }
 
