@@ -307,8 +307,12 @@ func ambiguous(err error) bool {
 // landed reads the latest version of name and says whether it is the write of value with
 // tags (the same generation and fingerprint): a write whose answer was lost.
 // The error is the read's, when it failed.
+//
+// It reads once, without retries: when the vault does not answer, the item fails and the next
+// run, reading the target afresh, settles it; retrying here only held each item of a run
+// whose vault stopped answering for the whole retry schedule.
 func (p *Provider) landed(ctx context.Context, name, value string, tags map[string]string) (bool, error) {
-	r, err := p.client.GetSecret(ctx, name, "", nil)
+	r, err := p.client.GetSecret(policy.WithRetryOptions(ctx, policy.RetryOptions{MaxRetries: -1}), name, "", nil)
 	if err != nil {
 		return false, err
 	}
