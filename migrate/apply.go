@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/secretshift/secretshift/audit"
@@ -223,7 +224,40 @@ type applier struct {
 	pipe    *job.Pipeline[*Item]
 	// add reports a finished item.
 	add func(*ItemReport)
+	// unanswered counts the items in a row that failed without an answer from the store.
+	unanswered atomic.Int32
 }
+
+// unansweredLimit is how many items in a row may fail without an answer from the store (every
+// request reset, cut or timed out after the adapter's retries) before the run stops as if the
+// store were busy: it is gone for now, and every further item would wait out its retries the
+// same way. Twice the concurrency, so that the requests in flight when the store went away
+// are not what stops a run through a short outage.
+func (a *applier) unansweredLimit() int32 { return int32(max(8, 2*a.opts.Concurrency)) }
+
+// countUnanswered counts an item that failed with err, and returns the error that stops the
+// run once unansweredLimit items in a row got no answer.
+func (a *applier) countUnanswered(err error) error {
+	if !providers.NoAnswer(err) {
+		a.unanswered.Store(0)
+		return nil
+	}
+	if n := a.unanswered.Add(1); n >= a.unansweredLimit() {
+		return &stoppedAnswering{n: n, err: err}
+	}
+	return nil
+}
+
+// stoppedAnswering stops a run whose store no longer answers; it is providers.ErrBusy.
+type stoppedAnswering struct {
+	n   int32
+	err error
+}
+
+func (e *stoppedAnswering) Error() string {
+	return fmt.Sprintf("the store stopped answering: %d Secrets in a row got no answer; the last: %v", e.n, e.err)
+}
+func (e *stoppedAnswering) Unwrap() []error { return []error{providers.ErrBusy, e.err} }
 
 // key names it in the job's journal.
 func key(it *Item) job.Key {
@@ -355,6 +389,7 @@ func (a *applier) apply(ctx context.Context, it *Item, s *kube.Secret) (*ItemRep
 		}
 		return a.fail(ctx, r, it, s, err)
 	}
+	a.unanswered.Store(0)
 	a.journal.Mark(key(it), job.StateWritten, version)
 	r.Version = version
 	r.Result = ResultCreated
@@ -481,6 +516,9 @@ func (a *applier) fail(ctx context.Context, r *ItemReport, it *Item, s *kube.Sec
 	}
 	if errors.Is(err, providers.ErrBusy) {
 		return nil, err // every other item would fail the same way
+	}
+	if stop := a.countUnanswered(err); stop != nil {
+		return nil, stop
 	}
 	r.Result, r.Error = ResultFailed, err.Error()
 	a.journal.Mark(key(it), job.StateFailed, "")

@@ -1,8 +1,15 @@
 package providers
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"io"
 	"net"
+	"net/url"
+	"syscall"
+
+	"golang.org/x/net/http2"
 )
 
 // Unreachable marks err as ErrBusy when it is a request that never reached the store (the
@@ -25,3 +32,24 @@ type unreachableError struct {
 
 func (e *unreachableError) Error() string   { return e.store + " unreachable: " + e.err.Error() }
 func (e *unreachableError) Unwrap() []error { return []error{ErrBusy, e.err} }
+
+// NoAnswer reports whether err is a request that got no answer from the store: the connection
+// refused, reset or closed, the HTTP/2 stream reset, the answer cut short, a timeout. A
+// certificate the client does not trust is not one: it answers the same way every time.
+func NoAnswer(err error) bool {
+	if err == nil {
+		return false
+	}
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	if errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) || errors.As(err, &verify) {
+		return false
+	}
+	var ne net.Error
+	var ue *url.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.As(err, &ue) ||
+		(errors.As(err, &ne) && ne.Timeout()) || errors.As(err, new(http2.StreamError))
+}
