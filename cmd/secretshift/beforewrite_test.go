@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/secretshift/secretshift/kube"
+	"github.com/secretshift/secretshift/migrate"
 	"github.com/secretshift/secretshift/providers"
 	"golang.org/x/net/http2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -60,5 +61,14 @@ func TestListFailuresSayRunAgain(t *testing.T) {
 	files := &kube.Discovery{Errors: []kube.ObjectError{{Origin: kube.Origin{File: "in.yaml"}, Message: "not YAML"}}}
 	if listsOnly(files) {
 		t.Error("a manifest that cannot be read is not a list failure")
+	}
+}
+
+// TestDoneSoFarCountsThePlan: a run stopped part-way counts what it did against the plan's
+// Secrets, not against the items it reached.
+func TestDoneSoFarCountsThePlan(t *testing.T) {
+	rep := &migrate.Report{Items: []*migrate.ItemReport{{Result: migrate.ResultCreated}, {Result: migrate.ResultUnchanged}, {Result: migrate.ResultFailed}}}
+	if got := doneSoFar(rep, 300); got != "2 of 300 Secrets were done before it" {
+		t.Errorf("doneSoFar = %q", got)
 	}
 }

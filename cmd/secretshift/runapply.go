@@ -61,7 +61,7 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 		if errors.Is(err, providers.ErrBusy) && !strings.Contains(err.Error(), "run the same command again") {
 			// The store refused every further write the same way (throttled past the
 			// retries, unavailable, held by another run): the run stopped part-way.
-			return fmt.Errorf("%w\nthe run stopped part-way: %s; what was written is on record, so run the same command again later to finish (nothing is written twice)", err, doneSoFar(rep))
+			return fmt.Errorf("%w\nthe run stopped part-way: %s; what was written is on record, so run the same command again later to finish (nothing is written twice)", err, doneSoFar(rep, len(lp.Items)))
 		}
 		return err
 	}
@@ -105,8 +105,9 @@ func applyPlan(ctx context.Context, f *factory, o *migrateOptions, lp *loadedPla
 	return nil
 }
 
-// doneSoFar says how many Secrets a run that stopped had done, as far as its report knows.
-func doneSoFar(rep *migrate.Report) string {
+// doneSoFar says how many of the plan's total Secrets a run that stopped had done, as far as its
+// report knows.
+func doneSoFar(rep *migrate.Report, total int) string {
 	if rep == nil {
 		return "the Secrets done before it are in the audit log and the journal"
 	}
@@ -116,7 +117,7 @@ func doneSoFar(rep *migrate.Report) string {
 			done++
 		}
 	}
-	return fmt.Sprintf("%d of %d Secrets were done before it", done, len(rep.Items))
+	return fmt.Sprintf("%d of %d Secrets were done before it", done, max(total, len(rep.Items)))
 }
 
 // writtenExample returns the address of one target this run wrote, or "".
