@@ -102,7 +102,7 @@ reliability:
 
 ## bench: benchmarks side by side with what users run otherwise (numbers printed as ratios)
 bench: tools
-	@command -v jq >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
+	@command -v jq >/dev/null && command -v curl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq curl; }
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./bench/...
 	$(GO) run ./bench/sops
 	$(GO) run ./bench/fleet

@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
-	"golang.org/x/net/http2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/secretshift/secretshift/audit"
@@ -359,28 +353,13 @@ func (o *migrateOptions) planShard(f *factory, saved *migrate.Plan) (*migrate.Pl
 // not be reached or its answer was cut off: nothing was written, and the same command run
 // again starts over. Other errors (refusals, settings) are left as they are.
 func beforeWrite(err error) error {
-	var ne net.Error
-	transient := errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, providers.ErrBusy) || (errors.As(err, &ne) && ne.Timeout()) ||
-		requestFailed(err) || errors.As(err, new(http2.StreamError)) || apierrors.IsServiceUnavailable(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err)
+	// No answer (providers.NoAnswer: reset, cut, refused, timed out; never a certificate the
+	// client does not trust, which running again does not change), or a server that said to
+	// come back later.
+	transient := providers.NoAnswer(err) || errors.Is(err, providers.ErrBusy) || apierrors.IsServiceUnavailable(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err)
 	if !transient {
 		return err
 	}
 	return fmt.Errorf("%w\nnothing was written (0 Secrets); run the same command again once the server answers", err)
-}
-
-// requestFailed says whether err is a request that got no whole answer (the connection or
-// the HTTP/2 stream was reset, the answer cut): a *url.Error, but for a certificate the client
-// does not trust, which running again does not change.
-func requestFailed(err error) bool {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return false
-	}
-	var unknown x509.UnknownAuthorityError
-	var invalid x509.CertificateInvalidError
-	var hostname x509.HostnameError
-	var verify *tls.CertificateVerificationError
-	return !errors.As(err, &unknown) && !errors.As(err, &invalid) && !errors.As(err, &hostname) && !errors.As(err, &verify)
 }

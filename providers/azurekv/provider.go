@@ -250,9 +250,9 @@ func (p *Provider) set(ctx context.Context, t providers.Target, m member, tags m
 				// would add a second version.
 				p.debug("write landed though its answer was lost", "name", m.name, "generation", tags[tagGeneration])
 				err = nil
-			case lerr != nil && errors.Is(providers.Unreachable("key vault", lerr), providers.ErrBusy):
+			case errors.Is(classify(lerr), providers.ErrBusy):
 				// Not even the read-back reaches the vault: it is gone, not this write.
-				return fmt.Errorf("write %s: %w", m.name, providers.Unreachable("key vault", lerr))
+				return fmt.Errorf("write %s: %w", m.name, classify(lerr))
 			}
 		}
 		if err == nil {
