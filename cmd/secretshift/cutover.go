@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -270,7 +269,7 @@ func writeCutoverTable(f *factory, r *cutover.Report) error {
 }
 
 func writeCutoverItems(out io.Writer, r *cutover.Report) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tRESULT\tTARGET\tFINGERPRINT\tDETAIL")
 	for _, it := range r.Items {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Namespace, it.Name, it.Result, dash(it.Target), audit.ShortFingerprint(it.Fingerprint), dash(firstLine(it.Reason)))

@@ -6,7 +6,6 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -153,7 +152,7 @@ func plural(n int, word string) string {
 // writeDiscoverTable prints the report for people: one row per Secret (and per object that
 // could not be read), then the missing references, if any.
 func writeDiscoverTable(out io.Writer, r *kube.Discovery, now time.Time) error {
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	tw := newTable(out)
 	// With --fingerprints, the table shows each Secret's fingerprint shortened, enough to compare
 	// by eye; -o json has the whole one and one per key.
 	withFP := len(r.Items) > 0 && r.Items[0].Fingerprint != ""
@@ -199,7 +198,7 @@ func writeDiscoverTable(out io.Writer, r *kube.Discovery, now time.Time) error {
 		return nil
 	}
 	fmt.Fprintln(out)
-	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	tw = newTable(out)
 	fmt.Fprintln(tw, "MISSING\tPROBLEM\tCONSUMER\tVIA\tOPTIONAL")
 	for _, m := range r.MissingReferences {
 		ref := m.Namespace + "/" + m.Secret

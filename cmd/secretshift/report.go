@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -15,7 +14,7 @@ import (
 )
 
 func writePlanTable(out io.Writer, p *migrate.Plan) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tACTION\tTARGET\tKEYS\tFINGERPRINT\tREASON")
 	for _, it := range p.Items {
 		reason := it.Reason
@@ -28,7 +27,7 @@ func writePlanTable(out io.Writer, p *migrate.Plan) error {
 }
 
 func writeReportTable(out io.Writer, r *migrate.Report) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tRESULT\tTARGET\tVERSION\tVERIFIED\tDETAIL")
 	for _, it := range r.Items {
 		detail := it.Error

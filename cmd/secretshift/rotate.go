@@ -7,7 +7,6 @@ import (
 	"io"
 	"path"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -246,7 +245,7 @@ func (o *rotateOptions) finishRotate(f *factory, rep *rotate.Report, err error) 
 }
 
 func writeRotateTable(out io.Writer, r *rotate.Report) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "TARGET\tRESULT\tKEYS\tVERSION\tAGE\tDETAIL")
 	for _, it := range r.Items {
 		version := dash(it.Version)
