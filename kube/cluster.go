@@ -17,9 +17,21 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// DefaultPageSize is how many objects one list request asks for, as kubectl does: large
-// clusters are read in pages, never in one response.
+// DefaultPageSize is how many objects the first list request of a listing asks for, as
+// kubectl's pages do: large clusters are read in pages, never in one response.
 const DefaultPageSize = 500
+
+// Unless a page size is given, a listing's pages grow from DefaultPageSize while they stay
+// small: the next page asks for as many objects as fit in PageBytes at the sizes seen so far,
+// at most four times the last page's and never more than MaxPageSize. What bounds the API
+// server's work per request is bytes, not objects: 500 Secrets of 1 KiB are a 0.5 MiB page,
+// and each page is a round trip (20 of them for 10,000 Secrets, at ~50 ms each on a test
+// apiserver, against one 0.65 s unpaged list), while 500 Secrets near the 1 MiB limit are
+// already 500 MiB.
+const (
+	MaxPageSize = 5000
+	PageBytes   = 8 << 20
+)
 
 // Client-side rate limits. client-go's defaults (5 QPS, burst 10) make a cluster-wide
 // inventory crawl; these stay well inside the API server's default priority-and-fairness
@@ -62,7 +74,8 @@ type ListOptions struct {
 	Filter
 	// Namespace limits the listing to one namespace; empty lists all namespaces.
 	Namespace string
-	// PageSize is the list page size (DefaultPageSize when zero).
+	// PageSize is the size of every list page; zero lets pages grow from DefaultPageSize
+	// (see PageBytes).
 	PageSize int64
 	// Cluster names the cluster in Origin (its server URL).
 	Cluster string
@@ -115,10 +128,7 @@ func listCluster(ctx context.Context, c kubernetes.Interface, opts ListOptions, 
 	if err != nil {
 		return nil, err
 	}
-	if opts.PageSize <= 0 {
-		opts.PageSize = DefaultPageSize
-	}
-	base := metav1.ListOptions{Limit: opts.PageSize}
+	base := metav1.ListOptions{Limit: max(opts.PageSize, 0)}
 	if len(opts.ExcludeNamespaces) > 0 {
 		sel := make([]string, len(opts.ExcludeNamespaces))
 		for i, ns := range opts.ExcludeNamespaces {
@@ -252,11 +262,17 @@ func (l *clusterLister) resolveUnlisted(ctx context.Context) error {
 	return g.Wait()
 }
 
-// listPages calls list page by page, handing each page to each. When a continue token expires
-// mid-way (the API server compacted past it) the listing starts over after reset, as a
-// consistent snapshot requires.
+// listPages calls list page by page, handing each page to each. base.Limit is the size of
+// every page; zero lets the pages grow from DefaultPageSize (see PageBytes) for lists that
+// know their encoded size (the typed ones). When a continue token expires mid-way (the API
+// server compacted past it) the listing starts over after reset, as a consistent snapshot
+// requires.
 func listPages[L interface{ GetContinue() string }](ctx context.Context, base metav1.ListOptions,
 	list func(context.Context, metav1.ListOptions) (L, error), reset func(), each func(L)) error {
+	grow := base.Limit <= 0
+	if grow {
+		base.Limit = DefaultPageSize
+	}
 	opts := base
 	for restarts := 0; ; {
 		page, err := list(ctx, opts)
@@ -274,7 +290,21 @@ func listPages[L interface{ GetContinue() string }](ctx context.Context, base me
 		if opts.Continue == "" {
 			return nil
 		}
+		if sized, ok := any(page).(interface{ Size() int }); ok && grow {
+			opts.Limit = nextPageSize(opts.Limit, sized.Size())
+		}
 	}
+}
+
+// nextPageSize is the limit of the page after a full page of limit objects that encoded to
+// size bytes: as many as fit in PageBytes, at most 4×limit and MaxPageSize, never fewer than
+// DefaultPageSize.
+func nextPageSize(limit int64, size int) int64 {
+	next := min(4*limit, MaxPageSize)
+	if size > 0 {
+		next = min(next, int64(PageBytes)*limit/int64(size))
+	}
+	return max(next, DefaultPageSize)
 }
 
 // secretFromAPI converts an API Secret, keeping its maps rather than copying them: the rest of

@@ -337,7 +337,7 @@ func (c *Cluster) DeleteOrphaning(ctx context.Context, gvr schema.GroupVersionRe
 // SecretsAnnotated lists the names of the Secrets in namespace that carry annotation key.
 func (c *Cluster) SecretsAnnotated(ctx context.Context, namespace, key string) ([]string, error) {
 	var names []string
-	err := listPages(ctx, metav1.ListOptions{Limit: DefaultPageSize}, c.Client.CoreV1().Secrets(namespace).List,
+	err := listPages(ctx, metav1.ListOptions{}, c.Client.CoreV1().Secrets(namespace).List,
 		func() { names = nil },
 		func(page *corev1.SecretList) {
 			for _, s := range page.Items {

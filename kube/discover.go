@@ -49,7 +49,8 @@ type Options struct {
 	// context's namespace never filters files.
 	Namespace string
 	Filter
-	// PageSize is the list page size for clusters (DefaultPageSize when zero).
+	// PageSize is the size of every list page for clusters; zero lets pages grow from
+	// DefaultPageSize (see PageBytes).
 	PageSize int64
 
 	Classify ClassifyOptions

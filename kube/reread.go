@@ -12,13 +12,10 @@ import (
 // NamespaceSecrets lists the Secrets of one namespace with their values, a page at a time, and
 // keeps those keep selects, by name: how a caller that read a cluster without values
 // (Options.Inspect) reads them again when it needs them, one namespace at a time. cluster is
-// the Origin.Cluster they get, as Discover gives it.
+// the Origin.Cluster they get, as Discover gives it; pageSize is Options.PageSize.
 func NamespaceSecrets(ctx context.Context, c kubernetes.Interface, namespace, cluster string, pageSize int64, keep func(*Secret) bool) (map[string]*Secret, error) {
-	if pageSize <= 0 {
-		pageSize = DefaultPageSize
-	}
 	out := map[string]*Secret{}
-	err := listPages(ctx, metav1.ListOptions{Limit: pageSize}, c.CoreV1().Secrets(namespace).List,
+	err := listPages(ctx, metav1.ListOptions{Limit: max(pageSize, 0)}, c.CoreV1().Secrets(namespace).List,
 		func() { clear(out) },
 		func(page *corev1.SecretList) {
 			for i := range page.Items {

@@ -105,7 +105,7 @@ func ForceSyncExternalSecrets(ctx context.Context, dyn dynamic.Interface, namesp
 // secretName; none when the API server does not serve the resource (ESO not installed).
 func externalSecretsTargeting(ctx context.Context, client dynamic.ResourceInterface, namespace, secretName string) ([]*unstructured.Unstructured, error) {
 	var targeting []*unstructured.Unstructured
-	err := listPages(ctx, metav1.ListOptions{Limit: DefaultPageSize}, client.List,
+	err := listPages(ctx, metav1.ListOptions{}, client.List,
 		func() { targeting = nil },
 		func(page *unstructured.UnstructuredList) {
 			for i := range page.Items {

@@ -56,13 +56,13 @@ func TestDiscoverFlags(t *testing.T) {
 		args []string
 		want discoverOptions
 	}{
-		{"defaults", nil, discoverOptions{sourceOptions: sourceOptions{QPS: kube.DefaultQPS, Burst: kube.DefaultBurst, PageSize: kube.DefaultPageSize}}},
+		{"defaults", nil, discoverOptions{sourceOptions: sourceOptions{QPS: kube.DefaultQPS, Burst: kube.DefaultBurst}}},
 		{"repeatable and comma lists", []string{"-f", "a.yaml", "-f", "dir,-", "--type", "Opaque", "--type", "kubernetes.io/tls",
 			"--exclude-namespace", "a,b", "--include", "empty,system-namespaces", "--qps", "20", "--burst", "40", "--page-size", "7"},
 			discoverOptions{sourceOptions: sourceOptions{Files: []string{"a.yaml", "dir", "-"}, Types: []string{"Opaque", "kubernetes.io/tls"},
 				ExcludeNamespaces: []string{"a", "b"}, Include: []string{"empty", "system-namespaces"}, QPS: 20, Burst: 40, PageSize: 7}}},
 		{"a fingerprint key implies fingerprints", []string{"--fingerprint-key", "k.hex"},
-			discoverOptions{sourceOptions: sourceOptions{QPS: kube.DefaultQPS, Burst: kube.DefaultBurst, PageSize: kube.DefaultPageSize}, Fingerprints: true, FingerprintKey: "k.hex"}},
+			discoverOptions{sourceOptions: sourceOptions{QPS: kube.DefaultQPS, Burst: kube.DefaultBurst}, Fingerprints: true, FingerprintKey: "k.hex"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +191,7 @@ func TestDiscoverUsageErrors(t *testing.T) {
 	}{
 		{"unknown include reason", []string{"discover", "-f", "-", "--include", "bogus"}, "unknown skip reason"},
 		{"bad output", []string{"discover", "-f", "-", "-o", "xml"}, "unknown output format"},
-		{"bad page size", []string{"discover", "-f", "-", "--page-size", "0"}, "--page-size"},
+		{"bad page size", []string{"discover", "-f", "-", "--page-size", "-1"}, "--page-size"},
 		{"arguments", []string{"discover", "extra"}, "unknown command"},
 	}
 	for _, tt := range tests {

@@ -236,7 +236,7 @@ store); 2 bad flags; 4 partial; 6 audit log unavailable; 130 interrupted (run it
 			return applyPlan(cmd.Context(), f, o, plan)
 		},
 	}
-	o.source.QPS, o.source.Burst, o.source.PageSize = kube.DefaultQPS, kube.DefaultBurst, kube.DefaultPageSize
+	o.source.QPS, o.source.Burst = kube.DefaultQPS, kube.DefaultBurst
 	o.source.bindShard(cmd.Flags(), "apply the part of shard I of N of a plan made without --shard; a shard's plan only as that shard")
 	f.bindKubeconfig(cmd.Flags())
 	o.bindTarget(cmd.Flags(), false)

@@ -42,7 +42,8 @@ func (o *sourceOptions) bind(fl *pflag.FlagSet) {
 	fl.StringSliceVar(&o.Include, "include", nil, "migrate Secrets skipped for these reasons, e.g. empty,system-namespace (repeatable)")
 	fl.Float32Var(&o.QPS, "qps", kube.DefaultQPS, "maximum requests per second to the API server")
 	fl.IntVar(&o.Burst, "burst", kube.DefaultBurst, "maximum burst of requests to the API server")
-	fl.Int64Var(&o.PageSize, "page-size", kube.DefaultPageSize, "objects per list request")
+	fl.Int64Var(&o.PageSize, "page-size", 0, fmt.Sprintf("objects per list request (default: %d, growing to at most %d while pages stay under %d MiB)",
+		kube.DefaultPageSize, kube.MaxPageSize, kube.PageBytes>>20))
 }
 
 // bindShard adds --shard to a command that can run as one of N shards (discover, plan,
@@ -114,8 +115,8 @@ func (o *sourceOptions) validate(f *factory) error {
 			return usageError("--include: %v", err)
 		}
 	}
-	if o.PageSize <= 0 {
-		return usageError("--page-size must be positive")
+	if o.PageSize < 0 {
+		return usageError("--page-size cannot be negative (0, the default, lets pages grow)")
 	}
 	if o.QPS <= 0 || o.Burst <= 0 {
 		return usageError("--qps and --burst must be positive")
