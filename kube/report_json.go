@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // WriteJSON writes r exactly as json.Encoder with SetIndent("", "  ") would, item by item: a
@@ -46,6 +49,9 @@ func (r *Discovery) WriteJSON(w io.Writer) error {
 	return bw.Flush()
 }
 
+// jsonWindow is how many items writeItems encodes at once, in parallel, before writing them.
+const jsonWindow = 1024
+
 func writeItems(bw *bufio.Writer, items []Item) error {
 	switch {
 	case items == nil:
@@ -56,17 +62,36 @@ func writeItems(bw *bufio.Writer, items []Item) error {
 		return err
 	}
 	bw.WriteString("[\n")
-	for i := range items {
-		b, err := json.MarshalIndent(&items[i], "    ", "  ")
-		if err != nil {
+	// Encoding is most of the work (indentation is a second pass over each item's bytes):
+	// a window of items is encoded on every core, then written in order.
+	encoded := make([][]byte, min(len(items), jsonWindow))
+	workers := runtime.GOMAXPROCS(0)
+	for from := 0; from < len(items); from += jsonWindow {
+		window := items[from:min(from+jsonWindow, len(items))]
+		var g errgroup.Group
+		for w := range workers {
+			g.Go(func() error {
+				for i := w; i < len(window); i += workers {
+					b, err := json.MarshalIndent(&window[i], "    ", "  ")
+					if err != nil {
+						return err
+					}
+					encoded[i] = b
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
 			return err
 		}
-		bw.WriteString("    ")
-		bw.Write(b)
-		if i < len(items)-1 {
-			bw.WriteByte(',')
+		for i, b := range encoded[:len(window)] {
+			bw.WriteString("    ")
+			bw.Write(b)
+			if from+i < len(items)-1 {
+				bw.WriteByte(',')
+			}
+			bw.WriteByte('\n')
 		}
-		bw.WriteByte('\n')
 	}
 	_, err := bw.WriteString("  ]")
 	return err
