@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -166,8 +167,17 @@ func TestWriteJSONMatchesEncoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// More items than one window of parallel encoding (jsonWindow), ending mid-window.
+	many := *full
+	many.Items = nil
+	for i := 0; len(many.Items) < 2*jsonWindow+7; i++ {
+		it := full.Items[i%len(full.Items)]
+		it.Name = fmt.Sprintf("%s-%d", it.Name, i)
+		many.Items = append(many.Items, it)
+	}
 	for name, r := range map[string]*Discovery{
 		"full":  full,
+		"many":  &many,
 		"empty": {APIVersion: ReportAPIVersion, Kind: ReportKind, Items: []Item{}, MissingReferences: []MissingRef{}, Errors: []ObjectError{}},
 		"nil":   {},
 	} {
