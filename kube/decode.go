@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -37,16 +38,21 @@ func decodeSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) {
 		if jsonKind(raw) != "a string" {
 			return nil, "value must be a base64 string, got " + jsonKind(raw)
 		}
-		var enc string
-		if err := json.Unmarshal(raw, &enc); err != nil {
-			return nil, "value must be a base64 string"
+		enc, ok := plainJSONString(raw)
+		if !ok {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, "value must be a base64 string"
+			}
+			enc = []byte(s)
 		}
 		// encoding/json decodes []byte this way (newlines ignored), and so does the API server.
-		v, err := base64.StdEncoding.DecodeString(enc)
+		v := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+		n, err := base64.StdEncoding.Decode(v, enc)
 		if err != nil {
 			return nil, "value is not valid base64"
 		}
-		return v, ""
+		return v[:n:n], ""
 	})
 	errs = append(errs, bad...)
 	strData, bad := decodeValues(obj["stringData"], "stringData", func(key string, raw json.RawMessage) ([]byte, string) {
@@ -82,6 +88,20 @@ func decodeSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) {
 		s.Data = nil
 	}
 	return s, errs
+}
+
+// plainJSONString returns the text of a JSON string literal that has no escapes, as base64
+// values never do: its bytes between the quotes, without a second decoding pass. raw comes
+// from a document that was decoded already, so it is valid JSON.
+func plainJSONString(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	text := raw[1 : len(raw)-1]
+	if bytes.IndexByte(text, '\\') >= 0 {
+		return nil, false
+	}
+	return text, true
 }
 
 // decodeSecretHead fills what a Secret holds besides its values: metadata, type, immutable.
