@@ -381,26 +381,23 @@ func (r *manifestReader) readWorkload(kind string, js []byte) {
 }
 
 // splitDocuments splits a YAML stream at "---" lines. A separator may carry a comment or the
-// start of the next document ("--- {a: b}"), as YAML allows.
+// start of the next document ("--- {a: b}"), as YAML allows. The documents are slices of data,
+// not copies.
 func splitDocuments(data []byte) [][]byte {
 	var docs [][]byte
-	var cur []byte
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i+1], data[i+1:]
-		} else {
-			data = nil
+	start := 0
+	for at := 0; at < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[at:], '\n'); i >= 0 {
+			end = at + i + 1
 		}
-		if isSeparator(line) {
-			docs = append(docs, cur)
-			cur = append([]byte(nil), line[3:]...)
-			continue
+		if isSeparator(data[at:end]) {
+			docs = append(docs, data[start:at:at])
+			start = at + 3
 		}
-		cur = append(cur, line...)
+		at = end
 	}
-	docs = append(docs, cur)
-	return docs
+	return append(docs, data[start:])
 }
 
 func isSeparator(line []byte) bool {

@@ -304,3 +304,28 @@ func TestDiscoverFilesNamespace(t *testing.T) {
 		t.Errorf("items %+v, source %+v, summary %+v", r.Items, r.Source, r.Summary)
 	}
 }
+
+func TestSplitDocuments(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", []string{""}},
+		{"a: 1\n", []string{"a: 1\n"}},
+		{"a: 1\n---\nb: 2\n", []string{"a: 1\n", "\nb: 2\n"}},
+		{"---\na: 1\n", []string{"", "\na: 1\n"}},
+		{"a: 1\n---", []string{"a: 1\n", ""}},
+		{"--- {a: b}\n--- # comment\nc: d\n", []string{"", " {a: b}\n", " # comment\nc: d\n"}},
+		{"a: 1\r\n---\r\nb: 2\r\n", []string{"a: 1\r\n", "\r\nb: 2\r\n"}},
+		{"----\n---x\n --- \nk: ---\n", []string{"----\n---x\n --- \nk: ---\n"}},
+		{"a\n---\t\n---\n", []string{"a\n", "\t\n", "\n"}},
+	} {
+		var got []string
+		for _, d := range splitDocuments([]byte(tc.in)) {
+			got = append(got, string(d))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("splitDocuments(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
