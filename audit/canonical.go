@@ -32,10 +32,83 @@ const maxSafeInteger = 1<<53 - 1
 // parseStrict decodes one JSON value the way the verifier sees it. It refuses what would let two
 // readers see different records in the same bytes: duplicate object keys, numbers other than safe
 // integers, invalid UTF-8 and trailing data.
+//
+// A line is decoded whole by encoding/json (fast), then checked: its numbers and depth on the
+// decoded value, and duplicate keys by counting the keys in its text against those decoded
+// (a repeated key decodes once). A line that fails is read again token by token, for the
+// message that names what is wrong.
 func parseStrict(b []byte) (any, error) {
 	if !utf8.Valid(b) {
 		return nil, errors.New("not valid UTF-8")
 	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err == nil {
+		if _, err := dec.Token(); err == io.EOF {
+			if keys, ok := checkDecoded(v, 0); ok && keys == keysInText(b) {
+				return v, nil
+			}
+		}
+	}
+	return parseTokens(b)
+}
+
+// checkDecoded counts the object keys of a decoded value, and reports false if it nests deeper
+// than maxDepth or holds a number other than a safe integer.
+func checkDecoded(v any, depth int) (keys int, ok bool) {
+	if depth > maxDepth {
+		return 0, false
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		keys = len(t)
+		for _, e := range t {
+			n, ok := checkDecoded(e, depth+1)
+			if !ok {
+				return 0, false
+			}
+			keys += n
+		}
+	case []any:
+		for _, e := range t {
+			n, ok := checkDecoded(e, depth+1)
+			if !ok {
+				return 0, false
+			}
+			keys += n
+		}
+	case json.Number:
+		return 0, checkInteger(t) == nil
+	}
+	return keys, true
+}
+
+// keysInText counts the object keys in valid JSON text: the strings followed by a colon.
+func keysInText(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		for i++; i < len(b) && b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				i++
+			}
+		}
+		j := i + 1
+		for j < len(b) && (b[j] == ' ' || b[j] == '\t' || b[j] == '\n' || b[j] == '\r') {
+			j++
+		}
+		if j < len(b) && b[j] == ':' {
+			n++
+		}
+	}
+	return n
+}
+
+// parseTokens is parseStrict token by token: slower, and exact about what is wrong.
+func parseTokens(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	v, err := parseValue(dec, 0)
