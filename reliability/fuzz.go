@@ -28,6 +28,7 @@ var FuzzTargets = []FuzzTarget{
 	{"./rotate/policy", "FuzzParse", "rotation policy files: a complete policy or sorted positioned errors, deterministic"},
 	{"./audit", "FuzzVerifyLine", "the verifier never accepts a line whose documented hash (independent JCS), prev or seq does not match; deterministic; the export reader agrees"},
 	{"./audit", "FuzzReaderNext", "the export reader never panics and returns only lines of its input"},
+	{"./audit", "FuzzParseStrict", "the strict line parser's fast reading (decode, count keys) accepts, refuses and reads exactly as the token-by-token reading"},
 	{"./cmd/secretshift", "FuzzReadPlan", "saved plans: readPlan never panics, names the file, round-trips, and CheckSaved accepts only planned actions"},
 }
 
