@@ -89,6 +89,8 @@ type ExportOptions struct {
 type Reader struct {
 	br   *bufio.Reader
 	line int
+	// skip, when set, passes over the lines it returns true for, unparsed.
+	skip func(line []byte) bool
 }
 
 // NewReader returns a Reader over a log.
@@ -97,6 +99,10 @@ func NewReader(r io.Reader) *Reader { return &Reader{br: bufio.NewReaderSize(r, 
 // Next returns the next record and its line (without the newline), or io.EOF at the end.
 func (r *Reader) Next() (*Record, []byte, error) {
 	b, _, err := readLine(r.br)
+	for err == nil && r.skip != nil && r.skip(b) {
+		r.line++
+		b, _, err = readLine(r.br)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
