@@ -1,20 +1,13 @@
 package audit
 
-import (
-	"fmt"
-	"slices"
-	"sync"
-)
+import "fmt"
 
 // KeySet is the key names of one Secret with their fingerprints, checked once and encoded once.
 // A migration records two or three events per Secret (intent, outcome, maybe verification);
 // they share one KeySet, so the log neither re-checks nor re-encodes the keys for each of
-// them. A KeySet cannot change after NewKeySet: it holds its own copies.
+// them. A KeySet cannot change after NewKeySet: it holds only their encoding, made there (a
+// plan of 100,000 Secrets holds 100,000 KeySets until its writes are recorded).
 type KeySet struct {
-	keys []string
-	fps  map[string]string
-
-	once     sync.Once
 	keysJSON []byte // `"keys":[…]`, or nil when there are no keys
 	fpsJSON  []byte // `"fingerprints":{…}`, or nil when there are none
 }
@@ -26,32 +19,12 @@ func NewKeySet(action string, keys []string, fingerprints map[string]string) (*K
 	if err := e.validateKeys(); err != nil {
 		return nil, err
 	}
-	return &KeySet{keys: slices.Clone(keys), fps: cloneMap(fingerprints)}, nil
+	r := &Record{Keys: keys, Fingerprints: fingerprints}
+	return &KeySet{keysJSON: appendMember(nil, r, "keys"), fpsJSON: appendMember(nil, r, "fingerprints")}, nil
 }
-
-// Keys returns the key names (a copy).
-func (k *KeySet) Keys() []string { return slices.Clone(k.keys) }
 
 // encoded returns the members "keys" and "fingerprints" as a record holds them.
-func (k *KeySet) encoded() (keysJSON, fpsJSON []byte) {
-	k.once.Do(func() {
-		r := &Record{Keys: k.keys, Fingerprints: k.fps}
-		k.keysJSON = appendMember(nil, r, "keys")
-		k.fpsJSON = appendMember(nil, r, "fingerprints")
-	})
-	return k.keysJSON, k.fpsJSON
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
+func (k *KeySet) encoded() (keysJSON, fpsJSON []byte) { return k.keysJSON, k.fpsJSON }
 
 // validateKeys checks the key names and fingerprints of e.
 func (e *Event) validateKeys() error {
