@@ -289,7 +289,10 @@ func listPages[L interface{ GetContinue() string }](ctx context.Context, base me
 		if opts.Continue == "" {
 			return nil
 		}
-		if sized, ok := any(page).(interface{ Size() int }); ok && grow {
+		if !grow {
+			continue
+		}
+		if sized, ok := any(page).(interface{ Size() int }); ok {
 			opts.Limit = nextPageSize(opts.Limit, sized.Size())
 		}
 	}
