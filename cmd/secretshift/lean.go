@@ -61,7 +61,7 @@ type valueGroup struct {
 }
 
 // valuesBudgetEnv sets, in MiB, how much of the values read stays in memory (default
-// defaultValuesBudget; 0 keeps none).
+// defaultValuesBudget, or a quarter of the memory limit when that is less; 0 keeps none).
 const (
 	valuesBudgetEnv     = "SECRETSHIFT_VALUES_IN_MEMORY_MB"
 	defaultValuesBudget = 64
@@ -72,15 +72,15 @@ func newLeanSource(p providers.Provider, manifests bool) (*leanSource, error) {
 	if er, ok := p.(providers.ExternalReader); ok && manifests {
 		l.external = er
 	}
-	mb := int64(defaultValuesBudget)
+	budget := valuesBudgetFor(memoryLimit())
 	if v := os.Getenv(valuesBudgetEnv); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			return nil, usageError("$%s must be a number of MiB (0 or more), not %q", valuesBudgetEnv, v)
 		}
-		mb = n
+		budget = n << 20
 	}
-	l.budget.Store(mb << 20)
+	l.budget.Store(budget)
 	return l, nil
 }
 

@@ -16,7 +16,7 @@ const envRunMain = "SECRETSHIFT_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunMain) == "1" {
-		os.Exit(int(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)))
+		main() // exits
 	}
 	// The shared kube-apiserver starts only when a test asks for it (testenv.RequireKube).
 	testenv.Main(m, testenv.NeedKube)

@@ -168,6 +168,7 @@ Secret values are never printed: output shows key names, sizes and keyed fingerp
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			f.logMemoryLimit()
 			return f.validateOutput()
 		},
 	}
