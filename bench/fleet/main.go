@@ -3,11 +3,13 @@
 // the same machine, with read-back verification, the audit log, the journal and the External
 // Secrets Operator manifests, timed from outside with its peak resident memory sampled.
 //
-//	go run ./bench/fleet [-sizes 1000,10000,100000] [-namespaces 500] [-concurrency 16] [-values-mb N]
+//	go run ./bench/fleet [-sizes 1000,10000,100000] [-namespaces 500] [-concurrency 16] [-values-mb N] [-memory-limit MB]
 //
 // For every size it prints the wall time, CPU, peak RSS, the time per Secret, and each phase
 // of the run (start, reading, planning, applying, manifests, report) taken from the command's
-// own -v log. The corpus is benchkit's (fixed seed: every run migrates the same bytes); all
+// own -v log, and the least wall time the server's own CPU allows on these cores. With
+// -memory-limit the command runs in a memory cgroup of that size, as in a pod with that
+// limits.memory (Linux, root, cgroup v1). The corpus is benchkit's (fixed seed: every run migrates the same bytes); all
 // values are random test bytes, written under a temporary folder that is removed afterwards.
 package main
 
@@ -18,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +48,7 @@ func run() error {
 	concurrency := flag.Int("concurrency", 16, "secretshift --concurrency")
 	keep := flag.Bool("keep", false, "keep the temporary folder and print its path")
 	valuesMB := flag.String("values-mb", "", "SECRETSHIFT_VALUES_IN_MEMORY_MB for the command (default: its own default)")
+	memLimit := flag.Int("memory-limit", 0, "run the command in a memory cgroup of this many MB, as a pod with that memory limit (0: none)")
 	flag.Parse()
 	var ns []int
 	for _, f := range strings.Split(*sizes, ",") {
@@ -70,7 +74,7 @@ func run() error {
 	fmt.Printf("built secretshift and vault-testserver in %s; load average %s; GOMAXPROCS of the command: its default\n\n", took.Round(time.Second), benchkit.LoadAvg())
 	var rows []row
 	for _, n := range ns {
-		r, err := measure(context.Background(), filepath.Join(tmp, fmt.Sprint(n)), bins[0], bins[1], n, *namespaces, *concurrency, *valuesMB)
+		r, err := measure(context.Background(), filepath.Join(tmp, fmt.Sprint(n)), bins[0], bins[1], n, *namespaces, *concurrency, *valuesMB, *memLimit)
 		if err != nil {
 			return err
 		}
@@ -88,6 +92,7 @@ type row struct {
 	peak          int64
 	phases        []phase
 	written, load string
+	limitMB       int
 }
 
 type phase struct {
@@ -95,7 +100,7 @@ type phase struct {
 	took time.Duration
 }
 
-func measure(ctx context.Context, dir, secretshift, testserver string, n, namespaces, concurrency int, valuesMB string) (row, error) {
+func measure(ctx context.Context, dir, secretshift, testserver string, n, namespaces, concurrency int, valuesMB string, memLimitMB int) (row, error) {
 	r := row{n: n}
 	corpus := filepath.Join(dir, "corpus")
 	ss := benchkit.GenerateIn(n, namespaces, 1)
@@ -117,11 +122,23 @@ func measure(ctx context.Context, dir, secretshift, testserver string, n, namesp
 	if valuesMB != "" {
 		env = append(env, "SECRETSHIFT_VALUES_IN_MEMORY_MB="+valuesMB)
 	}
-	r.load = benchkit.LoadAvg()
-	res, err := benchkit.Run(ctx, dir, env, filepath.Join(dir, "report.txt"), secretshift,
-		"migrate", "--to", "vault", "-f", corpus, "--vault-mount", "secret", "--concurrency", fmt.Sprint(concurrency),
+	args := []string{"migrate", "--to", "vault", "-f", corpus, "--vault-mount", "secret", "--concurrency", fmt.Sprint(concurrency),
 		"--manifests", filepath.Join(dir, "eso"), "--audit-log", filepath.Join(dir, "audit", "audit.jsonl"),
-		"--journal-dir", filepath.Join(dir, "journal"), "-v")
+		"--journal-dir", filepath.Join(dir, "journal"), "-v"}
+	name := secretshift
+	if memLimitMB > 0 {
+		procs, remove, err := memoryCgroup(n, int64(memLimitMB)<<20)
+		if err != nil {
+			return r, err
+		}
+		defer remove()
+		// The shell puts itself in the cgroup, then becomes the command (same process).
+		args = append([]string{"-c", `echo $$ > "$0" && exec "$@"`, procs, secretshift}, args...)
+		name = "sh"
+		r.limitMB = memLimitMB
+	}
+	r.load = benchkit.LoadAvg()
+	res, err := benchkit.Run(ctx, dir, env, filepath.Join(dir, "report.txt"), name, args...)
 	if err != nil {
 		return r, err
 	}
@@ -215,6 +232,14 @@ func (r row) print() {
 	if r.written != "" {
 		fmt.Printf("  %s\n", r.written)
 	}
+	if r.limitMB > 0 {
+		fmt.Printf("  in a memory cgroup of %d MB (the command's Go memory limit: 90 %% of it)\n", r.limitMB)
+	}
+	// The server runs on the same cores: its own CPU, spread over every core, is the least
+	// wall time any client could take here.
+	cores := runtime.NumCPU()
+	fmt.Printf("  server CPU alone over %d cores: %s (%s/Secret), the least wall time on this machine whatever the client does\n",
+		cores, (r.serverCPU / time.Duration(cores)).Round(time.Millisecond), benchkit.PerItem(r.serverCPU, r.n))
 	fmt.Println()
 }
 
@@ -232,4 +257,22 @@ func summary(rows []row) {
 				benchkit.MB(r.peak), targetPeakMB, benchkit.Verdict(benchkit.MB(r.peak) <= targetPeakMB))
 		}
 	}
+}
+
+// memoryCgroup makes a cgroup v1 memory controller folder limited to limit bytes (memory and
+// swap, as a container runtime does for limits.memory); it returns its cgroup.procs file and a
+// function that removes it.
+func memoryCgroup(n int, limit int64) (string, func(), error) {
+	dir := filepath.Join("/sys/fs/cgroup/memory", fmt.Sprintf("secretshift-fleet-%d-%d", os.Getpid(), n))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("-memory-limit needs root and a cgroup v1 memory controller: %w", err)
+	}
+	remove := func() { _ = os.Remove(dir) }
+	for _, f := range []string{"memory.limit_in_bytes", "memory.memsw.limit_in_bytes"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(fmt.Sprint(limit)), 0o644); err != nil {
+			remove()
+			return "", nil, fmt.Errorf("-memory-limit: %w", err)
+		}
+	}
+	return filepath.Join(dir, "cgroup.procs"), remove, nil
 }
