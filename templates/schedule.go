@@ -77,8 +77,34 @@ type ScheduleInput struct {
 	Grants              []Grant
 	// StorageSize (default 1Gi) and StorageClass ("" for the cluster's default) of the claim.
 	StorageSize, StorageClass string
-	// Requests and Limits of the container (defaults: 50m/64Mi, 1 CPU/256Mi).
+	// Requests and Limits of the container; a resource not named takes its default
+	// (DefaultRequests, DefaultLimits).
 	Requests, Limits corev1.ResourceList
+}
+
+// DefaultRequests are the container's resource requests where ScheduleInput names none: 50m
+// of CPU and 64Mi of memory.
+func DefaultRequests() corev1.ResourceList {
+	return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+}
+
+// DefaultLimits are the container's resource limits where ScheduleInput names none: 1 CPU and
+// 256Mi of memory, enough for about 15,000 Secrets a run (secretshift keeps its heap under 90 %
+// of the memory limit, README "Large fleets").
+func DefaultLimits() corev1.ResourceList {
+	return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")}
+}
+
+// withDefaults is l with def's entries for the resources l does not name.
+func withDefaults(l, def corev1.ResourceList) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for k, v := range def {
+		out[k] = v
+	}
+	for k, v := range l {
+		out[k] = v
+	}
+	return out
 }
 
 // Scheduled is a generated scheduled run: its objects, in the order they are applied.
@@ -93,13 +119,15 @@ func (in *ScheduleInput) defaults() error {
 	if in.StorageSize == "" {
 		in.StorageSize = "1Gi"
 	}
-	if in.Requests == nil {
-		in.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
-	}
-	if in.Limits == nil {
-		in.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")}
-	}
+	in.Requests, in.Limits = withDefaults(in.Requests, DefaultRequests()), withDefaults(in.Limits, DefaultLimits())
 	var errs []string
+	for _, k := range slices.Sorted(maps.Keys(in.Requests)) {
+		// The API server refuses a request over its limit; say so before anything is written.
+		limit, limited := in.Limits[k]
+		if q := in.Requests[k]; limited && q.Cmp(limit) > 0 {
+			errs = append(errs, fmt.Sprintf("the %s request %s is more than its limit %s", k, q.String(), limit.String()))
+		}
+	}
 	for what, v := range map[string]string{"name": in.Name, "namespace": in.Namespace, "keys Secret": in.KeysSecret} {
 		if msgs := validation.IsDNS1123Label(v); len(msgs) > 0 {
 			errs = append(errs, fmt.Sprintf("%s %q: %s", what, v, strings.Join(msgs, "; ")))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -241,5 +242,53 @@ func TestGenerateCronJobRefusesWhatCannotRunInTheCluster(t *testing.T) {
 	r = runCLI(t, "", "generate", "cronjob")
 	if r.code != ExitUsage {
 		t.Errorf("no --policy: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// --requests and --limits take kubectl set resources' form; a resource not named keeps its
+// default, and a request over its limit is refused before anything is printed.
+func TestGenerateResources(t *testing.T) {
+	dir := inTempDir(t)
+	pol := filepath.Join(dir, "rotation.yaml")
+	writeFile(t, pol, strings.Replace(inClusterPolicy, "%s", "shop", 1))
+	for _, kind := range []string{"cronjob", "job"} {
+		r := runCLI(t, "", "generate", kind, "--policy", pol, "--limits", "memory=1Gi,ephemeral-storage=2Gi", "--requests", "cpu=250m")
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", kind, r.code, r.stderr)
+		}
+		var pod *corev1.PodTemplateSpec
+		for _, doc := range strings.Split(r.stdout, "\n---\n") {
+			var j batchv1.Job
+			var cj batchv1.CronJob
+			switch {
+			case strings.Contains(doc, "\nkind: Job\n") && yaml.Unmarshal([]byte(doc), &j) == nil:
+				pod = &j.Spec.Template
+			case strings.Contains(doc, "\nkind: CronJob\n") && yaml.Unmarshal([]byte(doc), &cj) == nil:
+				pod = &cj.Spec.JobTemplate.Spec.Template
+			}
+		}
+		if pod == nil || len(pod.Spec.Containers) == 0 {
+			t.Fatalf("%s: no Job or CronJob in\n%s", kind, r.stdout)
+		}
+		res := pod.Spec.Containers[0].Resources
+		got := fmt.Sprintf("requests cpu=%s memory=%s, limits cpu=%s memory=%s ephemeral-storage=%s",
+			res.Requests.Cpu(), res.Requests.Memory(), res.Limits.Cpu(), res.Limits.Memory(), res.Limits.StorageEphemeral())
+		if want := "requests cpu=250m memory=64Mi, limits cpu=1 memory=1Gi ephemeral-storage=2Gi"; got != want {
+			t.Errorf("%s: %s, want %s", kind, got, want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--requests", "memory=512Mi"}, "the memory request 512Mi is more than its limit 256Mi"},
+		{[]string{"--limits", "gpu=1"}, "--limits gpu: want cpu, memory or ephemeral-storage"},
+		{[]string{"--limits", "memory=lots"}, "--limits memory=lots: want a positive quantity"},
+		{[]string{"--requests", "cpu=0"}, "--requests cpu=0: want a positive quantity"},
+	} {
+		r := runCLI(t, "", append([]string{"generate", "cronjob", "--policy", pol}, c.args...)...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, c.says) || r.stdout != "" {
+			t.Errorf("%v: exit %d, stdout %d bytes, stderr:\n%s\nwant exit %d saying %q", c.args, r.code, len(r.stdout), r.stderr, ExitUsage, c.says)
+		}
 	}
 }
