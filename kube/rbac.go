@@ -15,3 +15,16 @@ func RestartRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{ExternalSecretResource.Group}, Resources: []string{ExternalSecretResource.Resource}, Verbs: []string{"list", "patch"}},
 	}
 }
+
+// ReadRules are the Kubernetes API rules of reading Secrets as discover, plan and migrate do,
+// and no more: list (and, for Secrets a label selector left out but workloads name, get) the
+// Secrets, and list each kind of consumer they report (clusterLister.workloadListers).
+func ReadRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{""}, Resources: []string{"pods", "serviceaccounts"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"replicasets", "deployments", "statefulsets", "daemonsets"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"list"}},
+	}
+}

@@ -57,7 +57,8 @@ type ScheduleInput struct {
 	StartingDeadlineSeconds int64
 	// ActiveDeadlineSeconds bounds one run.
 	ActiveDeadlineSeconds int64
-	// Policy is the rotation.yaml the ConfigMap holds.
+	// Policy is the rotation.yaml the ConfigMap holds; nil for a run without a policy (a
+	// migration), which has no ConfigMap.
 	Policy []byte
 	// Args follow the "secretshift" command in the container.
 	Args []string
@@ -138,8 +139,11 @@ func (in *ScheduleInput) defaults() error {
 			errs = append(errs, fmt.Sprintf("credentials Secret %q: %s", in.CredentialsSecret, strings.Join(msgs, "; ")))
 		}
 	}
-	if in.Image == "" || len(in.Policy) == 0 {
-		errs = append(errs, "an image and a policy are required")
+	if in.Image == "" {
+		errs = append(errs, "an image is required")
+	}
+	if in.Policy != nil && len(in.Policy) == 0 {
+		errs = append(errs, "the policy is empty")
 	}
 	if _, err := resource.ParseQuantity(in.StorageSize); err != nil {
 		errs = append(errs, fmt.Sprintf("storage size %q: %v", in.StorageSize, err))
@@ -159,8 +163,8 @@ func CronJob(in ScheduleInput) (*Scheduled, error) {
 	if err := in.defaults(); err != nil {
 		return nil, err
 	}
-	if in.Schedule == "" {
-		return nil, fmt.Errorf("scheduled run: a schedule is required")
+	if in.Schedule == "" || in.Policy == nil {
+		return nil, fmt.Errorf("scheduled run: a schedule and a policy are required")
 	}
 	objs, labels, tmpl := in.common(corev1.ReadWriteOnce)
 	cj := &batchv1.CronJob{TypeMeta: typeMeta("batch/v1", "CronJob"), ObjectMeta: in.meta(in.Namespace, labels),
@@ -251,8 +255,10 @@ func (in *ScheduleInput) common(access corev1.PersistentVolumeAccessMode) ([]run
 	objs = append(objs, sa)
 	rbac := in.rbac(meta)
 	objs = append(objs, rbac...)
-	objs = append(objs, &corev1.ConfigMap{TypeMeta: typeMeta("v1", "ConfigMap"), ObjectMeta: meta(in.Namespace),
-		Data: map[string]string{PolicyFile: string(in.Policy)}})
+	if in.Policy != nil {
+		objs = append(objs, &corev1.ConfigMap{TypeMeta: typeMeta("v1", "ConfigMap"), ObjectMeta: meta(in.Namespace),
+			Data: map[string]string{PolicyFile: string(in.Policy)}})
+	}
 	pvc := &corev1.PersistentVolumeClaim{TypeMeta: typeMeta("v1", "PersistentVolumeClaim"), ObjectMeta: meta(in.Namespace),
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes: []corev1.PersistentVolumeAccessMode{access},
@@ -282,6 +288,16 @@ func (in *ScheduleInput) podSpec(token bool) corev1.PodSpec {
 	if in.CredentialsSecret != "" {
 		envFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: in.CredentialsSecret}}}}
 	}
+	mounts := []corev1.VolumeMount{{Name: "state", MountPath: StateDir}, {Name: "tmp", MountPath: "/tmp"}}
+	volumes := []corev1.Volume{
+		{Name: "state", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: in.Name}}},
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr(resource.MustParse("64Mi"))}}},
+	}
+	if in.Policy != nil {
+		mounts = append([]corev1.VolumeMount{{Name: "policy", MountPath: PolicyDir, ReadOnly: true}}, mounts...)
+		volumes = append([]corev1.Volume{{Name: "policy", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: in.Name}}}}}, volumes...)
+	}
 	return corev1.PodSpec{
 		ServiceAccountName:           in.Name,
 		AutomountServiceAccountToken: ptr(token),
@@ -291,19 +307,15 @@ func (in *ScheduleInput) podSpec(token bool) corev1.PodSpec {
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 		Containers: []corev1.Container{{
-			Name:       "secretshift",
-			Image:      in.Image,
-			Command:    []string{"secretshift"},
-			Args:       slices.Clone(in.Args),
-			WorkingDir: StateDir,
-			Env:        env,
-			EnvFrom:    envFrom,
-			Resources:  corev1.ResourceRequirements{Requests: in.Requests, Limits: in.Limits},
-			VolumeMounts: []corev1.VolumeMount{
-				{Name: "policy", MountPath: PolicyDir, ReadOnly: true},
-				{Name: "state", MountPath: StateDir},
-				{Name: "tmp", MountPath: "/tmp"},
-			},
+			Name:         "secretshift",
+			Image:        in.Image,
+			Command:      []string{"secretshift"},
+			Args:         slices.Clone(in.Args),
+			WorkingDir:   StateDir,
+			Env:          env,
+			EnvFrom:      envFrom,
+			Resources:    corev1.ResourceRequirements{Requests: in.Requests, Limits: in.Limits},
+			VolumeMounts: mounts,
 			SecurityContext: &corev1.SecurityContext{
 				AllowPrivilegeEscalation: ptr(false),
 				ReadOnlyRootFilesystem:   ptr(true),
@@ -311,11 +323,7 @@ func (in *ScheduleInput) podSpec(token bool) corev1.PodSpec {
 				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			},
 		}},
-		Volumes: []corev1.Volume{
-			{Name: "policy", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: in.Name}}}},
-			{Name: "state", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: in.Name}}},
-			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr(resource.MustParse("64Mi"))}}},
-		},
+		Volumes: volumes,
 	}
 }
 

@@ -135,9 +135,10 @@ flags.`,
 
 func newGenerateJobCmd(f *factory) *cobra.Command {
 	o := newScheduleOptions()
+	m := &migrateJobOptions{}
 	cmd := &cobra.Command{
-		Use:   "job --policy rotation.yaml --shards N [-n NAMESPACE] [-o DIR]",
-		Short: "An Indexed Job running rotate as N shards at once, with the least RBAC its policy needs",
+		Use:   "job (--policy rotation.yaml | --migrate-to STORE) --shards N [-n NAMESPACE] [-o DIR]",
+		Short: "An Indexed Job running rotate, or migrate, as N shards at once, with the least RBAC it needs",
 		Long: `job writes a Kubernetes Indexed Job of --shards pods that run
 
   secretshift rotate --policy ` + templates.PolicyDir + "/" + templates.PolicyFile + ` [--due] -o json
@@ -150,11 +151,29 @@ rotated by exactly one pod. Each pod writes its own audit log and journal
 resumes from its journal. Everything else is as for generate cronjob: the ConfigMap, the keys
 and credentials, the locked-down Pod, the ServiceAccount and the least RBAC.
 
+With --migrate-to STORE instead of --policy, each pod runs
+
+  secretshift migrate --to STORE -A -o json   (-n NS with --source-namespace, -l with --source-selector)
+
+on its shard of the Secrets (by a hash of namespace/name), with its own audit log and journal on
+the claim, and RBAC to read the Secrets and list their consumers (get and list on Secrets, list
+on the workload kinds discover reports) in that namespace or cluster-wide, nothing more. Once
+every pod has succeeded, run migrate once without --shard, with --manifests DIR, for the ESO
+manifests.
+
 Exit status: 0; 1 the policy or a store's settings cannot be used in the cluster; 2 bad flags.`,
 		Example: `  secretshift generate job --policy rotation.yaml --shards 4 -n secretshift -o deploy/rotate-now/
-  secretshift generate job --policy rotation.yaml --shards 8 --due=false --credentials-secret vault-token`,
+  secretshift generate job --policy rotation.yaml --shards 8 --due=false --credentials-secret vault-token
+  secretshift generate job --migrate-to vault --shards 8 --vault-addr https://vault:8200 \
+      --vault-auth kubernetes --vault-role secretshift --limits memory=1Gi -o deploy/migrate/`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if m.To != "" {
+				return runGenerateMigrateJob(f, o, m, cmd.Flags().Changed("name"), cmd.Flags().Changed("due"))
+			}
+			if m.Namespace != "" || m.Selector != "" {
+				return usageError("--source-namespace and --source-selector choose the Secrets of a --migrate-to Job; a rotation's policy chooses its own")
+			}
 			if o.Shards < 1 {
 				return usageError("--shards must be at least 1")
 			}
@@ -165,6 +184,7 @@ Exit status: 0; 1 the policy or a store's settings cannot be used in the cluster
 	o.bind(fl, "Job", "secretshift-rotate-shards")
 	fl.IntVar(&o.Shards, "shards", 4, "pods running at once, each on its shard of the entries")
 	fl.BoolVar(&o.Due, "due", true, "rotate only what is due (--due=false: every entry the policy matches)")
+	m.bind(fl)
 	return cmd
 }
 
@@ -195,6 +215,17 @@ func defaultImage() string {
 		v = "latest"
 	}
 	return "ghcr.io/secretshift/secretshift:" + v
+}
+
+// resources are --requests and --limits.
+func (o *scheduleOptions) resources() (requests, limits corev1.ResourceList, err error) {
+	if requests, err = resourceList("requests", o.Requests); err != nil {
+		return nil, nil, err
+	}
+	if limits, err = resourceList("limits", o.Limits); err != nil {
+		return nil, nil, err
+	}
+	return requests, limits, nil
 }
 
 // resourceList parses --requests or --limits (NAME=QUANTITY,...) as kubectl set resources does.
@@ -240,11 +271,7 @@ func runGenerateInCluster(f *factory, o *scheduleOptions) error {
 	if err != nil {
 		return err
 	}
-	requests, err := resourceList("requests", o.Requests)
-	if err != nil {
-		return err
-	}
-	limits, err := resourceList("limits", o.Limits)
+	requests, limits, err := o.resources()
 	if err != nil {
 		return err
 	}
@@ -318,6 +345,12 @@ func runGenerateInCluster(f *factory, o *scheduleOptions) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	return writeScheduled(f, o, sched, notes)
+}
+
+// writeScheduled prints or writes a generated run in the cluster, then what to do before it
+// first runs.
+func writeScheduled(f *factory, o *scheduleOptions, sched *templates.Scheduled, notes []string) error {
 	if f.generateToStdout() {
 		out, err := sched.YAML()
 		if err != nil {

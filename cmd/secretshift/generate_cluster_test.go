@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,8 +72,7 @@ func TestGeneratedCronJobRunsAsItsServiceAccount(t *testing.T) {
 	if err != nil {
 		t.Skip("kubectl not installed")
 	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil || os.Geteuid() != 0 {
+	if _, err := exec.LookPath("unshare"); err != nil || os.Geteuid() != 0 {
 		t.Skip("the in-cluster run needs unshare and root (a private mount over /run for the service-account files)")
 	}
 	ctx := context.Background()
@@ -132,77 +129,11 @@ func TestGeneratedCronJobRunsAsItsServiceAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tr, err := cs.CoreV1().ServiceAccounts("gen-ops").CreateToken(ctx, "secretshift-rotate",
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("TokenRequest: %v", err)
-	}
-	saDir := filepath.Join(dir, "serviceaccount")
-	writeFile(t, filepath.Join(saDir, "token"), tr.Status.Token)
-	writeFile(t, filepath.Join(saDir, "ca.crt"), string(readFile(t, k.CAFile)))
-	writeFile(t, filepath.Join(saDir, "namespace"), "gen-ops")
-
+	runner := newPodRunner(t, k, cs, "gen-ops", "secretshift-rotate")
 	pod := generatedPod(t, out)
 	time.Sleep(2 * time.Second) // maxAge 1s, against times with whole seconds
 	run := func(policyText string) (stdout, stderr string, code int) {
-		root := t.TempDir()
-		c := pod.Containers[0]
-		// The Pod's volumes are folders here: the ConfigMap's file, the claim, /tmp.
-		mounts := map[string]string{templates.PolicyDir: filepath.Join(root, "policy"), templates.StateDir: filepath.Join(root, "state"), "/tmp": filepath.Join(root, "tmp")}
-		for _, m := range mounts {
-			if err := os.MkdirAll(m, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		writeFile(t, filepath.Join(mounts[templates.PolicyDir], templates.PolicyFile), policyText)
-		args := make([]string, len(c.Args))
-		for i, a := range c.Args {
-			args[i] = a
-			for from, to := range mounts {
-				if strings.HasPrefix(a, from+"/") {
-					args[i] = to + strings.TrimPrefix(a, from)
-				}
-			}
-		}
-		env := []string{envRunMain + "=1", "PATH=" + os.Getenv("PATH"), "SA=" + saDir,
-			"KUBERNETES_SERVICE_HOST=" + apiHost(t, k.Server), "KUBERNETES_SERVICE_PORT=" + apiPort(t, k.Server)}
-		for _, e := range c.Env {
-			switch {
-			case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
-				ref := e.ValueFrom.SecretKeyRef
-				s, err := cs.CoreV1().Secrets("gen-ops").Get(ctx, ref.Name, metav1.GetOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				env = append(env, e.Name+"="+string(s.Data[ref.Key]))
-			case e.Value != "" && mounts[e.Value] != "":
-				env = append(env, e.Name+"="+mounts[e.Value])
-			default:
-				env = append(env, e.Name+"="+e.Value)
-			}
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
-		script := `set -e
-mount -t tmpfs -o mode=0755 secretshift-test /run
-mkdir -p /run/secrets/kubernetes.io/serviceaccount
-cp "$SA"/token "$SA"/ca.crt "$SA"/namespace /run/secrets/kubernetes.io/serviceaccount/
-cd "$WORKDIR"
-exec "$@"`
-		cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "secretshift", exe}, args...)...)
-		cmd.Env = append(env, "WORKDIR="+mounts[c.WorkingDir])
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err = cmd.Run()
-		code = 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return o.String(), e.String(), code
+		return runner.run(pod.Containers[0], map[string]string{templates.PolicyDir + "/" + templates.PolicyFile: policyText}, nil)
 	}
 
 	stdout, stderr, code := run(cronJobPolicy)

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/secretshift/secretshift/audit"
+	"github.com/secretshift/secretshift/kube"
 	"github.com/secretshift/secretshift/templates"
 )
 
@@ -289,6 +290,50 @@ func TestGenerateResources(t *testing.T) {
 		r := runCLI(t, "", append([]string{"generate", "cronjob", "--policy", pol}, c.args...)...)
 		if r.code != ExitUsage || !strings.Contains(r.stderr, c.says) || r.stdout != "" {
 			t.Errorf("%v: exit %d, stdout %d bytes, stderr:\n%s\nwant exit %d saying %q", c.args, r.code, len(r.stdout), r.stderr, ExitUsage, c.says)
+		}
+	}
+}
+
+// generate job --migrate-to: its pods run migrate on their shard, with read access to the
+// Secrets of the source namespace (or, without one, of every namespace) and nothing else;
+// the flags of rotation Jobs are refused with it, and its own without it.
+func TestGenerateMigrateJob(t *testing.T) {
+	dir := inTempDir(t)
+	r := runCLI(t, "", "generate", "job", "--migrate-to", "vault", "--vault-addr", "https://vault:8200", "--credentials-secret", "vault-token", "--source-selector", "tier=db")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	g := parseGenerated(t, r.stdout)
+	if len(g.roles) != 0 || len(g.clusterRoles) != 1 {
+		t.Fatalf("want one ClusterRole for every namespace, got roles %v, cluster roles %v", g.roles, g.clusterRoles)
+	}
+	if got, want := strings.Join(ruleSet(g.clusterRoles[0]), " "), strings.Join(ruleSet(kube.ReadRules()), " "); got != want {
+		t.Errorf("rules %s, want %s", got, want)
+	}
+	for _, want := range []string{"- migrate\n", "- -A\n", "- -l\n        - tier=db\n", "name: secretshift-migrate\n", "audit-$(JOB_COMPLETION_INDEX).jsonl"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the Job lacks %q", want)
+		}
+	}
+	if strings.Contains(r.stdout, "kind: ConfigMap") || strings.Contains(r.stdout, templates.PolicyDir) {
+		t.Error("a migration Job has a policy ConfigMap")
+	}
+	pol := filepath.Join(dir, "rotation.yaml")
+	writeFile(t, pol, strings.Replace(inClusterPolicy, "%s", "shop", 1))
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--migrate-to", "vault", "--policy", pol}, "a --migrate-to Job follows no policy"},
+		{[]string{"--migrate-to", "vault", "--due=false"}, "--due is for rotation Jobs"},
+		{[]string{"--migrate-to", "nowhere"}, "--migrate-to"},
+		{[]string{"--migrate-to", "vault", "--source-namespace", "Not_A_Name"}, "--source-namespace"},
+		{[]string{"--migrate-to", "vault", "--source-selector", "a in (b"}, "--source-selector"},
+		{[]string{"--policy", pol, "--source-namespace", "shop"}, "choose the Secrets of a --migrate-to Job"},
+	} {
+		r := runCLI(t, "", append([]string{"generate", "job", "--vault-addr", "https://vault:8200"}, c.args...)...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, c.says) || r.stdout != "" {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant exit %d saying %q", c.args, r.code, r.stderr, ExitUsage, c.says)
 		}
 	}
 }
