@@ -142,6 +142,7 @@ func (p *Pipeline[K]) RecordIntents(ctx context.Context, keys []K, events []audi
 					err = AuditError(err)
 				}
 			}
+			chunks[i].events = nil // recorded (or never to be): let them go while the run goes on
 			ch.c.err = err
 			close(ch.c.ready)
 		}

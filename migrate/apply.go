@@ -184,6 +184,10 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 	stopIntents := pipe.RecordIntents(ctx, keys, intents)
 	err := job.Each(ctx, plan.Items, opts.limits(), func(ctx context.Context, it *Item) error {
 		r, err := a.apply(ctx, it, sources[it.Ref()])
+		// Its records hold their own reference to its encoded keys: the item lets go of it,
+		// so that a large plan does not hold every item's until the end (made again if the
+		// plan is applied again).
+		it.keySet = nil
 		if r != nil {
 			add(r)
 		}
