@@ -48,7 +48,7 @@ func (c *Config) Scheduled() (providers.Scheduled, error) {
 		if mount == "" {
 			mount = AuthKubernetes
 		}
-		s.Notes = append(s.Notes, fmt.Sprintf("Vault: the role %q of auth/%s must be bound to the ServiceAccount and grant read, list and write on the rotated paths", c.Role, mount))
+		s.Notes = append(s.Notes, fmt.Sprintf("Vault: the role %q of auth/%s must be bound to the ServiceAccount and grant read, list and write on the paths the run writes", c.Role, mount))
 	case AuthAppRole:
 		if c.RoleID == "" {
 			return s, fmt.Errorf("vault: --vault-auth approle needs --vault-role-id")
