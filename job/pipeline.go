@@ -91,32 +91,36 @@ const (
 	maxIntentBatch   = 256
 )
 
-// RecordIntents records the write intents events[i] of keys[i] in the background, in batches
-// (when the recorder is a BatchRecorder): each intent is durable before its item's write, and
-// one flush covers a batch. A batch is recorded once the workers have begun an item of the one
-// before, so after a crash the log shows few intents of writes never begun. Items not given
-// here record their intent in Act. Call it before the workers start; stop ends the background
-// recording and waits for it.
-func (p *Pipeline[K]) RecordIntents(ctx context.Context, keys []K, events []audit.Event) (stop func()) {
+// RecordIntents records the write intent event(k) of each of keys in the background, in
+// batches (when the recorder is a BatchRecorder): each intent is durable before its item's
+// write, and one flush covers a batch. A batch is recorded once the workers have begun an item
+// of the one before, so after a crash the log shows few intents of writes never begun. Items
+// not given here record their intent in Act. Call it before the workers start; stop ends the
+// background recording and waits for it.
+//
+// event is called in the background, for a batch at a time just before it is recorded, so
+// that a large job holds the events of a batch or two rather than all of them: it must read
+// only what the workers do not change.
+func (p *Pipeline[K]) RecordIntents(ctx context.Context, keys []K, event func(K) audit.Event) (stop func()) {
 	br, ok := p.rec.(BatchRecorder)
 	if !ok || len(keys) == 0 {
 		return func() {}
 	}
 	type chunk struct {
-		c      *intentChunk
-		events []audit.Event
+		c    *intentChunk
+		keys []K
 	}
 	var chunks []chunk
 	size := firstIntentBatch
-	for i, k := range keys {
-		if len(chunks) == 0 || len(chunks[len(chunks)-1].events) == size {
+	for _, k := range keys {
+		if len(chunks) == 0 || len(chunks[len(chunks)-1].keys) == size {
 			if len(chunks) > 0 {
 				size = min(2*size, maxIntentBatch)
 			}
 			chunks = append(chunks, chunk{c: &intentChunk{ready: make(chan struct{}), reached: make(chan struct{})}})
 		}
 		ch := &chunks[len(chunks)-1]
-		ch.events = append(ch.events, events[i])
+		ch.keys = append(ch.keys, k)
 		p.intents[k] = ch.c
 	}
 	quit := make(chan struct{})
@@ -138,11 +142,14 @@ func (p *Pipeline[K]) RecordIntents(ctx context.Context, keys []K, events []audi
 				err = context.Cause(ctx)
 			}
 			if err == nil {
-				if err = br.RecordBatch(ctx, ch.events); err != nil {
+				events := make([]audit.Event, len(ch.keys))
+				for j, k := range ch.keys {
+					events[j] = event(k)
+				}
+				if err = br.RecordBatch(ctx, events); err != nil {
 					err = AuditError(err)
 				}
 			}
-			chunks[i].events = nil // recorded (or never to be): let them go while the run goes on
 			ch.c.err = err
 			close(ch.c.ready)
 		}

@@ -54,11 +54,7 @@ func run(t *testing.T, dir string, store *memStore, log Recorder, addrs []string
 	}
 	pipe, ctx := Start[string](context.Background(), log)
 	defer pipe.Close()
-	var intents []audit.Event
-	for _, a := range addrs {
-		intents = append(intents, event(a, audit.OutcomeAttempt))
-	}
-	stop := pipe.RecordIntents(ctx, addrs, intents)
+	stop := pipe.RecordIntents(ctx, addrs, func(a string) audit.Event { return event(a, audit.OutcomeAttempt) })
 	var mu sync.Mutex
 	err = Each(ctx, addrs, Limits{Concurrency: 4}, func(ctx context.Context, addr string) error {
 		pipe.Begin(addr)

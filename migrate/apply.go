@@ -139,7 +139,7 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 	}
 	rep := &Report{APIVersion: PlanAPIVersion, Kind: ReportKind, Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, DryRun: opts.DryRun,
 		Shard: plan.Source.Shard, Started: opts.Now().UTC(), Counts: map[Result]int{}}
-	if err := prepareAudit(plan); err != nil {
+	if err := checkAudit(plan); err != nil {
 		return nil, err
 	}
 
@@ -172,21 +172,26 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		}
 		a.earlier = earlier
 	}
-	// Intents of the items the plan expects to write, recorded ahead in batches.
+	// Intents of the items the plan expects to write, recorded ahead in batches, each batch
+	// made just before it is recorded. The background recorder reads only what no worker
+	// changes (it encodes the keys for itself, never through it.keySet).
 	var keys []*Item
-	var intents []audit.Event
 	for _, it := range plan.Items {
 		if it.read && (it.Action == ActionCreate || it.Action == ActionUpdate) {
 			keys = append(keys, it)
-			intents = append(intents, itemEvent(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, sources[it.Ref()], it.Version, nil))
 		}
 	}
-	stopIntents := pipe.RecordIntents(ctx, keys, intents)
+	stopIntents := pipe.RecordIntents(ctx, keys, func(it *Item) audit.Event {
+		ks, _ := audit.NewKeySet(audit.ActionMigrateWrite, it.Keys, it.KeyFingerprints) // checked: checkAudit
+		return eventOf(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, ks, sources[it.Ref()], it.Version, nil)
+	})
 	err := job.Each(ctx, plan.Items, opts.limits(), func(ctx context.Context, it *Item) error {
+		if it.Action != ActionSkip {
+			it.prepareAudit()
+		}
 		r, err := a.apply(ctx, it, sources[it.Ref()])
 		// Its records hold their own reference to its encoded keys: the item lets go of it,
-		// so that a large plan does not hold every item's until the end (made again if the
-		// plan is applied again).
+		// so that a large plan does not hold every item's until the end.
 		it.keySet = nil
 		if r != nil {
 			add(r)
@@ -538,9 +543,15 @@ func (a *applier) record(ctx context.Context, action string, outcome audit.Outco
 // itemEvent builds the audit event for one item: names, target and keyed fingerprints only. The origin (a file path, or the cluster) is
 // made valid UTF-8: a file name need not be, and the audit log refuses text that is not.
 func itemEvent(action string, outcome audit.Outcome, it *Item, s *kube.Secret, version string, cause error) audit.Event {
+	return eventOf(action, outcome, it, it.keySet, s, version, cause)
+}
+
+// eventOf is itemEvent with the item's keys encoded as ks (nil: the log checks and encodes
+// Keys and KeyFingerprints itself).
+func eventOf(action string, outcome audit.Outcome, it *Item, ks *audit.KeySet, s *kube.Secret, version string, cause error) audit.Event {
 	e := audit.Event{Action: action, Outcome: outcome}
-	if it.keySet != nil {
-		e.KeySet = it.keySet
+	if ks != nil {
+		e.KeySet = ks
 	} else {
 		e.Keys, e.Fingerprints = it.Keys, it.KeyFingerprints
 	}

@@ -141,41 +141,53 @@ type Item struct {
 	// stored is what Read returned at plan time, reused by Apply in the same process.
 	stored *providers.Stored
 	read   bool
-	// keySet is Keys and KeyFingerprints checked and encoded once for the audit log.
+	// keySet is Keys and KeyFingerprints checked and encoded for the audit log, held by the
+	// worker applying the item while it records (prepareAudit), shared by those records.
 	keySet *audit.KeySet
+	// audited says Keys and KeyFingerprints were checked for the audit log (checkAudit).
+	audited bool
 }
 
-// prepareAudit checks the item's keys and fingerprints for the audit log, once.
-func (it *Item) prepareAudit() error {
-	if it.keySet != nil {
+// checkAudit checks the item's keys and fingerprints for the audit log, once, keeping nothing
+// but that they passed: a large plan does not hold every item's encoded keys until each is
+// written.
+func (it *Item) checkAudit() error {
+	if it.audited {
 		return nil
 	}
-	ks, err := audit.NewKeySet(audit.ActionMigrateWrite, it.Keys, it.KeyFingerprints)
-	if err != nil {
+	if _, err := audit.NewKeySet(audit.ActionMigrateWrite, it.Keys, it.KeyFingerprints); err != nil {
 		return err
 	}
-	it.keySet = ks
+	it.audited = true
 	return nil
+}
+
+// prepareAudit encodes the item's keys and fingerprints for its audit records. Only the
+// worker applying the item calls it; the item lets go of them when it is done.
+func (it *Item) prepareAudit() {
+	if it.keySet == nil {
+		it.keySet, _ = audit.NewKeySet(audit.ActionMigrateWrite, it.Keys, it.KeyFingerprints) // checked: checkAudit
+	}
 }
 
 // auditable checks that the audit log would take the records about it.
 func auditable(it *Item, s *kube.Secret) error {
-	if err := it.prepareAudit(); err != nil {
+	if err := it.checkAudit(); err != nil {
 		return err
 	}
 	ev := itemEvent(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, s, "", nil)
 	return ev.Validate()
 }
 
-// prepareAudit checks every item of p for the audit log before anything is written: a saved
+// checkAudit checks every item of p for the audit log before anything is written: a saved
 // plan was checked when it was made, but its file may have been edited since.
-func prepareAudit(p *Plan) error {
+func checkAudit(p *Plan) error {
 	var problems []Problem
 	for _, it := range p.Items {
 		if it.Action == ActionSkip {
 			continue // recorded as before: the log checks the keys of a skip record itself
 		}
-		if err := it.prepareAudit(); err != nil {
+		if err := it.checkAudit(); err != nil {
 			problems = append(problems, Problem{Ref: it.Ref(), Error: "cannot be audited: " + err.Error(), err: err})
 		}
 	}
@@ -187,7 +199,7 @@ func prepareAudit(p *Plan) error {
 
 // release lets go, once every record of an Apply is durable, of what the plan's items held for
 // it: each target as read at plan time (values included, for an update; read again if the
-// plan is applied again) and the encoded audit key sets (made again when needed).
+// plan is applied again).
 func (p *Plan) release() {
 	for _, it := range p.Items {
 		it.stored, it.read, it.keySet = nil, false, nil

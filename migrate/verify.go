@@ -21,7 +21,7 @@ func Verify(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, op
 	opts.defaults()
 	rep := &Report{APIVersion: PlanAPIVersion, Kind: VerifyReportKind, Job: plan.ID, RunID: opts.RunID, Provider: plan.Provider, Shard: plan.Source.Shard,
 		Started: opts.Now().UTC(), Counts: map[Result]int{}}
-	if err := prepareAudit(plan); err != nil {
+	if err := checkAudit(plan); err != nil {
 		return nil, err
 	}
 	results := job.NewResults[*ItemReport, Result](len(plan.Items), opts.progress())
