@@ -217,15 +217,25 @@ func defaultImage() string {
 	return "ghcr.io/secretshift/secretshift:" + v
 }
 
-// resources are --requests and --limits.
-func (o *scheduleOptions) resources() (requests, limits corev1.ResourceList, err error) {
-	if requests, err = resourceList("requests", o.Requests); err != nil {
-		return nil, nil, err
+// podSettings are what the flags say of the Pod: its ServiceAccount's annotations, its labels,
+// its resource requests and limits.
+type podSettings struct {
+	annotations, labels map[string]string
+	requests, limits    corev1.ResourceList
+}
+
+func (o *scheduleOptions) podSettings() (p podSettings, err error) {
+	if p.annotations, err = keyValues("service-account-annotation", o.SAAnnotations); err != nil {
+		return p, err
 	}
-	if limits, err = resourceList("limits", o.Limits); err != nil {
-		return nil, nil, err
+	if p.labels, err = keyValues("pod-label", o.PodLabels); err != nil {
+		return p, err
 	}
-	return requests, limits, nil
+	if p.requests, err = resourceList("requests", o.Requests); err != nil {
+		return p, err
+	}
+	p.limits, err = resourceList("limits", o.Limits)
+	return p, err
 }
 
 // resourceList parses --requests or --limits (NAME=QUANTITY,...) as kubectl set resources does.
@@ -263,15 +273,7 @@ func runGenerateInCluster(f *factory, o *scheduleOptions) error {
 	if o.Policy == "" {
 		return usageError("--policy is required: the rotation.yaml the scheduled run follows")
 	}
-	annotations, err := keyValues("service-account-annotation", o.SAAnnotations)
-	if err != nil {
-		return err
-	}
-	podLabels, err := keyValues("pod-label", o.PodLabels)
-	if err != nil {
-		return err
-	}
-	requests, limits, err := o.resources()
+	pod, err := o.podSettings()
 	if err != nil {
 		return err
 	}
@@ -299,8 +301,8 @@ func runGenerateInCluster(f *factory, o *scheduleOptions) error {
 		Name: o.Name, Namespace: o.Namespace, Image: o.Image, Schedule: o.Schedule, TimeZone: o.TimeZone,
 		StartingDeadlineSeconds: int64(o.StartingDeadline / time.Second), ActiveDeadlineSeconds: int64(o.ActiveDeadline / time.Second),
 		Policy: text, Env: map[string]string{}, CredentialsSecret: o.CredentialsSecret, KeysSecret: o.KeysSecret,
-		ServiceAccountAnnotations: annotations, PodLabels: podLabels, StorageSize: o.StorageSize, StorageClass: o.StorageClass,
-		Requests: requests, Limits: limits,
+		ServiceAccountAnnotations: pod.annotations, PodLabels: pod.labels, StorageSize: o.StorageSize, StorageClass: o.StorageClass,
+		Requests: pod.requests, Limits: pod.limits,
 		Args: []string{"rotate", "--policy", templates.PolicyDir + "/" + templates.PolicyFile},
 	}
 	if o.Due {

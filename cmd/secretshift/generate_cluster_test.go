@@ -101,15 +101,7 @@ func TestGeneratedCronJobRunsAsItsServiceAccount(t *testing.T) {
 	if r := runCLI(t, "", "generate", "cronjob", "--policy", policyFile, "-n", "gen-ops", "-o", out); r.code != 0 {
 		t.Fatalf("generate cronjob: exit %d\n%s", r.code, r.stderr)
 	}
-	for _, dry := range []string{"--dry-run=server", ""} {
-		args := []string{"--kubeconfig", k.Kubeconfig, "apply", "-k", out}
-		if dry != "" {
-			args = append(args, dry)
-		}
-		if b, err := exec.Command(kubectl, args...).CombinedOutput(); err != nil {
-			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args[2:], " "), err, b)
-		}
-	}
+	kubectlApply(t, kubectl, k.Kubeconfig, out)
 
 	// The keys Secret the CronJob reads its audit keys from.
 	files, _, err := audit.Keygen(filepath.Join(dir, "keys"))

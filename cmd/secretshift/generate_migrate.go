@@ -58,15 +58,7 @@ func runGenerateMigrateJob(f *factory, o *scheduleOptions, m *migrateJobOptions,
 	if !nameSet {
 		o.Name = defaultMigrateJobName
 	}
-	annotations, err := keyValues("service-account-annotation", o.SAAnnotations)
-	if err != nil {
-		return err
-	}
-	podLabels, err := keyValues("pod-label", o.PodLabels)
-	if err != nil {
-		return err
-	}
-	requests, limits, err := o.resources()
+	pod, err := o.podSettings()
 	if err != nil {
 		return err
 	}
@@ -102,8 +94,8 @@ func runGenerateMigrateJob(f *factory, o *scheduleOptions, m *migrateJobOptions,
 	in := templates.ScheduleInput{
 		Name: o.Name, Namespace: o.Namespace, Image: o.Image, ActiveDeadlineSeconds: int64(o.ActiveDeadline.Seconds()),
 		Args: args, Env: store.Env, CredentialsSecret: o.CredentialsSecret, KeysSecret: o.KeysSecret,
-		ServiceAccountAnnotations: annotations, PodLabels: podLabels, ServiceAccountToken: store.ServiceAccountToken,
-		StorageSize: o.StorageSize, StorageClass: o.StorageClass, Requests: requests, Limits: limits, Grants: grants,
+		ServiceAccountAnnotations: pod.annotations, PodLabels: pod.labels, ServiceAccountToken: store.ServiceAccountToken,
+		StorageSize: o.StorageSize, StorageClass: o.StorageClass, Requests: pod.requests, Limits: pod.limits, Grants: grants,
 	}
 	if in.Image == "" {
 		in.Image = defaultImage()

@@ -66,15 +66,7 @@ func TestGeneratedMigrateJobRunsAsItsServiceAccount(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("generate job: exit %d\n%s", r.code, r.stderr)
 	}
-	for _, dry := range []string{"--dry-run=server", ""} {
-		args := []string{"--kubeconfig", k.Kubeconfig, "apply", "-k", out}
-		if dry != "" {
-			args = append(args, dry)
-		}
-		if b, err := exec.Command(kubectl, args...).CombinedOutput(); err != nil {
-			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args[2:], " "), err, b)
-		}
-	}
+	kubectlApply(t, kubectl, k.Kubeconfig, out)
 	var job batchv1.Job
 	if err := yaml.UnmarshalStrict(readFile(t, filepath.Join(out, "job-secretshift-migrate-migjob-ops.yaml")), &job); err != nil {
 		t.Fatal(err)

@@ -153,3 +153,17 @@ exec "$@"`
 	}
 	return o.String(), e.String(), code
 }
+
+// kubectlApply applies the kustomization in dir with kubectl, a server-side dry run first.
+func kubectlApply(t *testing.T, kubectl, kubeconfig, dir string) {
+	t.Helper()
+	for _, dry := range []string{"--dry-run=server", ""} {
+		args := []string{"--kubeconfig", kubeconfig, "apply", "-k", dir}
+		if dry != "" {
+			args = append(args, dry)
+		}
+		if b, err := exec.Command(kubectl, args...).CombinedOutput(); err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args[2:], " "), err, b)
+		}
+	}
+}
