@@ -182,7 +182,7 @@ func Apply(ctx context.Context, plan *Plan, sources map[string]*kube.Secret, opt
 		}
 	}
 	stopIntents := pipe.RecordIntents(ctx, keys, func(it *Item) audit.Event {
-		ks, _ := audit.NewKeySet(audit.ActionMigrateWrite, it.Keys, it.KeyFingerprints) // checked: checkAudit
+		ks, _ := it.encodeKeys() // checked: checkAudit
 		return eventOf(audit.ActionMigrateWrite, audit.OutcomeAttempt, it, ks, sources[it.Ref()], it.Version, nil)
 	})
 	err := job.Each(ctx, plan.Items, opts.limits(), func(ctx context.Context, it *Item) error {

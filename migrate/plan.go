@@ -155,18 +155,23 @@ func (it *Item) checkAudit() error {
 	if it.audited {
 		return nil
 	}
-	if _, err := audit.NewKeySet(audit.ActionMigrateWrite, it.Keys, it.KeyFingerprints); err != nil {
+	if _, err := it.encodeKeys(); err != nil {
 		return err
 	}
 	it.audited = true
 	return nil
 }
 
+// encodeKeys checks and encodes the item's keys and fingerprints for its audit records.
+func (it *Item) encodeKeys() (*audit.KeySet, error) {
+	return audit.NewKeySet(audit.ActionMigrateWrite, it.Keys, it.KeyFingerprints)
+}
+
 // prepareAudit encodes the item's keys and fingerprints for its audit records. Only the
 // worker applying the item calls it; the item lets go of them when it is done.
 func (it *Item) prepareAudit() {
 	if it.keySet == nil {
-		it.keySet, _ = audit.NewKeySet(audit.ActionMigrateWrite, it.Keys, it.KeyFingerprints) // checked: checkAudit
+		it.keySet, _ = it.encodeKeys() // checked: checkAudit
 	}
 }
 

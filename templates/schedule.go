@@ -98,13 +98,8 @@ func DefaultLimits() corev1.ResourceList {
 
 // withDefaults is l with def's entries for the resources l does not name.
 func withDefaults(l, def corev1.ResourceList) corev1.ResourceList {
-	out := corev1.ResourceList{}
-	for k, v := range def {
-		out[k] = v
-	}
-	for k, v := range l {
-		out[k] = v
-	}
+	out := maps.Clone(def)
+	maps.Copy(out, l)
 	return out
 }
 

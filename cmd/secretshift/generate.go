@@ -217,14 +217,18 @@ func defaultImage() string {
 	return "ghcr.io/secretshift/secretshift:" + v
 }
 
-// podSettings are what the flags say of the Pod: its ServiceAccount's annotations, its labels,
-// its resource requests and limits.
+// podSettings are what the flags say of the Pod: its image, its ServiceAccount's annotations,
+// its labels, its resource requests and limits.
 type podSettings struct {
+	image               string
 	annotations, labels map[string]string
 	requests, limits    corev1.ResourceList
 }
 
 func (o *scheduleOptions) podSettings() (p podSettings, err error) {
+	if p.image = o.Image; p.image == "" {
+		p.image = defaultImage()
+	}
 	if p.annotations, err = keyValues("service-account-annotation", o.SAAnnotations); err != nil {
 		return p, err
 	}
@@ -298,7 +302,7 @@ func runGenerateInCluster(f *factory, o *scheduleOptions) error {
 		}
 	}
 	in := templates.ScheduleInput{
-		Name: o.Name, Namespace: o.Namespace, Image: o.Image, Schedule: o.Schedule, TimeZone: o.TimeZone,
+		Name: o.Name, Namespace: o.Namespace, Image: pod.image, Schedule: o.Schedule, TimeZone: o.TimeZone,
 		StartingDeadlineSeconds: int64(o.StartingDeadline / time.Second), ActiveDeadlineSeconds: int64(o.ActiveDeadline / time.Second),
 		Policy: text, Env: map[string]string{}, CredentialsSecret: o.CredentialsSecret, KeysSecret: o.KeysSecret,
 		ServiceAccountAnnotations: pod.annotations, PodLabels: pod.labels, StorageSize: o.StorageSize, StorageClass: o.StorageClass,
@@ -314,9 +318,6 @@ func runGenerateInCluster(f *factory, o *scheduleOptions) error {
 		in.Args = append(in.Args, "--audit-log", templates.StateDir+"/audit/audit-"+shard+".jsonl", "--journal-dir", templates.StateDir+"/journal-"+shard)
 	} else {
 		in.Args = append(in.Args, "--audit-log", templates.StateDir+"/audit/audit.jsonl", "--journal-dir", templates.StateDir+"/journal")
-	}
-	if in.Image == "" {
-		in.Image = defaultImage()
 	}
 	var notes []string
 	grants, err := scheduleGrants(pol, func(store string) (providers.Scheduled, error) {

@@ -92,13 +92,10 @@ func runGenerateMigrateJob(f *factory, o *scheduleOptions, m *migrateJobOptions,
 		grants = append(grants, templates.Grant{Namespaces: namespaces, Rules: store.Rules})
 	}
 	in := templates.ScheduleInput{
-		Name: o.Name, Namespace: o.Namespace, Image: o.Image, ActiveDeadlineSeconds: int64(o.ActiveDeadline.Seconds()),
+		Name: o.Name, Namespace: o.Namespace, Image: pod.image, ActiveDeadlineSeconds: int64(o.ActiveDeadline.Seconds()),
 		Args: args, Env: store.Env, CredentialsSecret: o.CredentialsSecret, KeysSecret: o.KeysSecret,
 		ServiceAccountAnnotations: pod.annotations, PodLabels: pod.labels, ServiceAccountToken: store.ServiceAccountToken,
 		StorageSize: o.StorageSize, StorageClass: o.StorageClass, Requests: pod.requests, Limits: pod.limits, Grants: grants,
-	}
-	if in.Image == "" {
-		in.Image = defaultImage()
 	}
 	sched, err := templates.IndexedJob(in, o.Shards)
 	if err != nil {

@@ -72,16 +72,26 @@ func newLeanSource(p providers.Provider, manifests bool) (*leanSource, error) {
 	if er, ok := p.(providers.ExternalReader); ok && manifests {
 		l.external = er
 	}
-	budget := valuesBudgetFor(memoryLimit())
-	if v := os.Getenv(valuesBudgetEnv); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return nil, usageError("$%s must be a number of MiB (0 or more), not %q", valuesBudgetEnv, v)
-		}
-		budget = n << 20
+	budget, err := valuesBudget()
+	if err != nil {
+		return nil, err
 	}
 	l.budget.Store(budget)
 	return l, nil
+}
+
+// valuesBudget is how many bytes of values may stay in memory: $SECRETSHIFT_VALUES_IN_MEMORY_MB,
+// else the default under the memory limit in force (valuesBudgetFor).
+func valuesBudget() (int64, error) {
+	v := os.Getenv(valuesBudgetEnv)
+	if v == "" {
+		return valuesBudgetFor(memoryLimit()), nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, usageError("$%s must be a number of MiB (0 or more), not %q", valuesBudgetEnv, v)
+	}
+	return n << 20, nil
 }
 
 // use fits l to a discovery's options: lean unless standard input is read.

@@ -28,6 +28,7 @@ func valuesBudgetFor(limit int64) int64 {
 // logMemoryLimit says, at -v, which memory limit the run keeps to.
 func (f *factory) logMemoryLimit() {
 	if limit := memoryLimit(); limit > 0 {
-		f.logger().Info("memory limit", "gomemlimit_mib", limit>>20, "values_in_memory_mib", valuesBudgetFor(limit)>>20)
+		budget, _ := valuesBudget() // a bad value is reported by the command that reads values
+		f.logger().Info("memory limit", "gomemlimit_mib", limit>>20, "values_in_memory_mib", budget>>20)
 	}
 }
