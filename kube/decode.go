@@ -1,9 +1,7 @@
 package kube
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,43 +25,33 @@ type fieldError struct {
 
 // decodeSecret decodes a Secret manifest. It returns what it could decode (at least the
 // name, when readable) together with every failure, so that all bad keys are named at once.
-func decodeSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) {
+func decodeSecret(obj map[string]any) (*Secret, []fieldError) {
 	s := &Secret{}
 	errs := decodeSecretHead(s, obj)
 	fail := func(key, format string, a ...any) {
 		errs = append(errs, fieldError{key: key, msg: fmt.Sprintf(format, a...)})
 	}
 
-	data, bad := decodeValues(obj["data"], "data", func(key string, raw json.RawMessage) ([]byte, string) {
-		if jsonKind(raw) != "a string" {
-			return nil, "value must be a base64 string, got " + jsonKind(raw)
-		}
-		enc, ok := plainJSONString(raw)
+	data, bad := decodeValues(obj["data"], "data", func(v any) ([]byte, string) {
+		enc, ok := v.(string)
 		if !ok {
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, "value must be a base64 string"
-			}
-			enc = []byte(s)
+			return nil, "value must be a base64 string, got " + kindOf(v)
 		}
 		// encoding/json decodes []byte this way (newlines ignored), and so does the API server.
-		v := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
-		n, err := base64.StdEncoding.Decode(v, enc)
+		b := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+		n, err := base64.StdEncoding.Decode(b, []byte(enc))
 		if err != nil {
 			return nil, "value is not valid base64"
 		}
-		return v[:n:n], ""
+		return b[:n:n], ""
 	})
 	errs = append(errs, bad...)
-	strData, bad := decodeValues(obj["stringData"], "stringData", func(key string, raw json.RawMessage) ([]byte, string) {
-		if jsonKind(raw) != "a string" {
-			return nil, "value must be a string, got " + jsonKind(raw)
+	strData, bad := decodeValues(obj["stringData"], "stringData", func(v any) ([]byte, string) {
+		text, ok := v.(string)
+		if !ok {
+			return nil, "value must be a string, got " + kindOf(v)
 		}
-		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, "value must be a string"
-		}
-		return []byte(v), ""
+		return []byte(text), ""
 	})
 	errs = append(errs, bad...)
 
@@ -90,47 +78,32 @@ func decodeSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) {
 	return s, errs
 }
 
-// plainJSONString returns the text of a JSON string literal that has no escapes, as base64
-// values never do: its bytes between the quotes, without a second decoding pass. raw comes
-// from a document that was decoded already, so it is valid JSON.
-func plainJSONString(raw []byte) ([]byte, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return nil, false
-	}
-	text := raw[1 : len(raw)-1]
-	if bytes.IndexByte(text, '\\') >= 0 {
-		return nil, false
-	}
-	return text, true
-}
-
 // decodeSecretHead fills what a Secret holds besides its values: metadata, type, immutable.
-func decodeSecretHead(s *Secret, obj map[string]json.RawMessage) []fieldError {
+func decodeSecretHead(s *Secret, obj map[string]any) []fieldError {
 	errs := decodeSecretMeta(s, obj["metadata"])
 	if t, err := stringField(obj, "type"); err != nil {
 		errs = append(errs, fieldError{msg: err.Error()})
 	} else {
 		s.Type = t
 	}
-	if raw, ok := obj["immutable"]; ok && jsonKind(raw) != "null" {
-		if err := json.Unmarshal(raw, &s.Immutable); err != nil {
-			errs = append(errs, fieldError{msg: "immutable: must be a boolean, got " + jsonKind(raw)})
+	if v := obj["immutable"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			errs = append(errs, fieldError{msg: "immutable: must be a boolean, got " + kindOf(v)})
 		}
+		s.Immutable = b
 	}
 	return errs
 }
 
 // decodeValues decodes the data or stringData map, checking each key name and value.
-func decodeValues(raw json.RawMessage, field string, value func(key string, raw json.RawMessage) ([]byte, string)) (Data, []fieldError) {
-	if raw == nil || jsonKind(raw) == "null" {
+func decodeValues(raw any, field string, value func(v any) ([]byte, string)) (Data, []fieldError) {
+	if raw == nil {
 		return nil, nil
 	}
-	if jsonKind(raw) != "an object" {
-		return nil, []fieldError{{msg: fmt.Sprintf("%s: must be a map of keys to values, got %s", field, jsonKind(raw))}}
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, []fieldError{{msg: fmt.Sprintf("%s: %s", field, safeJSONError(err))}}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, []fieldError{{msg: fmt.Sprintf("%s: must be a map of keys to values, got %s", field, kindOf(raw))}}
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -144,11 +117,11 @@ func decodeValues(raw json.RawMessage, field string, value func(key string, raw 
 			errs = append(errs, fieldError{key: k, msg: fmt.Sprintf("%s key %q: invalid key name: %s", field, k, strings.Join(msgs, "; "))})
 			continue
 		}
-		if jsonKind(m[k]) == "null" {
+		if m[k] == nil {
 			errs = append(errs, fieldError{key: k, msg: fmt.Sprintf("%s key %q: value is null", field, k)})
 			continue
 		}
-		v, msg := value(k, m[k])
+		v, msg := value(m[k])
 		if msg != "" {
 			errs = append(errs, fieldError{key: k, msg: fmt.Sprintf("%s key %q: %s", field, k, msg)})
 			continue
@@ -159,16 +132,13 @@ func decodeValues(raw json.RawMessage, field string, value func(key string, raw 
 }
 
 // decodeSecretMeta fills the metadata of s, checking the type of every field it keeps.
-func decodeSecretMeta(s *Secret, raw json.RawMessage) []fieldError {
-	if raw == nil || jsonKind(raw) == "null" {
+func decodeSecretMeta(s *Secret, raw any) []fieldError {
+	if raw == nil {
 		return []fieldError{{msg: "metadata.name: required"}}
 	}
-	if jsonKind(raw) != "an object" {
-		return []fieldError{{msg: "metadata: must be an object, got " + jsonKind(raw)}}
-	}
-	var meta map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &meta); err != nil {
-		return []fieldError{{msg: "metadata: " + safeJSONError(err)}}
+	meta, ok := raw.(map[string]any)
+	if !ok {
+		return []fieldError{{msg: "metadata: must be an object, got " + kindOf(raw)}}
 	}
 	var errs []fieldError
 	str := func(name string) string {
@@ -201,9 +171,9 @@ func decodeSecretMeta(s *Secret, raw json.RawMessage) []fieldError {
 	if len(s.Annotations) == 0 {
 		s.Annotations = nil
 	}
-	if raw, ok := meta["ownerReferences"]; ok && jsonKind(raw) != "null" {
+	if raw := meta["ownerReferences"]; raw != nil {
 		var owners []ownerReference
-		if err := json.Unmarshal(raw, &owners); err != nil {
+		if err := decodeInto(raw, &owners); err != nil {
 			errs = append(errs, fieldError{msg: "metadata.ownerReferences: " + safeJSONError(err)})
 		}
 		s.Owners = ownersOf(owners)
@@ -212,23 +182,20 @@ func decodeSecretMeta(s *Secret, raw json.RawMessage) []fieldError {
 }
 
 // stringMap decodes labels or annotations: a map whose values are all strings.
-func stringMap(raw json.RawMessage, field string) (map[string]string, []fieldError) {
-	if raw == nil || jsonKind(raw) == "null" {
+func stringMap(raw any, field string) (map[string]string, []fieldError) {
+	if raw == nil {
 		return nil, nil
 	}
-	if jsonKind(raw) != "an object" {
-		return nil, []fieldError{{msg: fmt.Sprintf("%s: must be a map of strings, got %s", field, jsonKind(raw))}}
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, []fieldError{{msg: field + ": " + safeJSONError(err)}}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, []fieldError{{msg: fmt.Sprintf("%s: must be a map of strings, got %s", field, kindOf(raw))}}
 	}
 	out := make(map[string]string, len(m))
 	var errs []fieldError
 	for k, v := range m {
-		var s string
-		if jsonKind(v) != "a string" || json.Unmarshal(v, &s) != nil {
-			errs = append(errs, fieldError{msg: fmt.Sprintf("%s key %q: value must be a string, got %s", field, k, jsonKind(v))})
+		s, ok := v.(string)
+		if !ok {
+			errs = append(errs, fieldError{msg: fmt.Sprintf("%s key %q: value must be a string, got %s", field, k, kindOf(v))})
 			continue
 		}
 		out[k] = s
@@ -290,7 +257,7 @@ func isWorkloadKind(kind, group string) bool {
 
 // decodeWorkload reduces a workload manifest to its Secret references. The returned Workload
 // carries name and namespace even on error, for the message.
-func decodeWorkload(kind string, js []byte) (Workload, error) {
+func decodeWorkload(kind string, tree map[string]any) (Workload, error) {
 	var obj struct {
 		Metadata workloadMeta `json:"metadata"`
 		Spec     struct {
@@ -311,7 +278,7 @@ func decodeWorkload(kind string, js []byte) (Workload, error) {
 		} `json:"spec"`
 		ImagePullSecrets []localObjectRefer `json:"imagePullSecrets"`
 	}
-	err := json.Unmarshal(js, &obj)
+	err := decodeInto(tree, &obj)
 	w := Workload{Kind: kind, Namespace: obj.Metadata.Namespace, Name: obj.Metadata.Name}
 	if err != nil {
 		return w, fmt.Errorf("malformed %s: %s", kind, safeJSONError(err))

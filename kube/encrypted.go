@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,13 +17,9 @@ const sopsValuePrefix = "ENC["
 
 // hasSOPSMetadata reports whether obj is a SOPS-encrypted document: sops adds a top-level
 // "sops" mapping holding the MAC and the time of the last change.
-func hasSOPSMetadata(obj map[string]json.RawMessage) bool {
-	raw, ok := obj["sops"]
-	if !ok || jsonKind(raw) != "an object" {
-		return false
-	}
-	var meta map[string]json.RawMessage
-	if json.Unmarshal(raw, &meta) != nil {
+func hasSOPSMetadata(obj map[string]any) bool {
+	meta, ok := obj["sops"].(map[string]any)
+	if !ok {
 		return false
 	}
 	_, mac := meta["mac"]
@@ -35,7 +30,7 @@ func hasSOPSMetadata(obj map[string]json.RawMessage) bool {
 // decodeSOPSSecret decodes a SOPS-encrypted Secret manifest as far as it is readable: metadata
 // and type (left in clear text by encrypted_regex ^(data|stringData)$, as secretshift and Flux
 // users write them) and key names. The values are ciphertext and are not read.
-func decodeSOPSSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) {
+func decodeSOPSSecret(obj map[string]any) (*Secret, []fieldError) {
 	s := &Secret{}
 	errs := decodeSecretHead(s, obj)
 	// Without encrypted_regex sops encrypts metadata too: a name that is ciphertext names no
@@ -57,18 +52,18 @@ func decodeSOPSSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) {
 // decodeSealedSecret decodes a SealedSecret: its own metadata (name, namespace, and the labels
 // a selector matches, as for any object in a file), the type of the Secret it produces, and
 // the key names of its encryptedData and template data.
-func decodeSealedSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) {
+func decodeSealedSecret(obj map[string]any) (*Secret, []fieldError) {
 	s := &Secret{}
 	errs := decodeSecretMeta(s, obj["metadata"])
 	var spec struct {
-		EncryptedData json.RawMessage `json:"encryptedData"`
+		EncryptedData any `json:"encryptedData"`
 		Template      struct {
-			Type string          `json:"type"`
-			Data json.RawMessage `json:"data"`
+			Type string `json:"type"`
+			Data any    `json:"data"`
 		} `json:"template"`
 	}
-	if raw, ok := obj["spec"]; ok && jsonKind(raw) != "null" {
-		if err := json.Unmarshal(raw, &spec); err != nil {
+	if raw := obj["spec"]; raw != nil {
+		if err := decodeInto(raw, &spec); err != nil {
 			errs = append(errs, fieldError{msg: "spec: " + safeJSONError(err)})
 		}
 	}
@@ -78,10 +73,10 @@ func decodeSealedSecret(obj map[string]json.RawMessage) (*Secret, []fieldError) 
 	return s, append(errs, bad...)
 }
 
-// namedValue is a named raw value of a manifest.
+// namedValue is a named value of a manifest.
 type namedValue struct {
-	name string
-	raw  json.RawMessage
+	name  string
+	value any
 }
 
 // keyNames returns the keys of the given maps, sorted and without repeats; never nil, since
@@ -90,13 +85,12 @@ func keyNames(maps ...namedValue) ([]string, []fieldError) {
 	keys := []string{}
 	var errs []fieldError
 	for _, f := range maps {
-		raw := f.raw
-		if raw == nil || jsonKind(raw) == "null" {
+		if f.value == nil {
 			continue
 		}
-		var m map[string]json.RawMessage
-		if jsonKind(raw) != "an object" || json.Unmarshal(raw, &m) != nil {
-			errs = append(errs, fieldError{msg: fmt.Sprintf("%s: must be a map of keys to values, got %s", f.name, jsonKind(raw))})
+		m, ok := f.value.(map[string]any)
+		if !ok {
+			errs = append(errs, fieldError{msg: fmt.Sprintf("%s: must be a map of keys to values, got %s", f.name, kindOf(f.value))})
 			continue
 		}
 		for k := range m {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -94,6 +95,59 @@ func FuzzReadManifests(f *testing.F) {
 			roundTrip(t, s)
 		}
 	})
+}
+
+// FuzzDecodeTreeIsKubectlsJSON checks that the tree a manifest is read into is the JSON
+// kubectl's YAML reading (sigs.k8s.io/yaml, strict) makes of the same bytes: written as JSON
+// it is the same text, and a document refused by one is refused by the other, except where
+// the tree refuses keys that JSON cannot tell apart, or JSON cannot hold a number (NaN).
+func FuzzDecodeTreeIsKubectlsJSON(f *testing.F) {
+	for _, s := range manifestSeeds(f) {
+		for _, doc := range splitDocuments(s) {
+			f.Add(doc)
+		}
+	}
+	for _, s := range []string{
+		"a: 1\n\"1\": 2\n", "{1: a, 1.5: b, true: c, ~: d}", "k: !!binary /w==\n", "k: .nan\n", "k: [1, {a: b}, ~, 1e400]\n",
+		"<<: {a: 1}\nb: 2\n", "k: 2001-12-14t21:59:43.10-05:00\n", "? [a]\n: b\n", "0x1F: a\n0o17: b\n", "k: \"\\xff\"\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		tree, terr := decodeTree(doc)
+		want, serr := sigsyaml.YAMLToJSONStrict(doc)
+		switch {
+		case serr == nil && terr != nil:
+			if errors.Is(terr, errDuplicateKey) {
+				return
+			}
+			t.Fatalf("kubectl reads the document, the tree refuses it: %v", terr)
+		case serr == nil:
+			got, err := json.Marshal(tree)
+			if err != nil {
+				t.Fatalf("the tree cannot be written as JSON: %v", err)
+			}
+			if !reflect.DeepEqual(jsonValue(t, got), jsonValue(t, want)) {
+				t.Fatalf("the tree as JSON differs from kubectl's:\n got %s\nwant %s", got, want)
+			}
+		case terr == nil:
+			if _, err := json.Marshal(tree); err == nil {
+				t.Fatalf("kubectl refuses the document (%v), the tree reads it", serr)
+			}
+		}
+	})
+}
+
+// jsonValue decodes a JSON text, numbers kept as written.
+func jsonValue(t *testing.T, js []byte) any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(js))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("decode %s: %v", js, err)
+	}
+	return v
 }
 
 // roundTrip writes s back as a manifest (YAML, with data base64) and checks that it decodes

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
-	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // StdinPath is the path that means standard input in ReadManifests.
@@ -234,17 +233,16 @@ func (r *manifestReader) readDocument(doc []byte) {
 			defer r.checkPeek(len(r.items), peeked)
 		}
 	}
-	js, err := sigsyaml.YAMLToJSONStrict(doc)
+	v, err := decodeTree(doc)
 	if err != nil {
 		r.problem(ObjectError{Message: "malformed YAML: " + safeYAMLError(err)})
 		r.index++
 		return
 	}
-	js = bytes.TrimSpace(js)
-	if len(js) == 0 || string(js) == "null" {
+	if v == nil {
 		return
 	}
-	r.readObject(js, "", "")
+	r.readObject(v, "", "")
 }
 
 // checkPeek turns the items decoded from a document since from into a problem when the
@@ -273,17 +271,13 @@ func (r *manifestReader) checkPeek(from int, peeked string) {
 	}
 }
 
-// readObject decodes one JSON object. listKind and listAPIVersion supply kind and apiVersion
-// to the items of typed lists (SecretList items carry neither).
-func (r *manifestReader) readObject(js []byte, listKind, listAPIVersion string) {
+// readObject decodes one object. listKind and listAPIVersion supply kind and apiVersion to
+// the items of typed lists (SecretList items carry neither).
+func (r *manifestReader) readObject(v any, listKind, listAPIVersion string) {
 	defer func() { r.index++ }()
-	if jsonKind(js) != "an object" {
-		r.problem(ObjectError{Message: "document must be an object, got " + jsonKind(js)})
-		return
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(js, &obj); err != nil {
-		r.problem(ObjectError{Message: "malformed object: " + safeJSONError(err)})
+	obj, ok := v.(map[string]any)
+	if !ok {
+		r.problem(ObjectError{Message: "document must be an object, got " + kindOf(v)})
 		return
 	}
 	kind, err1 := stringField(obj, "kind")
@@ -321,17 +315,17 @@ func (r *manifestReader) readObject(js []byte, listKind, listAPIVersion string) 
 	case kind == kindSealedSecret && group == sealedSecretsGroup:
 		r.addSecret(decodeSealedSecret(obj))
 	case isWorkloadKind(kind, group):
-		r.readWorkload(kind, js)
+		r.readWorkload(kind, obj)
 	}
 }
 
-func (r *manifestReader) readList(kind, apiVersion string, raw json.RawMessage) {
-	if jsonKind(raw) == "null" {
+func (r *manifestReader) readList(kind, apiVersion string, raw any) {
+	if raw == nil {
 		return
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		r.problem(ObjectError{Kind: kind, Message: "items: must be a list, got " + jsonKind(raw)})
+	items, ok := raw.([]any)
+	if !ok {
+		r.problem(ObjectError{Kind: kind, Message: "items: must be a list, got " + kindOf(raw)})
 		r.index++
 		return
 	}
@@ -367,8 +361,8 @@ func (r *manifestReader) addSecret(s *Secret, errs []fieldError) {
 	r.items = append(r.items, manifestItem{secret: s})
 }
 
-func (r *manifestReader) readWorkload(kind string, js []byte) {
-	w, err := decodeWorkload(kind, js)
+func (r *manifestReader) readWorkload(kind string, obj map[string]any) {
+	w, err := decodeWorkload(kind, obj)
 	if w.Namespace == "" {
 		w.Namespace = r.defaultNS
 	}
@@ -433,40 +427,6 @@ func jsonStream(doc []byte) [][]byte {
 		return [][]byte{doc}
 	}
 	return values
-}
-
-// jsonKind names the JSON type of a raw value, for messages that must not show the value.
-func jsonKind(raw []byte) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "a list"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
-}
-
-// stringField returns obj[name] when it is a string; absent or null gives "".
-func stringField(obj map[string]json.RawMessage, name string) (string, error) {
-	raw, ok := obj[name]
-	if !ok || jsonKind(raw) == "null" {
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("%s: must be a string, got %s", name, jsonKind(raw))
-	}
-	return s, nil
 }
 
 // safeJSONError describes a decoding error by field and expected type only: encoding/json

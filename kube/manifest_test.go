@@ -210,6 +210,7 @@ func TestBadInput(t *testing.T) {
 		{"no name", "apiVersion: v1\nkind: Secret\nmetadata: {generateName: gen-}\nstringData: {a: " + canary + "}\n", "", "", "metadata.name: required"},
 		{"type not a string", "apiVersion: v1\nkind: Secret\nmetadata: {name: ty}\ntype: [a]\nstringData: {a: b}\n", "ty", "", "type: must be a string, got a list"},
 		{"document not an object", "- " + canary + "\n", "", "", "document must be an object, got a list"},
+		{"null map key", "apiVersion: v1\nkind: Secret\nmetadata: {name: nk}\nstringData:\n  ~: " + canary + "\n", "", "", "malformed YAML: a map key that is null"},
 		{"template markup", "{% raw %}\napiVersion: v1\nkind: Secret\nmetadata: {name: t}\n{% endraw %}\n", "", "", "malformed YAML"},
 		{"workload with a wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        envFrom: " + canary + "\n", "web", "", "must be a list"},
 	}

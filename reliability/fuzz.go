@@ -20,6 +20,7 @@ type FuzzTarget struct {
 // FuzzTargets are the fuzz targets `make reliability` runs, in order.
 var FuzzTargets = []FuzzTarget{
 	{"./kube", "FuzzReadManifests", "manifest streams never fail as a whole, decode deterministically, keep only Secrets the API server accepts, and a decoded Secret re-encoded decodes to the same Secret byte for byte"},
+	{"./kube", "FuzzDecodeTreeIsKubectlsJSON", "the tree a manifest is read into is, as JSON, what kubectl's YAML reading makes of the same bytes; a document refused by one is refused by the other (keys JSON cannot tell apart and NaN aside)"},
 	{"./kube", "FuzzManifestErrorsHideValues", "a value planted (with a canary) in failing manifests never appears in a problem, an error, a formatted Secret or its JSON"},
 	{"./internal/outdir", "FuzzTarget", "SOPS/SealedSecret file names: legal names only, address parses back, file stays below the folder, fits NAME_MAX, deterministic, injective even on case-insensitive filesystems"},
 	{"./internal/outdir", "FuzzParseAddress", "an address read from a plan or journal is accepted only in the form Target makes"},

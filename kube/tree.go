@@ -1,0 +1,157 @@
+package kube
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	yaml "go.yaml.in/yaml/v2"
+)
+
+// A manifest is decoded once, by the YAML parser kubectl uses (go.yaml.in/yaml/v2, strict:
+// a key repeated is an error), into a tree of the values JSON has: map[string]any, []any,
+// string, numbers, bool and nil. That is the tree sigs.k8s.io/yaml builds before it writes
+// JSON for kubectl; Secrets are read from it directly, which spares the JSON text and its
+// second parse, and the kinds read into typed structs (workloads) get their JSON from it.
+
+// decodeTree decodes one YAML (or JSON) document. A document that is empty or holds only
+// comments decodes to nil.
+func decodeTree(doc []byte) (any, error) {
+	var v any
+	if err := yaml.UnmarshalStrict(doc, &v); err != nil {
+		return nil, err
+	}
+	return jsonTree(v)
+}
+
+// jsonTree turns what the YAML decoder returned into JSON's values as sigs.k8s.io/yaml does:
+// map keys become strings (numbers and booleans spelled as YAML spells them) and strings are
+// made valid UTF-8 as encoding/json would write them. Errors name types only, never a key or
+// a value.
+func jsonTree(v any) (any, error) {
+	switch v := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			key, err := treeKey(k)
+			if err != nil {
+				return nil, err
+			}
+			if _, dup := m[key]; dup {
+				// 1 and "1", or true and "true": YAML tells them apart, JSON cannot, and
+				// which one kubectl would keep is left to chance.
+				return nil, errDuplicateKey
+			}
+			if m[key], err = jsonTree(e); err != nil {
+				return nil, err
+			}
+		}
+		return m, nil
+	case []any:
+		for i, e := range v {
+			var err error
+			if v[i], err = jsonTree(e); err != nil {
+				return nil, err
+			}
+		}
+		return v, nil
+	case string:
+		return validUTF8(v), nil
+	}
+	return v, nil
+}
+
+// errDuplicateKey is a map whose keys differ in YAML but are the same JSON object key.
+var errDuplicateKey = errors.New("a map key is given twice, once as a number or boolean and once as a string")
+
+// treeKey spells a YAML map key as a JSON object key, as sigs.k8s.io/yaml does.
+func treeKey(k any) (string, error) {
+	switch k := k.(type) {
+	case string:
+		return validUTF8(k), nil
+	case int:
+		return strconv.Itoa(k), nil
+	case int64:
+		return strconv.FormatInt(k, 10), nil
+	case uint64:
+		return strconv.FormatUint(k, 10), nil
+	case float64:
+		s := strconv.FormatFloat(k, 'g', -1, 32)
+		switch s {
+		case "+Inf":
+			s = ".inf"
+		case "-Inf":
+			s = "-.inf"
+		case "NaN":
+			s = ".nan"
+		}
+		return s, nil
+	case bool:
+		return strconv.FormatBool(k), nil
+	case nil:
+		return "", fmt.Errorf("a map key that is null cannot be a JSON object key")
+	}
+	return "", fmt.Errorf("a map key that is %s cannot be a JSON object key", kindOf(k))
+}
+
+// validUTF8 replaces each byte that is not part of valid UTF-8 (a !!binary string may hold
+// any) with U+FFFD, as encoding/json does when it writes a string.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// kindOf names the JSON type of a decoded value, for messages that must not show the value.
+func kindOf(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return "a number"
+}
+
+// stringField returns obj[name] when it is a string; absent or null gives "".
+func stringField(obj map[string]any, name string) (string, error) {
+	v := obj[name]
+	if v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s: must be a string, got %s", name, kindOf(v))
+	}
+	return s, nil
+}
+
+// decodeInto decodes v into the typed out through its JSON, for the fields read into Go
+// structs (owner references, workload specs). Errors name fields and types only.
+func decodeInto(v any, out any) error {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(js, out)
+}
