@@ -223,7 +223,7 @@ func (p *Provider) Read(ctx context.Context, t providers.Target) (*providers.Sto
 		// would be read in the mount yet recorded without it.
 		return nil, fmt.Errorf("vault address %q: %w: it starts with the mount, as in %s/%s", t.Address, providers.ErrInvalidName, p.mount, strings.TrimPrefix(t.Address, "/"))
 	}
-	sec, err := p.client.KVv2(p.mount).Get(ctx, p.relPath(t))
+	sec, err := p.kvGet(ctx, p.relPath(t), 0)
 	if err != nil {
 		if errors.Is(err, api.ErrSecretNotFound) {
 			return nil, fmt.Errorf("read vault %s: %w", t.Address, providers.ErrNotFound)
@@ -269,7 +269,7 @@ func (p *Provider) ReadVersion(ctx context.Context, t providers.Target, version 
 	if err != nil {
 		return nil, fmt.Errorf("read vault %s: bad version %q", t.Address, version)
 	}
-	sec, err := p.client.KVv2(p.mount).GetVersion(ctx, p.relPath(t), v)
+	sec, err := p.kvGet(ctx, p.relPath(t), v)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("read vault %s version %d: %w", t.Address, v, providers.ErrNotFound)
@@ -417,14 +417,11 @@ func (p *Provider) Write(ctx context.Context, t providers.Target, pl providers.P
 	if err := p.writeMetadata(ctx, path, m, expect == ""); err != nil {
 		return "", fmt.Errorf("write metadata of vault %s: %w", t.Address, classify(err))
 	}
-	sec, err := kv.Put(ctx, path, data, api.WithCheckAndSet(cas))
+	version, err := p.kvPut(ctx, path, data, cas)
 	if err != nil {
 		return "", fmt.Errorf("write vault %s (check-and-set %d): %w", t.Address, cas, classify(err))
 	}
-	if sec == nil || sec.VersionMetadata == nil {
-		return "", fmt.Errorf("write vault %s: no version in response", t.Address)
-	}
-	return strconv.Itoa(sec.VersionMetadata.Version), nil
+	return strconv.Itoa(version), nil
 }
 
 // writeMetadata sets secretshift's custom metadata on path. A new entry has no metadata to

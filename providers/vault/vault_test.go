@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -481,4 +484,48 @@ func TestSoftDeletedAndDestroyedEntries(t *testing.T) {
 func withProvenance(p providers.Payload, fingerprint, keyID, cluster, run string) providers.Payload {
 	p.Fingerprint, p.FingerprintKeyID, p.Ref.Cluster, p.RunID = fingerprint, keyID, cluster, run
 	return p
+}
+
+// TestRequestsReuseConnections writes, reads back, updates and reads old versions of Secrets
+// one after another: every request must go over the one connection the first opened. A
+// request whose context is cancelled before its body is read (vault/api's WriteRaw does that)
+// closes the connection each time, costing a TCP handshake per write and leaving thousands of
+// sockets in TIME_WAIT on a large migration.
+func TestRequestsReuseConnections(t *testing.T) {
+	srv, _ := startVault(t)
+	var conns atomic.Int64
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	p := mustOpen(t, ts.URL)
+	ctx := context.Background()
+	for i := range 20 {
+		s := testSecret()
+		s.Name = fmt.Sprintf("db-%d", i)
+		tgt, err := p.Target(providers.PayloadOf(s).Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Write(ctx, tgt, providers.PayloadOf(s), ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Read(ctx, tgt); err != nil {
+			t.Fatal(err)
+		}
+		s.Data["password"] = []byte("rotated")
+		if _, err := p.Write(ctx, tgt, providers.PayloadOf(s), "1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.ReadVersion(ctx, tgt, "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the requests of 20 Secrets went over %d connections, want 1", n)
+	}
 }
