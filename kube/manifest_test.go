@@ -211,6 +211,7 @@ func TestBadInput(t *testing.T) {
 		{"type not a string", "apiVersion: v1\nkind: Secret\nmetadata: {name: ty}\ntype: [a]\nstringData: {a: b}\n", "ty", "", "type: must be a string, got a list"},
 		{"document not an object", "- " + canary + "\n", "", "", "document must be an object, got a list"},
 		{"null map key", "apiVersion: v1\nkind: Secret\nmetadata: {name: nk}\nstringData:\n  ~: " + canary + "\n", "", "", "malformed YAML: a map key that is null"},
+		{"key in two spellings", "apiVersion: v1\nkind: Secret\nmetadata: {name: ks}\nstringData:\n  1: " + canary + "\n  \"1\": other\n", "", "", "malformed YAML: a map key is given twice"},
 		{"template markup", "{% raw %}\napiVersion: v1\nkind: Secret\nmetadata: {name: t}\n{% endraw %}\n", "", "", "malformed YAML"},
 		{"workload with a wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        envFrom: " + canary + "\n", "web", "", "must be a list"},
 	}
