@@ -235,7 +235,11 @@ func (r *manifestReader) readDocument(doc []byte) {
 	}
 	v, err := decodeTree(doc)
 	if err != nil {
-		r.problem(ObjectError{Message: "malformed YAML: " + safeYAMLError(err)})
+		msg := "malformed YAML: " + safeYAMLError(err)
+		if errors.Is(err, errMalformedJSON) {
+			msg = err.Error()
+		}
+		r.problem(ObjectError{Message: msg})
 		r.index++
 		return
 	}

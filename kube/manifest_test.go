@@ -99,6 +99,18 @@ func TestReadManifestsFormats(t *testing.T) {
 
 // In walked folders only *.yaml, *.yml and *.json files that are not hidden are read, and
 // hidden folders are not entered; a file named explicitly is read whatever its name.
+// TestJSONDocumentsReadAsJSON: a JSON document is read as kubectl reads JSON, so what JSON
+// allows and the YAML parser refuses (a surrogate pair escape) is read, byte-exact.
+func TestJSONDocumentsReadAsJSON(t *testing.T) {
+	inv := readText(t, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"e"},"stringData":{"k":"\ud83d\ude00 \u00e9"}}`)
+	if len(inv.Problems) > 0 || len(inv.Secrets) != 1 {
+		t.Fatalf("problems %v, secrets %v", inv.Problems, secretsByRef(inv))
+	}
+	if got := string(inv.Secrets[0].Data["k"]); got != "\U0001F600 é" {
+		t.Errorf("value %q", got)
+	}
+}
+
 func TestReadManifestsDirectory(t *testing.T) {
 	dir := t.TempDir()
 	write := func(rel, text string) { writeFile(t, filepath.Join(dir, rel), text) }
@@ -212,6 +224,7 @@ func TestBadInput(t *testing.T) {
 		{"document not an object", "- " + canary + "\n", "", "", "document must be an object, got a list"},
 		{"null map key", "apiVersion: v1\nkind: Secret\nmetadata: {name: nk}\nstringData:\n  ~: " + canary + "\n", "", "", "malformed YAML: a map key that is null"},
 		{"key in two spellings", "apiVersion: v1\nkind: Secret\nmetadata: {name: ks}\nstringData:\n  1: " + canary + "\n  \"1\": other\n", "", "", "malformed YAML: a map key is given twice"},
+		{"JSON name given twice", `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"jd"},"stringData":{"k":"` + canary + `","k":"other"}}` + "\n", "", "", `malformed JSON: duplicate field "stringData.k"`},
 		{"template markup", "{% raw %}\napiVersion: v1\nkind: Secret\nmetadata: {name: t}\n{% endraw %}\n", "", "", "malformed YAML"},
 		{"workload with a wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        envFrom: " + canary + "\n", "web", "", "must be a list"},
 	}
