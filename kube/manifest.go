@@ -411,7 +411,9 @@ func isSeparator(line []byte) bool {
 // looks like JSON, is returned whole for the YAML decoder.
 func jsonStream(doc []byte) [][]byte {
 	trimmed := bytes.TrimSpace(doc)
-	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') {
+	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') || json.Valid(trimmed) {
+		// One value (or no JSON at all) is read whole. json.Valid only scans: finding out with
+		// the decoder below copied a 32 MB List and took longer than decoding it.
 		return [][]byte{doc}
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))

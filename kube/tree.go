@@ -13,11 +13,12 @@ import (
 	sigsjson "sigs.k8s.io/json"
 )
 
-// A manifest is decoded once, by the YAML parser kubectl uses (go.yaml.in/yaml/v2, strict:
-// a key repeated is an error), into a tree of the values JSON has: map[string]any, []any,
-// string, numbers, bool and nil. That is the tree sigs.k8s.io/yaml builds before it writes
-// JSON for kubectl; Secrets are read from it directly, which spares the JSON text and its
-// second parse, and the kinds read into typed structs (workloads) get their JSON from it.
+// A manifest is decoded once into a tree of the values JSON has: map[string]any, []any,
+// string, numbers, bool and nil — a JSON document by sigs.k8s.io/json, anything else by the
+// YAML parser kubectl uses (go.yaml.in/yaml/v2), both strict: a key repeated is an error. That
+// is the tree sigs.k8s.io/yaml builds before it writes JSON for kubectl; Secrets are read from
+// it directly, which spares the JSON text and its second parse, and the kinds read into typed
+// structs (workloads) get their JSON from it.
 
 // decodeTree decodes one YAML (or JSON) document. A document that is empty or holds only
 // comments decodes to nil.
