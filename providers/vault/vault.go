@@ -517,7 +517,7 @@ func (p *Provider) Rollback(ctx context.Context, t providers.Target, version str
 	if err != nil {
 		return "", fmt.Errorf("rollback vault %s: read metadata: %w", t.Address, classify(err))
 	}
-	old, err := kv.GetVersion(ctx, path, v)
+	old, err := p.kvGet(ctx, path, v)
 	if err != nil {
 		return "", fmt.Errorf("rollback vault %s to version %d: %w", t.Address, v, classify(err))
 	}
@@ -537,11 +537,11 @@ func (p *Provider) Rollback(ctx context.Context, t providers.Target, version str
 			return "", fmt.Errorf("rollback vault %s: write metadata: %w", t.Address, classify(err))
 		}
 	}
-	sec, err := kv.Put(ctx, path, data, api.WithCheckAndSet(md.CurrentVersion))
+	written, err := p.kvPut(ctx, path, data, md.CurrentVersion)
 	if err != nil {
 		return "", fmt.Errorf("rollback vault %s to version %d (check-and-set %d): %w", t.Address, v, md.CurrentVersion, classify(err))
 	}
-	return strconv.Itoa(sec.VersionMetadata.Version), nil
+	return strconv.Itoa(written), nil
 }
 
 func isNotFound(err error) bool {
