@@ -472,7 +472,7 @@ func goTypeName(kind string) string {
 // safeYAMLError keeps the YAML parser's message but drops any quoted source text (the
 // parser shows offending tokens between backquotes), since it may be a value.
 func safeYAMLError(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+	msg := err.Error()
 	var b strings.Builder
 	in := false
 	for _, r := range msg {
