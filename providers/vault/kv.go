@@ -131,6 +131,11 @@ func decodeKV(r io.Reader) (kvBody, error) {
 		if errors.Is(err, io.EOF) {
 			return body, err
 		}
+		// encoding/json quotes the offending character, which may be one of a value's.
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return body, fmt.Errorf("decode the response: invalid JSON at byte %d", se.Offset)
+		}
 		return body, fmt.Errorf("decode the response: %w", err)
 	}
 	return body, nil

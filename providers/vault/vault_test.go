@@ -529,3 +529,15 @@ func TestRequestsReuseConnections(t *testing.T) {
 		t.Errorf("the requests of 20 Secrets went over %d connections, want 1", n)
 	}
 }
+
+// TestDecodeKVErrorsShowNoBody: a response that is not JSON is named by its offset, not by the
+// character encoding/json found there, which can be one of a value's.
+func TestDecodeKVErrorsShowNoBody(t *testing.T) {
+	_, err := decodeKV(strings.NewReader(`{"data":{"data":{"k":"v"} Q}}`))
+	if err == nil || strings.Contains(err.Error(), "Q") {
+		t.Fatalf("error %v", err)
+	}
+	if _, err := decodeKV(strings.NewReader(`{"data":{"data":{"k":"va`)); err == nil || strings.Contains(err.Error(), "va") {
+		t.Fatalf("error %v", err)
+	}
+}
